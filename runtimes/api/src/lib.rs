@@ -1,0 +1,282 @@
+//! The contract between mlflow-serve and its inference backends.
+//!
+//! A backend (ONNX Runtime, libtorch, …) loads a model once and then runs it on
+//! dedicated threads: the [`Runtime`] trait is deliberately synchronous and knows
+//! nothing of HTTP or MLflow. Data crosses the boundary as [`Tensor`]s — a dtype, a
+//! shape and one contiguous buffer — and comes back as [`OutputValue`]s.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+/// Element type of a tensor, named like numpy dtypes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// `bool`
+    Bool,
+    /// `int8`
+    I8,
+    /// `int16`
+    I16,
+    /// `int32`
+    I32,
+    /// `int64`
+    I64,
+    /// `uint8`
+    U8,
+    /// `uint16`
+    U16,
+    /// `uint32`
+    U32,
+    /// `uint64`
+    U64,
+    /// `float16` (carried as f32 values on the Rust side)
+    F16,
+    /// `float32`
+    F32,
+    /// `float64`
+    F64,
+    /// `str` (UTF-8 strings)
+    Str,
+}
+
+impl DType {
+    /// The numpy name of the dtype (`float32`, `int64`, `str`, …).
+    pub fn numpy_name(self) -> &'static str {
+        match self {
+            DType::Bool => "bool",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::F16 => "float16",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::Str => "str",
+        }
+    }
+
+    /// Parses a numpy dtype name as written in MLflow signatures.
+    pub fn from_numpy_name(name: &str) -> Option<DType> {
+        Some(match name {
+            "bool" => DType::Bool,
+            "int8" => DType::I8,
+            "int16" => DType::I16,
+            "int32" => DType::I32,
+            "int64" => DType::I64,
+            "uint8" => DType::U8,
+            "uint16" => DType::U16,
+            "uint32" => DType::U32,
+            "uint64" => DType::U64,
+            "float16" => DType::F16,
+            "float32" => DType::F32,
+            "float64" => DType::F64,
+            "str" => DType::Str,
+            _ => return None,
+        })
+    }
+
+    /// The ONNX type string of a tensor of this dtype (`tensor(float)`, …).
+    pub fn onnx_type_string(self) -> &'static str {
+        match self {
+            DType::Bool => "tensor(bool)",
+            DType::I8 => "tensor(int8)",
+            DType::I16 => "tensor(int16)",
+            DType::I32 => "tensor(int32)",
+            DType::I64 => "tensor(int64)",
+            DType::U8 => "tensor(uint8)",
+            DType::U16 => "tensor(uint16)",
+            DType::U32 => "tensor(uint32)",
+            DType::U64 => "tensor(uint64)",
+            DType::F16 => "tensor(float16)",
+            DType::F32 => "tensor(float)",
+            DType::F64 => "tensor(double)",
+            DType::Str => "tensor(string)",
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.numpy_name())
+    }
+}
+
+/// The contiguous element buffer of a [`Tensor`].
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub enum TensorData {
+    Bool(Vec<bool>),
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    /// float16 values, widened to f32 on the Rust side.
+    F16(Vec<f32>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Str(Vec<String>),
+}
+
+impl TensorData {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::Bool(v) => v.len(),
+            TensorData::I8(v) => v.len(),
+            TensorData::I16(v) => v.len(),
+            TensorData::I32(v) => v.len(),
+            TensorData::I64(v) => v.len(),
+            TensorData::U8(v) => v.len(),
+            TensorData::U16(v) => v.len(),
+            TensorData::U32(v) => v.len(),
+            TensorData::U64(v) => v.len(),
+            TensorData::F16(v) => v.len(),
+            TensorData::F32(v) => v.len(),
+            TensorData::F64(v) => v.len(),
+            TensorData::Str(v) => v.len(),
+        }
+    }
+
+    /// True when the buffer holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The dtype of the elements.
+    pub fn dtype(&self) -> DType {
+        match self {
+            TensorData::Bool(_) => DType::Bool,
+            TensorData::I8(_) => DType::I8,
+            TensorData::I16(_) => DType::I16,
+            TensorData::I32(_) => DType::I32,
+            TensorData::I64(_) => DType::I64,
+            TensorData::U8(_) => DType::U8,
+            TensorData::U16(_) => DType::U16,
+            TensorData::U32(_) => DType::U32,
+            TensorData::U64(_) => DType::U64,
+            TensorData::F16(_) => DType::F16,
+            TensorData::F32(_) => DType::F32,
+            TensorData::F64(_) => DType::F64,
+            TensorData::Str(_) => DType::Str,
+        }
+    }
+}
+
+/// A dense, row-major n-dimensional array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// Dimensions, outermost first. An empty shape is a scalar (one element).
+    pub shape: Vec<usize>,
+    /// The elements in row-major order; `data.len()` equals the product of `shape`.
+    pub data: TensorData,
+}
+
+impl Tensor {
+    /// Builds a tensor, checking that the buffer matches the shape.
+    pub fn new(shape: Vec<usize>, data: TensorData) -> Result<Tensor, RuntimeError> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(RuntimeError::Input(format!(
+                "tensor of shape {shape:?} needs {n} elements, got {}",
+                data.len()
+            )));
+        }
+        Ok(Tensor { shape, data })
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.data.dtype()
+    }
+}
+
+/// Key of a map output (ONNX `map(int64, …)` or `map(string, …)`).
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+pub enum MapKey {
+    /// Integer key.
+    Int(i64),
+    /// String key.
+    Str(String),
+}
+
+/// One model output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputValue {
+    /// A dense tensor.
+    Tensor(Tensor),
+    /// A sequence of maps with float values (e.g. sklearn's ZipMap), keys in ascending order.
+    SequenceOfMaps(Vec<Vec<(MapKey, f64)>>),
+}
+
+/// What the runtime knows about one graph input or output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IoSpec {
+    /// Name in the graph.
+    pub name: String,
+    /// Kind and element type.
+    pub kind: IoKind,
+}
+
+/// The kind of a graph input or output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IoKind {
+    /// A tensor of the given element type; `-1` marks a dynamic dimension.
+    Tensor {
+        /// Element type, `None` when the runtime's type has no [`DType`] (bfloat16, complex…).
+        dtype: Option<DType>,
+        /// Declared shape.
+        shape: Vec<i64>,
+        /// The runtime's own type string (`tensor(float)`).
+        type_string: String,
+    },
+    /// Anything else (sequences, maps, optionals), with the runtime's type string.
+    Other {
+        /// The runtime's own type string (`seq(map(int64,tensor(float)))`).
+        type_string: String,
+    },
+}
+
+impl IoSpec {
+    /// The type string as the backend prints it (`tensor(float)`).
+    pub fn type_string(&self) -> &str {
+        match &self.kind {
+            IoKind::Tensor { type_string, .. } | IoKind::Other { type_string } => type_string,
+        }
+    }
+}
+
+/// Errors a runtime reports.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The model could not be loaded.
+    #[error("{0}")]
+    Load(String),
+    /// The inputs do not fit the model (wrong name, dtype, rank).
+    #[error("{0}")]
+    Input(String),
+    /// The backend failed while running the model.
+    #[error("{0}")]
+    Run(String),
+}
+
+/// A loaded model instance, owned by one worker thread.
+///
+/// Implementations must not spawn work back onto the caller's async runtime; `run` is called
+/// from a dedicated OS thread and may block for as long as the model needs.
+pub trait Runtime: Send {
+    /// The graph inputs, in graph order.
+    fn inputs(&self) -> &[IoSpec];
+    /// The graph outputs, in graph order.
+    fn outputs(&self) -> &[IoSpec];
+    /// Runs the model on named feeds and returns every output, in graph order.
+    fn run(&mut self, feeds: Vec<(String, Tensor)>) -> Result<Vec<(String, OutputValue)>, RuntimeError>;
+}
