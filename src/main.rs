@@ -1,1 +1,78 @@
-fn main(){}
+//! The `mlflow-serve` binary: parse the CLI, load the model, serve.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use clap::Parser;
+use mlflow_serve::cli::{Cli, Command, ModelsCommand, ServeArgs};
+use mlflow_serve::http::{serve, ServerConfig};
+use mlflow_serve::pipeline::{LoadOptions, ServedModel};
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Models { command: ModelsCommand::Serve(args) } => run_serve(args),
+    };
+    if let Err(e) = result {
+        eprintln!("mlflow-serve: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let dir = mlflow_serve::resolve::resolve(&args.model_uri)?;
+    let opts = LoadOptions {
+        onnxruntime_lib: args.onnxruntime_lib.clone(),
+        workers: args.workers.max(1),
+        intra_op_threads: args.intra_op_threads,
+        queue_capacity: args.max_queue,
+    };
+    let model = ServedModel::load(&dir, &opts).with_context(|| format!("cannot serve model `{}`", args.model_uri))?;
+    warm_up(&model);
+    let addr: SocketAddr = (args.host.as_str(), args.port)
+        .to_socket_addrs()
+        .with_context(|| format!("invalid host/port {}:{}", args.host, args.port))?
+        .next()
+        .ok_or_else(|| anyhow!("host {} did not resolve", args.host))?;
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "model ready");
+    let config = ServerConfig { timeout: Duration::from_secs(args.timeout.max(1)), max_body_bytes: args.max_body_bytes };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(serve(model, addr, config, shutdown_signal())).with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(())
+}
+
+/// Scores the model's `serving_input_example.json` once, so the first request is warm.
+fn warm_up(model: &ServedModel) {
+    let Some(path) = model.mlmodel.serving_example_path() else { return };
+    match std::fs::read(&path) {
+        Ok(body) => match model.predict_blocking(Some("application/json"), &body) {
+            Ok(_) => tracing::info!(example = %path.display(), "warm-up with the serving input example succeeded"),
+            Err(e) => tracing::warn!(example = %path.display(), error = %e, "warm-up with the serving input example failed"),
+        },
+        Err(e) => tracing::warn!(example = %path.display(), error = %e, "cannot read the serving input example"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

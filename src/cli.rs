@@ -1,0 +1,79 @@
+//! Command line: `mlflow-serve models serve …`, flags and env vars as `mlflow models serve`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A fast, drop-in replacement for `mlflow models serve` (ONNX models).
+#[derive(Debug, Parser)]
+#[command(name = "mlflow-serve", version, about, disable_help_subcommand = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands (mirroring `mlflow`'s).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy MLflow models locally.
+    Models {
+        /// The models subcommand.
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+/// `mlflow-serve models …`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Serve a model over HTTP with MLflow's scoring protocol.
+    #[command(disable_help_flag = true)]
+    Serve(ServeArgs),
+}
+
+/// Flags of `models serve`; names, short forms, env vars and defaults follow MLflow 3.17.2.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Model URI: a local directory or `file:` URI (registry URIs come with a later release).
+    #[arg(short = 'm', long = "model-uri")]
+    pub model_uri: String,
+    /// Port to listen on.
+    #[arg(short = 'p', long, env = "MLFLOW_PORT", default_value_t = 5000)]
+    pub port: u16,
+    /// Network address to listen on.
+    #[arg(short = 'h', long, env = "MLFLOW_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Timeout in seconds for one request (504 after it).
+    #[arg(short = 't', long, env = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", default_value_t = 60)]
+    pub timeout: u64,
+    /// Number of inference workers (one ONNX Runtime session and thread each).
+    #[arg(short = 'w', long, env = "MLFLOW_MODELS_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// Accepted for compatibility with `mlflow models serve`; mlflow-serve needs no Python environment.
+    #[arg(long = "env-manager", hide = true)]
+    pub env_manager: Option<String>,
+    /// Accepted for compatibility; ignored.
+    #[arg(long = "no-conda", hide = true)]
+    pub no_conda: bool,
+    /// Accepted for compatibility; ignored.
+    #[arg(long = "install-mlflow", hide = true)]
+    pub install_mlflow: bool,
+    /// Path to libonnxruntime (file or directory). Default: search next to the executable,
+    /// the project's `.local/onnxruntime/lib`, then Python site-packages.
+    #[arg(long = "onnxruntime-lib", env = "ORT_DYLIB_PATH")]
+    pub onnxruntime_lib: Option<PathBuf>,
+    /// Intra-op threads per ONNX Runtime session when the MLmodel does not set
+    /// `intra_op_num_threads` (0 = ONNX Runtime's default: one per core).
+    #[arg(long = "intra-op-threads", env = "MLFLOW_SERVE_INTRA_OP_THREADS", default_value_t = 0)]
+    pub intra_op_threads: usize,
+    /// Largest request body accepted, in bytes (413 above it). Default 100 MiB, as MLflow's nginx.
+    #[arg(long = "max-body-bytes", env = "MLFLOW_SERVE_MAX_BODY_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Requests that may wait for an inference worker before new ones get 503.
+    #[arg(long = "max-queue", env = "MLFLOW_SERVE_MAX_QUEUE", default_value_t = 1024)]
+    pub max_queue: usize,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}

@@ -1,0 +1,162 @@
+//! MLflow predictions and their byte-exact JSON (`json.dump(..., cls=NumpyEncoder)`, §1.11).
+
+use runtime_api::{MapKey, OutputValue, TensorData};
+
+use crate::pyjson::{write_f64, write_i64, write_str, write_u64};
+
+/// One output column of a records-style answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputColumn {
+    /// A tensor output, flattened (`reshape(-1)`).
+    Flat(TensorData),
+    /// A sequence-of-maps output (ZipMap): one dict per row.
+    Maps(Vec<Vec<(MapKey, f64)>>),
+}
+
+impl OutputColumn {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            OutputColumn::Flat(d) => d.len(),
+            OutputColumn::Maps(m) => m.len(),
+        }
+    }
+
+    /// True when there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a model returned, in MLflow's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predictions {
+    /// A DataFrame → `to_dict(orient="records")`.
+    Records {
+        /// Columns in output order.
+        columns: Vec<(String, OutputColumn)>,
+        /// Row count.
+        nrows: usize,
+    },
+    /// A dict of arrays → `{name: nested list}`.
+    Dict(Vec<(String, OutputValue)>),
+}
+
+fn write_elem(out: &mut Vec<u8>, d: &TensorData, i: usize) {
+    match d {
+        TensorData::Bool(v) => out.extend_from_slice(if v[i] { b"true" } else { b"false" }),
+        TensorData::I8(v) => write_i64(out, v[i] as i64),
+        TensorData::I16(v) => write_i64(out, v[i] as i64),
+        TensorData::I32(v) => write_i64(out, v[i] as i64),
+        TensorData::I64(v) => write_i64(out, v[i]),
+        TensorData::U8(v) => write_u64(out, v[i] as u64),
+        TensorData::U16(v) => write_u64(out, v[i] as u64),
+        TensorData::U32(v) => write_u64(out, v[i] as u64),
+        TensorData::U64(v) => write_u64(out, v[i]),
+        TensorData::F16(v) | TensorData::F32(v) => write_f64(out, v[i] as f64),
+        TensorData::F64(v) => write_f64(out, v[i]),
+        TensorData::Str(v) => write_str(out, &v[i]),
+    }
+}
+
+fn write_map(out: &mut Vec<u8>, m: &[(MapKey, f64)]) {
+    out.push(b'{');
+    for (j, (k, v)) in m.iter().enumerate() {
+        if j > 0 {
+            out.extend_from_slice(b", ");
+        }
+        match k {
+            MapKey::Int(i) => write_str(out, &i.to_string()),
+            MapKey::Str(s) => write_str(out, s),
+        }
+        out.extend_from_slice(b": ");
+        write_f64(out, *v);
+    }
+    out.push(b'}');
+}
+
+fn write_nested(out: &mut Vec<u8>, d: &TensorData, shape: &[usize], offset: &mut usize) {
+    match shape.split_first() {
+        None => {
+            write_elem(out, d, *offset);
+            *offset += 1;
+        }
+        Some((&n, rest)) => {
+            out.push(b'[');
+            for j in 0..n {
+                if j > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                write_nested(out, d, rest, offset);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+impl Predictions {
+    /// Appends the value serialized as MLflow does (without the `predictions` wrapper).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Predictions::Records { columns, nrows } => {
+                out.push(b'[');
+                for i in 0..*nrows {
+                    if i > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    out.push(b'{');
+                    for (j, (name, col)) in columns.iter().enumerate() {
+                        if j > 0 {
+                            out.extend_from_slice(b", ");
+                        }
+                        write_str(out, name);
+                        out.extend_from_slice(b": ");
+                        match col {
+                            OutputColumn::Flat(d) => write_elem(out, d, i),
+                            OutputColumn::Maps(m) => write_map(out, &m[i]),
+                        }
+                    }
+                    out.push(b'}');
+                }
+                out.push(b']');
+            }
+            Predictions::Dict(items) => {
+                out.push(b'{');
+                for (j, (name, v)) in items.iter().enumerate() {
+                    if j > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    write_str(out, name);
+                    out.extend_from_slice(b": ");
+                    match v {
+                        OutputValue::Tensor(t) => write_nested(out, &t.data, &t.shape, &mut 0),
+                        OutputValue::SequenceOfMaps(ms) => {
+                            out.push(b'[');
+                            for (k, m) in ms.iter().enumerate() {
+                                if k > 0 {
+                                    out.extend_from_slice(b", ");
+                                }
+                                write_map(out, m);
+                            }
+                            out.push(b']');
+                        }
+                    }
+                }
+                out.push(b'}');
+            }
+        }
+    }
+
+    /// `{"predictions": ...}` (or the bare value for unified-LLM payloads).
+    pub fn to_body(&self, unwrapped: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        if !unwrapped {
+            out.extend_from_slice(b"{\"predictions\": ");
+        }
+        self.write_json(&mut out);
+        if !unwrapped {
+            out.push(b'}');
+        }
+        out
+    }
+}

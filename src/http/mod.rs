@@ -1,0 +1,149 @@
+//! The hyper service: MLflow's routes (`/ping`, `/health`, `/version`, `/invocations`),
+//! body limits, the request timeout, and graceful shutdown.
+
+pub mod response;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::pipeline::ServedModel;
+use response::{respond, ServeError};
+
+/// The MLflow version whose behaviour is reproduced (answered by `/version`).
+pub const MLFLOW_VERSION: &str = "3.17.2";
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Request timeout (`-t`).
+    pub timeout: Duration,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+}
+
+struct State {
+    model: ServedModel,
+    config: ServerConfig,
+}
+
+const ROUTES: [(&str, Method); 4] = [
+    ("/ping", Method::GET),
+    ("/health", Method::GET),
+    ("/version", Method::GET),
+    ("/invocations", Method::POST),
+];
+
+fn detail(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    respond(status, "application/json", Bytes::from_static(text.as_bytes()))
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_string();
+    let Some((_, allowed)) = ROUTES.iter().find(|(p, _)| *p == path) else {
+        let trimmed = path.trim_end_matches('/');
+        if path.len() > 1 && trimmed.len() < path.len() && ROUTES.iter().any(|(p, _)| *p == trimmed) {
+            let host = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            let mut r = respond(StatusCode::TEMPORARY_REDIRECT, "text/plain", Bytes::new());
+            if let Ok(v) = format!("http://{host}{trimmed}").parse() {
+                r.headers_mut().insert(hyper::header::LOCATION, v);
+            }
+            r.headers_mut().remove(hyper::header::CONTENT_TYPE);
+            return Ok(r);
+        }
+        return Ok(detail(StatusCode::NOT_FOUND, "{\"detail\":\"Not Found\"}"));
+    };
+    if req.method() != allowed {
+        let mut r = detail(StatusCode::METHOD_NOT_ALLOWED, "{\"detail\":\"Method Not Allowed\"}");
+        r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static(allowed.as_str()));
+        return Ok(r);
+    }
+    let response = match path.as_str() {
+        "/ping" | "/health" => respond(StatusCode::OK, "application/json", Bytes::from_static(b"\n")),
+        "/version" => respond(StatusCode::OK, "application/json", Bytes::from_static(MLFLOW_VERSION.as_bytes())),
+        _ => {
+            let timeout = state.config.timeout;
+            match tokio::time::timeout(timeout, invocations(&state, req)).await {
+                Ok(Ok(body)) => respond(StatusCode::OK, "application/json", body),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = e.label(), "invocation failed");
+                    e.into_response()
+                }
+                Err(_) => ServeError::Timeout.into_response(),
+            }
+        }
+    };
+    Ok(response)
+}
+
+async fn invocations(state: &State, req: Request<Incoming>) -> Result<Vec<u8>, ServeError> {
+    let content_type = req.headers().get(hyper::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let limit = state.config.max_body_bytes;
+    let body = Limited::new(req.into_body(), limit).collect().await.map_err(|e| {
+        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            ServeError::BodyTooLarge(limit)
+        } else {
+            ServeError::BodyRead(e.to_string())
+        }
+    })?;
+    let body = body.to_bytes();
+    let prepared = state.model.prepare(content_type.as_deref(), &body)?;
+    state.model.run(prepared).await
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight connections finish.
+pub async fn serve(
+    model: ServedModel,
+    addr: SocketAddr,
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    let state = Arc::new(State { model, config });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let conn = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30))
+                    .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(state.clone(), req)));
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection closed with error");
+                    }
+                });
+            }
+            _ = &mut shutdown => {
+                tracing::info!("shutting down: finishing in-flight requests");
+                break;
+            }
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+    Ok(())
+}

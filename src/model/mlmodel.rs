@@ -1,0 +1,301 @@
+//! Reading `MLmodel` (YAML written by `yaml.safe_dump`) into typed fields (protocol §2).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::signature::{Signature, SignatureError};
+
+/// Why a model directory cannot be served. Each variant renders as one clear line.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// No `MLmodel` file.
+    #[error("Could not find an \"MLmodel\" configuration file at \"{0}\"")]
+    NoMlModel(PathBuf),
+    /// The path does not exist or is not a directory.
+    #[error("model directory \"{0}\" does not exist or is not a directory")]
+    NotADirectory(PathBuf),
+    /// `MLmodel` could not be read or parsed.
+    #[error("cannot parse {path}: {reason}")]
+    BadYaml {
+        /// The file.
+        path: PathBuf,
+        /// What the YAML parser said.
+        reason: String,
+    },
+    /// The signature JSON strings are invalid.
+    #[error("invalid signature in {path}: {source}")]
+    Signature {
+        /// The file.
+        path: PathBuf,
+        /// The signature problem.
+        source: SignatureError,
+    },
+    /// The model has no flavor this server can run.
+    #[error("{0}")]
+    UnsupportedFlavor(String),
+    /// `metadata["mlflow.model.isExternal"]` is set.
+    #[error("This model's artifacts are external and are not stored in the model directory. This model cannot be loaded with MLflow.")]
+    External,
+    /// The model file the flavor names is missing.
+    #[error("model file \"{0}\" named by the onnx flavor does not exist")]
+    MissingModelFile(PathBuf),
+    /// ONNX Runtime refused the model.
+    #[error("cannot load ONNX model \"{path}\": {reason}")]
+    Runtime {
+        /// The model file.
+        path: PathBuf,
+        /// ONNX Runtime's message.
+        reason: String,
+    },
+}
+
+/// `saved_input_example_info` (§2.7).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InputExampleInfo {
+    /// Raw example file.
+    pub artifact_path: Option<String>,
+    /// Ready-to-POST body.
+    pub serving_input_path: Option<String>,
+    /// `dataframe`, `ndarray`, `json_object`, …
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `split` / `values` for dataframes.
+    pub pandas_orient: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawSignature {
+    inputs: Option<String>,
+    outputs: Option<String>,
+    params: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawMlModel {
+    #[serde(default)]
+    artifact_path: Option<String>,
+    #[serde(default)]
+    flavors: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default)]
+    is_signature_from_type_hint: Option<bool>,
+    #[serde(default)]
+    mlflow_version: Option<String>,
+    #[serde(default)]
+    model_id: Option<String>,
+    #[serde(default)]
+    model_uuid: Option<String>,
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    saved_input_example_info: Option<InputExampleInfo>,
+    #[serde(default)]
+    signature: Option<RawSignature>,
+    #[serde(default)]
+    utc_time_created: Option<String>,
+    #[serde(default)]
+    metadata: Option<serde_yaml::Value>,
+    #[serde(default)]
+    model_size_bytes: Option<u64>,
+}
+
+/// The `onnx` flavor block (§2.4).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OnnxFlavor {
+    /// Model file relative to the model directory (`model.onnx`).
+    pub data: String,
+    /// `providers`, names only.
+    pub providers: Vec<String>,
+    /// `onnx_session_options`, as MLflow applies them (falsy values ignored).
+    pub session_options: runtime_onnx::SessionOptions,
+    /// `onnx_version` the model was saved with.
+    pub onnx_version: Option<String>,
+}
+
+/// A parsed `MLmodel` file.
+#[derive(Debug, Clone)]
+pub struct MlModel {
+    /// The model directory.
+    pub dir: PathBuf,
+    /// The ONNX flavor.
+    pub onnx: OnnxFlavor,
+    /// The signature (inputs, outputs, params), when one was logged.
+    pub signature: Signature,
+    /// `saved_input_example_info`.
+    pub input_example: Option<InputExampleInfo>,
+    /// `mlflow_version` that saved the model.
+    pub mlflow_version: Option<String>,
+    /// `model_id` (MLflow 3 logged models).
+    pub model_id: Option<String>,
+    /// `model_uuid`.
+    pub model_uuid: Option<String>,
+    /// `run_id` of the source run.
+    pub run_id: Option<String>,
+    /// `artifact_path`.
+    pub artifact_path: Option<String>,
+    /// `utc_time_created`.
+    pub utc_time_created: Option<String>,
+    /// `model_size_bytes`.
+    pub model_size_bytes: Option<u64>,
+    /// `is_signature_from_type_hint`.
+    pub is_signature_from_type_hint: bool,
+}
+
+impl MlModel {
+    /// Reads and validates `<dir>/MLmodel`, refusing models this server cannot run.
+    pub fn load(dir: &Path) -> Result<MlModel, LoadError> {
+        if !dir.is_dir() {
+            return Err(LoadError::NotADirectory(dir.to_path_buf()));
+        }
+        let path = dir.join("MLmodel");
+        if !path.is_file() {
+            return Err(LoadError::NoMlModel(dir.to_path_buf()));
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| LoadError::BadYaml { path: path.clone(), reason: e.to_string() })?;
+        Self::parse(dir, &path, &text)
+    }
+
+    fn parse(dir: &Path, path: &Path, text: &str) -> Result<MlModel, LoadError> {
+        let raw: RawMlModel = serde_yaml::from_str(text)
+            .map_err(|e| LoadError::BadYaml { path: path.to_path_buf(), reason: e.to_string() })?;
+        if let Some(serde_yaml::Value::Mapping(m)) = &raw.metadata {
+            if m.get("mlflow.model.isExternal").and_then(|v| v.as_bool()) == Some(true) {
+                return Err(LoadError::External);
+            }
+        }
+        let onnx = match raw.flavors.get("onnx") {
+            Some(v) => parse_onnx_flavor(v),
+            None => return Err(LoadError::UnsupportedFlavor(unsupported_flavor_message(&raw.flavors))),
+        };
+        let signature = match &raw.signature {
+            Some(s) => Signature::from_json_strings(s.inputs.as_deref(), s.outputs.as_deref(), s.params.as_deref())
+                .map_err(|source| LoadError::Signature { path: path.to_path_buf(), source })?,
+            None => Signature::default(),
+        };
+        Ok(MlModel {
+            dir: dir.to_path_buf(),
+            onnx,
+            signature,
+            input_example: raw.saved_input_example_info,
+            mlflow_version: raw.mlflow_version,
+            model_id: raw.model_id,
+            model_uuid: raw.model_uuid,
+            run_id: raw.run_id,
+            artifact_path: raw.artifact_path,
+            utc_time_created: raw.utc_time_created,
+            model_size_bytes: raw.model_size_bytes,
+            is_signature_from_type_hint: raw.is_signature_from_type_hint.unwrap_or(false),
+        })
+    }
+
+    /// Path of the ONNX file.
+    pub fn onnx_path(&self) -> PathBuf {
+        self.dir.join(&self.onnx.data)
+    }
+
+    /// Path of `serving_input_example.json`, when the model has one.
+    pub fn serving_example_path(&self) -> Option<PathBuf> {
+        let p = self.input_example.as_ref()?.serving_input_path.as_ref()?;
+        let p = self.dir.join(p);
+        p.is_file().then_some(p)
+    }
+}
+
+fn unsupported_flavor_message(flavors: &BTreeMap<String, serde_yaml::Value>) -> String {
+    let names: Vec<&str> = flavors.keys().map(String::as_str).collect();
+    let hint = if flavors.contains_key("sklearn") {
+        "convert it with skl2onnx and log it with mlflow.onnx.log_model"
+    } else if flavors.contains_key("pytorch") {
+        "export it with torch.onnx.export and log it with mlflow.onnx.log_model (TorchScript support is planned)"
+    } else if flavors.contains_key("tensorflow") || flavors.contains_key("keras") {
+        "convert it with tf2onnx and log it with mlflow.onnx.log_model"
+    } else if flavors.contains_key("xgboost") || flavors.contains_key("lightgbm") {
+        "convert it with onnxmltools and log it with mlflow.onnx.log_model"
+    } else {
+        "convert it to ONNX and log it with mlflow.onnx.log_model"
+    };
+    format!(
+        "mlflow-serve serves models with the `onnx` flavor; this model has flavors [{}]: {hint}",
+        names.join(", ")
+    )
+}
+
+fn parse_onnx_flavor(v: &serde_yaml::Value) -> OnnxFlavor {
+    let get = |k: &str| v.get(k);
+    let data = get("data").and_then(|d| d.as_str()).unwrap_or("model.onnx").to_string();
+    let providers = match get("providers") {
+        Some(serde_yaml::Value::Sequence(seq)) => seq
+            .iter()
+            .filter_map(|p| match p {
+                serde_yaml::Value::String(s) => Some(s.clone()),
+                serde_yaml::Value::Sequence(pair) => pair.first().and_then(|n| n.as_str()).map(str::to_string),
+                _ => None,
+            })
+            .collect(),
+        Some(serde_yaml::Value::String(s)) => vec![s.clone()],
+        _ => vec!["CUDAExecutionProvider".into(), "CPUExecutionProvider".into()],
+    };
+    let mut so = runtime_onnx::SessionOptions::default();
+    if let Some(opts) = get("onnx_session_options").filter(|o| o.is_mapping()) {
+        let int = |k: &str| opts.get(k).and_then(|x| x.as_i64()).filter(|&x| x > 0);
+        if let Some(n) = int("intra_op_num_threads") {
+            so.intra_op_threads = n as usize;
+        }
+        if let Some(n) = int("inter_op_num_threads") {
+            so.inter_op_threads = n as usize;
+        }
+        so.graph_optimization_level = int("graph_optimization_level");
+        if let Some(mode) = opts.get("execution_mode").and_then(|m| m.as_str()) {
+            so.parallel_execution = mode.eq_ignore_ascii_case("parallel");
+        }
+        if let Some(serde_yaml::Value::Mapping(extra)) = opts.get("extra_session_config") {
+            for (k, val) in extra {
+                if let Some(k) = k.as_str() {
+                    let val = match val {
+                        serde_yaml::Value::String(s) => s.clone(),
+                        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                    };
+                    so.config_entries.push((k.to_string(), val));
+                }
+            }
+        }
+    }
+    OnnxFlavor {
+        data,
+        providers,
+        session_options: so,
+        onnx_version: get("onnx_version").and_then(|x| x.as_str()).map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_non_onnx_flavor_with_hint() {
+        let text = "flavors:\n  sklearn: {pickled_model: model.pkl}\n  python_function: {loader_module: mlflow.sklearn}\n";
+        let err = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), text).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("skl2onnx"), "{msg}");
+        assert!(msg.contains("sklearn"), "{msg}");
+    }
+
+    #[test]
+    fn session_options_follow_mlflow_truthiness() {
+        let text = "flavors:\n  onnx:\n    data: model.onnx\n    onnx_session_options:\n      intra_op_num_threads: 19\n      graph_optimization_level: 0\n      execution_mode: SEQUENTIAL\n    providers: [CPUExecutionProvider]\n";
+        let m = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), text).unwrap();
+        assert_eq!(m.onnx.session_options.intra_op_threads, 19);
+        assert_eq!(m.onnx.session_options.graph_optimization_level, None);
+        assert!(!m.onnx.session_options.parallel_execution);
+        assert_eq!(m.onnx.providers, vec!["CPUExecutionProvider"]);
+    }
+
+    #[test]
+    fn bad_yaml_is_one_line_error() {
+        let err = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), "flavors: [unclosed").unwrap_err();
+        assert!(err.to_string().starts_with("cannot parse /m/MLmodel"));
+    }
+}

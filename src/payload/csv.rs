@@ -1,0 +1,158 @@
+//! `text/csv` bodies, read like `pandas.read_csv(dtype=<schema types>)` (protocol §1.9).
+
+use crate::model::signature::{ColType, InputSchema};
+use crate::payload::data::{Cell, ColName, Column, Frame};
+use crate::payload::json::array::{py_float, py_int};
+use crate::payload::PayloadError;
+
+const NA_TOKENS: [&str; 19] = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+    "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+fn fail(e: impl std::fmt::Display) -> PayloadError {
+    PayloadError::ParseFailure {
+        message: format!(
+            "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. Error: '{e}'"
+        ),
+        trace: format!("mlflow-serve: CSV parse error: {e}"),
+    }
+}
+
+fn is_na(s: &str) -> bool {
+    NA_TOKENS.contains(&s)
+}
+
+/// Parses a CSV body into a frame, typed by the schema where it names the column.
+pub fn parse(body: &[u8], schema: Option<&InputSchema>) -> Result<Frame, PayloadError> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        PayloadError::InvalidInput(format!(
+            "Ensure that input is a valid UTF-8 encoded string. Error: '{}'",
+            crate::payload::json::request::unicode_error_repr(body, &e)
+        ))
+    })?;
+    let col_specs = match schema {
+        Some(InputSchema::Tensors(_)) => return Err(fail("TensorSpec only supports numpy types, use numpy_types() instead")),
+        Some(InputSchema::Columns(c)) => {
+            if c.iter().any(|c| matches!(c.ty, ColType::Complex(_))) {
+                return Err(fail("Failed to get pandas types as some of the inputs types are not DataType."));
+            }
+            if c.iter().any(|c| c.ty == ColType::Datetime) {
+                return Err(fail("the dtype datetime64[ns] is not supported for parsing, pass this column using parse_dates instead"));
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    let mut rdr = ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut records = rdr.records();
+    let header = loop {
+        match records.next() {
+            None => return Err(fail("No columns to parse from file")),
+            Some(Err(e)) => return Err(fail(e)),
+            Some(Ok(r)) if r.len() == 1 && r.get(0) == Some("") => continue,
+            Some(Ok(r)) => break r,
+        }
+    };
+    let names: Vec<String> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| if h.is_empty() { format!("Unnamed: {i}") } else { h.to_string() })
+        .collect();
+    let ncols = names.len();
+    let mut raw: Vec<Vec<Option<String>>> = vec![Vec::new(); ncols];
+    let mut nrows = 0;
+    for rec in records {
+        let rec = rec.map_err(fail)?;
+        if rec.len() == 1 && rec.get(0) == Some("") {
+            continue; // blank line
+        }
+        let fields: Vec<&str> = rec.iter().collect();
+        let fields: &[&str] = if fields.len() > ncols { &fields[fields.len() - ncols..] } else { &fields };
+        for (i, col) in raw.iter_mut().enumerate() {
+            let v = fields.get(i).copied().unwrap_or("");
+            col.push(if is_na(v) { None } else { Some(v.to_string()) });
+        }
+        nrows += 1;
+    }
+    let mut columns = Vec::with_capacity(ncols);
+    for (i, (name, values)) in names.into_iter().zip(raw).enumerate() {
+        let ty = col_specs.and_then(|c| c.iter().find(|c| c.name.as_deref() == Some(name.as_str()))).map(|c| &c.ty);
+        let col = match ty {
+            Some(t) => typed(values, t, i)?,
+            None => infer(values),
+        };
+        columns.push((ColName::Str(name), col));
+    }
+    Ok(Frame { columns, nrows })
+}
+
+fn typed(values: Vec<Option<String>>, ty: &ColType, idx: usize) -> Result<Column, PayloadError> {
+    match ty {
+        ColType::Double | ColType::Float => {
+            let mut v = Vec::with_capacity(values.len());
+            for x in &values {
+                v.push(match x {
+                    None => f64::NAN,
+                    Some(s) => py_float(s).ok_or_else(|| fail(format!("could not convert string to float: '{s}'")))?,
+                });
+            }
+            Ok(if *ty == ColType::Float { Column::F32(v.into_iter().map(|x| x as f32).collect()) } else { Column::F64(v) })
+        }
+        ColType::Integer | ColType::Long => {
+            let mut v = Vec::with_capacity(values.len());
+            for x in &values {
+                let Some(s) = x else {
+                    return Err(fail(format!("Integer column has NA values in column {idx}")));
+                };
+                match py_int(s) {
+                    Some(i) => v.push(i as i64),
+                    None if py_float(s).is_some() => {
+                        return Err(fail(format!(
+                            "cannot safely convert passed user dtype of {} for float64 dtyped data in column {idx}",
+                            if *ty == ColType::Integer { "int32" } else { "int64" }
+                        )))
+                    }
+                    None => return Err(fail(format!("invalid literal for int() with base 10: '{s}'"))),
+                }
+            }
+            Ok(if *ty == ColType::Integer { Column::I32(v.into_iter().map(|x| x as i32).collect()) } else { Column::I64(v) })
+        }
+        ColType::Boolean => {
+            let mut v = Vec::with_capacity(values.len());
+            for x in &values {
+                v.push(match x.as_deref() {
+                    None => return Err(fail(format!("Bool column has NA values in column {idx}"))),
+                    Some("True" | "true" | "TRUE" | "1") => true,
+                    Some("False" | "false" | "FALSE" | "0") => false,
+                    Some(_) => {
+                        return Err(fail(format!("cannot safely convert passed user dtype of bool for object dtyped data in column {idx}")))
+                    }
+                });
+            }
+            Ok(Column::Bool(v))
+        }
+        _ => Ok(Column::Object(values.into_iter().map(|x| x.map(Cell::Str).unwrap_or(Cell::Float(f64::NAN))).collect())),
+    }
+}
+
+/// pandas' own inference: int64, float64, bool, else str.
+fn infer(values: Vec<Option<String>>) -> Column {
+    let present = || values.iter().flatten();
+    if values.iter().all(Option::is_none) {
+        return Column::F64(vec![f64::NAN; values.len()]);
+    }
+    if present().all(|s| s.parse::<i64>().is_ok()) {
+        if values.iter().all(Option::is_some) {
+            return Column::I64(present().map(|s| s.parse::<i64>().unwrap_or(0)).collect());
+        }
+        return Column::F64(values.iter().map(|x| x.as_ref().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)).collect());
+    }
+    if present().all(|s| py_float(s).is_some()) {
+        return Column::F64(values.iter().map(|x| x.as_deref().and_then(py_float).unwrap_or(f64::NAN)).collect());
+    }
+    if values.iter().all(Option::is_some) && present().all(|s| matches!(s.as_str(), "True" | "False" | "true" | "false" | "TRUE" | "FALSE")) {
+        return Column::Bool(present().map(|s| s.eq_ignore_ascii_case("true")).collect());
+    }
+    Column::Str(values)
+}

@@ -1,0 +1,376 @@
+//! The typed request data: pandas-like frames with typed columns, n-dimensional arrays,
+//! and the small [`Cell`] value used only where a column's cells are heterogeneous.
+
+use runtime_api::{Tensor, TensorData};
+
+use crate::model::signature::float_repr;
+use crate::pyjson::str_repr;
+
+/// One JSON value where no typed buffer fits (mixed columns, params, nested lists).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// An integer that fits i64.
+    Int(i64),
+    /// An integer beyond i64 (decimal digits, optional leading `-`).
+    BigInt(String),
+    /// A float (incl. NaN/Infinity tokens).
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A list.
+    List(Vec<Cell>),
+    /// An object, keys in payload order (duplicates resolved: last wins).
+    Dict(Vec<(String, Cell)>),
+}
+
+impl Cell {
+    /// Python's class name of the value (`int`, `str`, `NoneType`, …).
+    pub fn py_type(&self) -> &'static str {
+        match self {
+            Cell::Null => "NoneType",
+            Cell::Bool(_) => "bool",
+            Cell::Int(_) | Cell::BigInt(_) => "int",
+            Cell::Float(_) => "float",
+            Cell::Str(_) => "str",
+            Cell::List(_) => "list",
+            Cell::Dict(_) => "dict",
+        }
+    }
+
+    /// Python `repr` of the value.
+    pub fn py_repr(&self) -> String {
+        match self {
+            Cell::Null => "None".into(),
+            Cell::Bool(b) => if *b { "True" } else { "False" }.into(),
+            Cell::Int(i) => i.to_string(),
+            Cell::BigInt(s) => s.clone(),
+            Cell::Float(f) => float_repr(*f),
+            Cell::Str(s) => str_repr(s),
+            Cell::List(v) => format!("[{}]", v.iter().map(Cell::py_repr).collect::<Vec<_>>().join(", ")),
+            Cell::Dict(kv) => format!(
+                "{{{}}}",
+                kv.iter().map(|(k, v)| format!("{}: {}", str_repr(k), v.py_repr())).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    /// Converts a serde_json value (used only for MLmodel defaults, never on requests).
+    pub fn from_serde(v: &serde_json::Value) -> Cell {
+        match v {
+            serde_json::Value::Null => Cell::Null,
+            serde_json::Value::Bool(b) => Cell::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Cell::Int(i),
+                None => match n.as_u64() {
+                    Some(u) => Cell::BigInt(u.to_string()),
+                    None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
+                },
+            },
+            serde_json::Value::String(s) => Cell::Str(s.clone()),
+            serde_json::Value::Array(a) => Cell::List(a.iter().map(Cell::from_serde).collect()),
+            serde_json::Value::Object(o) => Cell::Dict(o.iter().map(|(k, v)| (k.clone(), Cell::from_serde(v))).collect()),
+        }
+    }
+
+    /// True for numbers (not bools).
+    pub fn is_number(&self) -> bool {
+        matches!(self, Cell::Int(_) | Cell::BigInt(_) | Cell::Float(_))
+    }
+
+    /// The value as f64 when it is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Cell::Int(i) => Some(*i as f64),
+            Cell::BigInt(s) => s.parse::<f64>().ok(),
+            Cell::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+}
+
+/// A column label: pandas uses strings for named columns and integers for positional ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ColName {
+    /// A named column.
+    Str(String),
+    /// A positional column (`0`, `1`, …).
+    Int(i64),
+}
+
+impl ColName {
+    /// The label as MLflow prints it in lists (`'a'` or `0`).
+    pub fn py_repr(&self) -> String {
+        match self {
+            ColName::Str(s) => str_repr(s),
+            ColName::Int(i) => i.to_string(),
+        }
+    }
+
+    /// The label as a JSON object key (`"0"` for integers).
+    pub fn as_key(&self) -> String {
+        match self {
+            ColName::Str(s) => s.clone(),
+            ColName::Int(i) => i.to_string(),
+        }
+    }
+
+    /// True when the label equals the named column `name`.
+    pub fn is(&self, name: &str) -> bool {
+        matches!(self, ColName::Str(s) if s == name)
+    }
+}
+
+/// A typed column, with pandas' dtype semantics.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub enum Column {
+    Bool(Vec<bool>),
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    /// pandas `str` dtype (missing values are NaN, kept as `None`).
+    Str(Vec<Option<String>>),
+    /// bytes (Parquet binary, decoded base64).
+    Bytes(Vec<Option<Vec<u8>>>),
+    /// pandas `object` dtype: anything.
+    Object(Vec<Cell>),
+}
+
+impl Column {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Bool(v) => v.len(),
+            Column::I8(v) => v.len(),
+            Column::I16(v) => v.len(),
+            Column::I32(v) => v.len(),
+            Column::I64(v) => v.len(),
+            Column::U8(v) => v.len(),
+            Column::U16(v) => v.len(),
+            Column::U32(v) => v.len(),
+            Column::U64(v) => v.len(),
+            Column::F32(v) => v.len(),
+            Column::F64(v) => v.len(),
+            Column::Str(v) => v.len(),
+            Column::Bytes(v) => v.len(),
+            Column::Object(v) => v.len(),
+        }
+    }
+
+    /// True when the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pandas/numpy dtype name (`float64`, `str`, `object`).
+    pub fn dtype_name(&self) -> &'static str {
+        match self {
+            Column::Bool(_) => "bool",
+            Column::I8(_) => "int8",
+            Column::I16(_) => "int16",
+            Column::I32(_) => "int32",
+            Column::I64(_) => "int64",
+            Column::U8(_) => "uint8",
+            Column::U16(_) => "uint16",
+            Column::U32(_) => "uint32",
+            Column::U64(_) => "uint64",
+            Column::F32(_) => "float32",
+            Column::F64(_) => "float64",
+            Column::Str(_) => "str",
+            Column::Bytes(_) | Column::Object(_) => "object",
+        }
+    }
+
+    /// Infers the pandas dtype of a list of JSON cells (`pd.DataFrame` construction).
+    pub fn infer(cells: Vec<Cell>) -> Column {
+        let mut nulls = 0usize;
+        let (mut ints, mut floats, mut bools, mut strs, mut other) = (0, 0, 0, 0, 0);
+        for c in &cells {
+            match c {
+                Cell::Null => nulls += 1,
+                Cell::Int(_) => ints += 1,
+                Cell::Float(_) => floats += 1,
+                Cell::Bool(_) => bools += 1,
+                Cell::Str(_) => strs += 1,
+                Cell::BigInt(_) | Cell::List(_) | Cell::Dict(_) => other += 1,
+            }
+        }
+        let n = cells.len();
+        if n == 0 {
+            return Column::Object(cells);
+        }
+        if other == 0 && bools == 0 && strs == 0 && ints + floats > 0 {
+            if nulls == 0 && floats == 0 {
+                return Column::I64(cells.iter().map(|c| if let Cell::Int(i) = c { *i } else { 0 }).collect());
+            }
+            return Column::F64(cells.iter().map(|c| c.as_f64().unwrap_or(f64::NAN)).collect());
+        }
+        if bools == n {
+            return Column::Bool(cells.iter().map(|c| matches!(c, Cell::Bool(true))).collect());
+        }
+        if strs > 0 && strs + nulls == n {
+            return Column::Str(
+                cells
+                    .into_iter()
+                    .map(|c| match c {
+                        Cell::Str(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+            );
+        }
+        Column::Object(cells)
+    }
+
+    /// The cell at `i` as a [`Cell`] (slow path, for messages and object handling).
+    pub fn cell(&self, i: usize) -> Cell {
+        match self {
+            Column::Bool(v) => Cell::Bool(v[i]),
+            Column::I8(v) => Cell::Int(v[i] as i64),
+            Column::I16(v) => Cell::Int(v[i] as i64),
+            Column::I32(v) => Cell::Int(v[i] as i64),
+            Column::I64(v) => Cell::Int(v[i]),
+            Column::U8(v) => Cell::Int(v[i] as i64),
+            Column::U16(v) => Cell::Int(v[i] as i64),
+            Column::U32(v) => Cell::Int(v[i] as i64),
+            Column::U64(v) => i64::try_from(v[i]).map(Cell::Int).unwrap_or_else(|_| Cell::BigInt(v[i].to_string())),
+            Column::F32(v) => Cell::Float(v[i] as f64),
+            Column::F64(v) => Cell::Float(v[i]),
+            Column::Str(v) => v[i].clone().map(Cell::Str).unwrap_or(Cell::Float(f64::NAN)),
+            Column::Bytes(v) => v[i].as_ref().map(|b| Cell::Str(String::from_utf8_lossy(b).into_owned())).unwrap_or(Cell::Null),
+            Column::Object(v) => v[i].clone(),
+        }
+    }
+
+    /// The column as a 1-D tensor when its dtype maps onto one.
+    pub fn to_tensor_data(&self) -> Option<TensorData> {
+        Some(match self {
+            Column::Bool(v) => TensorData::Bool(v.clone()),
+            Column::I8(v) => TensorData::I8(v.clone()),
+            Column::I16(v) => TensorData::I16(v.clone()),
+            Column::I32(v) => TensorData::I32(v.clone()),
+            Column::I64(v) => TensorData::I64(v.clone()),
+            Column::U8(v) => TensorData::U8(v.clone()),
+            Column::U16(v) => TensorData::U16(v.clone()),
+            Column::U32(v) => TensorData::U32(v.clone()),
+            Column::U64(v) => TensorData::U64(v.clone()),
+            Column::F32(v) => TensorData::F32(v.clone()),
+            Column::F64(v) => TensorData::F64(v.clone()),
+            Column::Str(v) if v.iter().all(Option::is_some) => TensorData::Str(v.iter().flatten().cloned().collect()),
+            Column::Object(v) if v.iter().all(|c| matches!(c, Cell::Str(_))) => {
+                TensorData::Str(v.iter().map(|c| if let Cell::Str(s) = c { s.clone() } else { String::new() }).collect())
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// A pandas-like DataFrame: ordered, labelled, typed columns of equal length.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Frame {
+    /// The columns in order.
+    pub columns: Vec<(ColName, Column)>,
+    /// Number of rows (kept separately so that a frame without columns still has a length).
+    pub nrows: usize,
+}
+
+impl Frame {
+    /// Index of the named column (the last one when labels repeat, as pandas would select all).
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.columns.iter().rposition(|(n, _)| n.is(name))
+    }
+
+    /// A short Python-like rendering for the `Failed to predict data '...'` prefix.
+    pub fn describe(&self) -> String {
+        if self.columns.is_empty() && self.nrows == 0 {
+            return "Empty DataFrame\nColumns: []\nIndex: []".into();
+        }
+        let names: Vec<String> = self.columns.iter().map(|(n, _)| n.as_key()).collect();
+        format!("DataFrame with columns [{}]\n\n[{} rows x {} columns]", names.join(", "), self.nrows, self.columns.len())
+    }
+}
+
+/// An n-dimensional array as numpy would build it from JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Array {
+    /// A typed, dense array.
+    Typed(Tensor),
+    /// An object/str array of cells (no dtype given and not numeric), with its shape.
+    Cells {
+        /// Dimensions.
+        shape: Vec<usize>,
+        /// Row-major cells.
+        cells: Vec<Cell>,
+    },
+}
+
+impl Array {
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Array::Typed(t) => &t.shape,
+            Array::Cells { shape, .. } => shape,
+        }
+    }
+
+    /// numpy dtype name (`float32`, `<U…` reported as `str`, `object`).
+    pub fn dtype_name(&self) -> String {
+        match self {
+            Array::Typed(t) => t.dtype().numpy_name().to_string(),
+            Array::Cells { cells, .. } => {
+                if !cells.is_empty() && cells.iter().all(|c| matches!(c, Cell::Str(_))) {
+                    "str".into()
+                } else {
+                    "object".into()
+                }
+            }
+        }
+    }
+
+    /// A short numpy-like rendering for messages.
+    pub fn describe(&self) -> String {
+        format!("array(shape={}, dtype={})", crate::model::signature::shape_repr(self.shape()), self.dtype_name())
+    }
+}
+
+/// What a request carries once parsed (protocol §4: DataFrame, ndarray, dict of arrays, or other).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A DataFrame (dataframe_split/records, CSV, Parquet).
+    Frame(Frame),
+    /// A single ndarray (`inputs`/`instances` lists).
+    Array(Array),
+    /// A dict of arrays (`inputs`/`instances` objects).
+    Dict(Vec<(String, Array)>),
+    /// A list of records (`inputs: [{...}, ...]`), converted to a frame by enforcement.
+    Records(Vec<Vec<(String, Cell)>>),
+    /// Any other value (empty list, scalar, LLM payload…).
+    Other(Cell),
+}
+
+impl Input {
+    /// The `str(data)` rendering MLflow embeds in `Failed to predict data '…'` (approximate).
+    pub fn describe(&self) -> String {
+        match self {
+            Input::Frame(f) => f.describe(),
+            Input::Array(a) => a.describe(),
+            Input::Dict(d) => format!(
+                "{{{}}}",
+                d.iter().map(|(k, a)| format!("{}: {}", str_repr(k), a.describe())).collect::<Vec<_>>().join(", ")
+            ),
+            Input::Records(r) => format!("[{} records]", r.len()),
+            Input::Other(c) => c.py_repr(),
+        }
+    }
+}

@@ -1,0 +1,674 @@
+//! Reading an `/invocations` JSON body into a typed [`Request`], guided by the signature
+//! (protocol §1.5–§1.8). The document is validated first (so Python's syntax errors win);
+//! this pass then reads the same bytes straight into typed buffers.
+
+use std::borrow::Cow;
+
+use runtime_api::DType;
+
+use super::array::{convert_scalar, ArrayBuilder, Scalar};
+use super::scan::{self, Kind, Num, Scanner};
+use crate::model::signature::{ColType, InputSchema, ParamSpec};
+use crate::payload::data::{Array, Cell, ColName, Column, Frame, Input};
+use crate::payload::{PayloadError, Request};
+use crate::pyjson::{bytes_repr, str_repr};
+
+const FORMATS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances", "inputs"];
+const LLM_KEYS: [&str; 3] = ["messages", "prompt", "input"];
+
+/// `The input must be a JSON dictionary with exactly one of the input fields {...}`.
+pub const REQUIRED_INPUT_FORMAT: &str = "The input must be a JSON dictionary with exactly one of the input fields {'dataframe_records', 'dataframe_split', 'instances', 'inputs'}";
+
+/// The fixed paragraph MLflow appends to protocol errors.
+pub const SCORING_PROTOCOL_CHANGE_INFO: &str = "IMPORTANT: The MLflow Model scoring protocol has changed in MLflow version 2.0. If you are seeing this error, you are likely using an outdated scoring request format. To resolve the error, either update your request format or adjust your MLflow Model's requirements file to specify an older version of MLflow (for example, change the 'mlflow' requirement specifier to 'mlflow==1.30.0'). If you are making a request using the MLflow client (e.g. via `mlflow.pyfunc.spark_udf()`), upgrade your MLflow client to a version >= 2.0 in order to use the new request format. For more information about the updated MLflow Model scoring protocol in MLflow 2.0, see https://mlflow.org/docs/latest/models.html#deploy-mlflow-models.";
+
+fn invalid(msg: impl Into<String>) -> PayloadError {
+    PayloadError::InvalidInput(msg.into())
+}
+
+/// Decodes the body like `json.loads(bytes)`: UTF-8 (with or without BOM), UTF-16/32 by BOM
+/// or zero-byte pattern; anything else is a `UnicodeDecodeError`.
+fn decode(body: &[u8]) -> Result<Cow<'_, str>, PayloadError> {
+    let utf16 = |b: &[u8], le: bool| -> Option<String> {
+        if b.len() % 2 != 0 {
+            return None;
+        }
+        let units: Vec<u16> = b
+            .chunks_exact(2)
+            .map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) })
+            .collect();
+        String::from_utf16(&units).ok()
+    };
+    let converted = match body {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => return utf8(body, rest),
+        [0xFF, 0xFE, 0, 0, ..] | [0, 0, 0xFE, 0xFF, ..] => None,
+        [0xFF, 0xFE, rest @ ..] => utf16(rest, true),
+        [0xFE, 0xFF, rest @ ..] => utf16(rest, false),
+        [a, 0, b, 0, ..] if *a != 0 && *b != 0 => utf16(body, true),
+        [0, a, 0, b, ..] if *a != 0 && *b != 0 => utf16(body, false),
+        _ => return utf8(body, body),
+    };
+    converted.map(Cow::Owned).ok_or_else(|| json_error(body, "UnicodeDecodeError('utf-16', ...)".to_string()))
+}
+
+fn utf8<'a>(whole: &[u8], b: &'a [u8]) -> Result<Cow<'a, str>, PayloadError> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Ok(Cow::Borrowed(s)),
+        Err(e) => Err(json_error(whole, unicode_error_repr(b, &e))),
+    }
+}
+
+/// `UnicodeDecodeError('utf-8', b'...', start, end, 'reason')`.
+pub fn unicode_error_repr(b: &[u8], e: &std::str::Utf8Error) -> String {
+    let start = e.valid_up_to();
+    let lead = b[start];
+    let (end, reason) = match e.error_len() {
+        None => (b.len(), "unexpected end of data"),
+        Some(_) if (0x80..0xC2).contains(&lead) || lead >= 0xF5 => (start + 1, "invalid start byte"),
+        Some(n) => (start + n, "invalid continuation byte"),
+    };
+    format!("UnicodeDecodeError('utf-8', {}, {start}, {end}, '{reason}')", bytes_repr(b))
+}
+
+fn json_error(body: &[u8], repr: String) -> PayloadError {
+    PayloadError::InvalidInput(format!(
+        "Ensure that input is a valid JSON formatted string. Error: '{repr}'\nInput: \n{}\n",
+        bytes_repr(body)
+    ))
+}
+
+/// `repr(JSONDecodeError(...))`.
+fn decode_error_repr(e: &scan::JsonError, doc: &str) -> String {
+    format!("JSONDecodeError({})", str_repr(&e.python_message(doc)))
+}
+
+/// Parses a JSON `/invocations` body.
+pub fn parse(body: &[u8], schema: Option<&InputSchema>, params_schema: Option<&[ParamSpec]>) -> Result<Request, PayloadError> {
+    let doc = decode(body)?;
+    let keys = scan::validate(&doc).map_err(|e| json_error(body, decode_error_repr(&e, &doc)))?;
+    let mut s = Scanner::new(&doc);
+    let Some(keys) = keys else {
+        let what = match s.kind().unwrap_or(Kind::Null) {
+            Kind::Array => return Err(invalid(format!("{REQUIRED_INPUT_FORMAT}. Received a list."))),
+            Kind::String => "str",
+            Kind::Bool => "bool",
+            Kind::Null => "NoneType",
+            Kind::Number => match s.number() {
+                Ok(Num::Float(_)) => "float",
+                _ => "int",
+            },
+            Kind::Object => "dict",
+        };
+        return Err(invalid(format!("{REQUIRED_INPUT_FORMAT}. Received unexpected input type '<class '{what}'>.")));
+    };
+
+    if keys.iter().any(|k| LLM_KEYS.contains(&k.as_str())) {
+        return parse_llm(&mut s, params_schema);
+    }
+    let formats: Vec<&String> = keys.iter().filter(|k| FORMATS.contains(&k.as_str())).collect();
+    if formats.len() != 1 {
+        let list = formats.iter().map(|k| str_repr(k)).collect::<Vec<_>>().join(", ");
+        return Err(PayloadError::BadRequest(format!(
+            "{REQUIRED_INPUT_FORMAT}. Received dictionary with input fields: [{list}]. {SCORING_PROTOCOL_CHANGE_INFO}"
+        )));
+    }
+    let format = formats[0].as_str();
+    let mut input = None;
+    let mut params = None;
+    let mut key = s.object_open().map_err(internal)?;
+    while let Some(k) = key {
+        if k == format {
+            input = Some(match format {
+                "dataframe_split" => read_split(&mut s)?,
+                "dataframe_records" => read_records(&mut s)?,
+                "inputs" => read_tf(&mut s, schema, false)?,
+                _ => read_tf(&mut s, schema, true)?,
+            });
+        } else if k == "params" {
+            params = Some(s.cell(1).map_err(internal)?);
+        } else {
+            s.skip(1).map_err(internal)?;
+        }
+        key = s.object_next().map_err(internal)?;
+    }
+    let input = input.ok_or_else(|| PayloadError::BadRequest("missing input".into()))?;
+    let params = params.filter(|p| *p != Cell::Null);
+    Ok(Request { input, params, unwrapped: false })
+}
+
+/// The document was validated, so scanner errors here are internal.
+fn internal(e: scan::JsonError) -> PayloadError {
+    PayloadError::BadRequest(format!("Invalid input. {}", e.msg))
+}
+
+fn parse_llm(s: &mut Scanner<'_>, params_schema: Option<&[ParamSpec]>) -> Result<Request, PayloadError> {
+    let Cell::Dict(all) = s.cell(0).map_err(internal)? else {
+        return Err(PayloadError::BadRequest("expected an object".into()));
+    };
+    let names: Vec<&str> = params_schema.map(|p| p.iter().map(|p| p.name.as_str()).collect()).unwrap_or_default();
+    let (params, data): (Vec<_>, Vec<_>) = all.into_iter().partition(|(k, _)| names.contains(&k.as_str()));
+    Ok(Request { input: Input::Other(Cell::Dict(data)), params: Some(Cell::Dict(params)), unwrapped: true })
+}
+
+fn py_type_of(kind: Kind, s: &mut Scanner<'_>) -> &'static str {
+    match kind {
+        Kind::Array => "list",
+        Kind::Object => "dict",
+        Kind::String => "str",
+        Kind::Bool => "bool",
+        Kind::Null => "NoneType",
+        Kind::Number => {
+            let save = s.pos;
+            let t = match s.number() {
+                Ok(Num::Float(_)) => "float",
+                _ => "int",
+            };
+            s.pos = save;
+            t
+        }
+    }
+}
+
+/// A column under construction: stays an i64 or f64 buffer while cells are numbers (pandas
+/// would infer int64/float64), and falls back to cells for anything else.
+#[derive(Debug)]
+enum ColBuf {
+    Empty { nulls: usize },
+    Ints(Vec<i64>),
+    Floats(Vec<f64>),
+    Cells(Vec<Cell>),
+}
+
+impl ColBuf {
+    fn len(&self) -> usize {
+        match self {
+            ColBuf::Empty { nulls } => *nulls,
+            ColBuf::Ints(v) => v.len(),
+            ColBuf::Floats(v) => v.len(),
+            ColBuf::Cells(v) => v.len(),
+        }
+    }
+
+    fn into_cells(self) -> Vec<Cell> {
+        match self {
+            ColBuf::Empty { nulls } => vec![Cell::Null; nulls],
+            ColBuf::Ints(v) => v.into_iter().map(Cell::Int).collect(),
+            ColBuf::Floats(v) => v.into_iter().map(Cell::Float).collect(),
+            ColBuf::Cells(v) => v,
+        }
+    }
+
+    #[inline]
+    fn push_num(&mut self, n: Num<'_>) {
+        match (&mut *self, n) {
+            (ColBuf::Ints(v), Num::Int(i)) => v.push(i),
+            (ColBuf::Floats(v), Num::Int(i)) => v.push(i as f64),
+            (ColBuf::Floats(v), Num::Float(f)) => v.push(f),
+            (ColBuf::Ints(v), Num::Float(f)) => {
+                let mut w: Vec<f64> = v.iter().map(|&i| i as f64).collect();
+                w.push(f);
+                *self = ColBuf::Floats(w);
+            }
+            (ColBuf::Empty { nulls: 0 }, Num::Int(i)) => *self = ColBuf::Ints(vec![i]),
+            (ColBuf::Empty { nulls: 0 }, Num::Float(f)) => *self = ColBuf::Floats(vec![f]),
+            (_, n) => self.push_cell(match n {
+                Num::Int(i) => Cell::Int(i),
+                Num::BigInt(s) => Cell::BigInt(s.to_string()),
+                Num::Float(f) => Cell::Float(f),
+            }),
+        }
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            ColBuf::Empty { nulls } => *nulls += 1,
+            ColBuf::Ints(v) => {
+                let mut w: Vec<f64> = v.iter().map(|&i| i as f64).collect();
+                w.push(f64::NAN);
+                *self = ColBuf::Floats(w);
+            }
+            ColBuf::Floats(v) => v.push(f64::NAN),
+            ColBuf::Cells(v) => v.push(Cell::Null),
+        }
+    }
+
+    fn push_cell(&mut self, c: Cell) {
+        if c == Cell::Null {
+            return self.push_null();
+        }
+        if let ColBuf::Cells(v) = self {
+            v.push(c);
+            return;
+        }
+        let mut cells = std::mem::replace(self, ColBuf::Empty { nulls: 0 }).into_cells();
+        cells.push(c);
+        *self = ColBuf::Cells(cells);
+    }
+
+    fn read(&mut self, s: &mut Scanner<'_>) -> Result<(), PayloadError> {
+        match s.kind().map_err(internal)? {
+            Kind::Number => {
+                let n = s.number().map_err(internal)?;
+                self.push_num(n);
+            }
+            Kind::Null => {
+                s.null().map_err(internal)?;
+                self.push_null();
+            }
+            _ => {
+                let c = s.cell(2).map_err(internal)?;
+                self.push_cell(c);
+            }
+        }
+        Ok(())
+    }
+
+    fn pad(&mut self, n: usize) {
+        while self.len() < n {
+            self.push_null();
+        }
+    }
+
+    fn finish(self) -> Column {
+        match self {
+            ColBuf::Ints(v) => Column::I64(v),
+            ColBuf::Floats(v) => Column::F64(v),
+            other => Column::infer(other.into_cells()),
+        }
+    }
+}
+
+fn split_error(msg: String) -> PayloadError {
+    invalid(format!(
+        "Provided dataframe_split field is not a valid dataframe representation in 'split' format. Error: '{msg}'"
+    ))
+}
+
+fn read_split(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
+    let kind = s.kind().map_err(internal)?;
+    if kind != Kind::Object {
+        let got = if kind == Kind::Array { "list".to_string() } else { format!("type <class '{}'>", py_type_of(kind, s)) };
+        return Err(invalid(format!("Dataframe split format must be a dictionary. Got {got}.")));
+    }
+    let mut columns: Option<Vec<ColName>> = None;
+    let mut data: Option<(Vec<ColBuf>, usize)> = None;
+    let mut index_len: Option<usize> = None;
+    let mut keys: Vec<String> = Vec::new();
+    let mut key = s.object_open().map_err(internal)?;
+    while let Some(k) = key {
+        if !keys.iter().any(|e| e.as_str() == k) {
+            keys.push(k.to_string());
+        }
+        match &*k {
+            "columns" => columns = Some(read_labels(s)?),
+            "data" => data = Some(read_rows(s)?),
+            "index" => {
+                index_len = Some(match s.cell(2).map_err(internal)? {
+                    Cell::List(v) => v.len(),
+                    _ => 1,
+                })
+            }
+            _ => s.skip(2).map_err(internal)?,
+        }
+        key = s.object_next().map_err(internal)?;
+    }
+    let (bufs, nrows) = match data {
+        Some(d) if keys.iter().all(|k| ["columns", "data", "index"].contains(&k.as_str())) => d,
+        _ => {
+            let set = keys.iter().map(|k| str_repr(k)).collect::<Vec<_>>().join(", ");
+            return Err(invalid(format!(
+                "Dataframe split format must have 'data' field and optionally 'columns' and 'index' fields. Got {{{set}}}.'"
+            )));
+        }
+    };
+    let ncols = bufs.len();
+    let labels = match columns {
+        Some(c) => {
+            if nrows > 0 && c.len() != ncols {
+                return Err(split_error(format!("{} columns passed, passed data had {ncols} columns", c.len())));
+            }
+            c
+        }
+        None => (0..ncols as i64).map(ColName::Int).collect(),
+    };
+    if let Some(n) = index_len {
+        if n != nrows && !(nrows == 0 && labels.is_empty()) {
+            return Err(split_error(format!("Length of values ({nrows}) does not match length of index ({n})")));
+        }
+    }
+    let mut cols: Vec<(ColName, Column)> = Vec::with_capacity(labels.len());
+    let mut bufs = bufs.into_iter();
+    for label in labels {
+        let col = match bufs.next() {
+            Some(mut b) => {
+                b.pad(nrows);
+                b.finish()
+            }
+            None => Column::Object(vec![Cell::Null; nrows]),
+        };
+        cols.push((label, col));
+    }
+    Ok(Input::Frame(Frame { columns: cols, nrows }))
+}
+
+fn read_labels(s: &mut Scanner<'_>) -> Result<Vec<ColName>, PayloadError> {
+    match s.cell(2).map_err(internal)? {
+        Cell::List(v) => Ok(v
+            .into_iter()
+            .map(|c| match c {
+                Cell::Str(s) => ColName::Str(s),
+                Cell::Int(i) => ColName::Int(i),
+                other => ColName::Str(other.py_repr()),
+            })
+            .collect()),
+        other => Err(split_error(format!("Index(...) must be called with a collection of some kind, {} was passed", other.py_repr()))),
+    }
+}
+
+/// Reads `data`: a list of rows (lists), or a list of scalars (one column).
+fn read_rows(s: &mut Scanner<'_>) -> Result<(Vec<ColBuf>, usize), PayloadError> {
+    if s.kind().map_err(internal)? != Kind::Array {
+        let c = s.cell(2).map_err(internal)?;
+        return Err(split_error(format!("DataFrame constructor not properly called! (got {})", c.py_type())));
+    }
+    let mut bufs: Vec<ColBuf> = Vec::new();
+    let mut nrows = 0usize;
+    if s.array_open().map_err(internal)? {
+        loop {
+            if s.kind().map_err(internal)? == Kind::Array {
+                let mut i = 0;
+                if s.array_open().map_err(internal)? {
+                    loop {
+                        if bufs.len() <= i {
+                            let mut b = ColBuf::Empty { nulls: 0 };
+                            b.pad(nrows);
+                            bufs.push(b);
+                        }
+                        bufs[i].read(s)?;
+                        i += 1;
+                        if !s.array_next().map_err(internal)? {
+                            break;
+                        }
+                    }
+                }
+                for b in bufs.iter_mut().skip(i) {
+                    b.push_null();
+                }
+            } else {
+                if bufs.is_empty() {
+                    bufs.push(ColBuf::Empty { nulls: nrows });
+                }
+                bufs[0].read(s)?;
+                for b in bufs.iter_mut().skip(1) {
+                    b.push_null();
+                }
+            }
+            nrows += 1;
+            if !s.array_next().map_err(internal)? {
+                break;
+            }
+        }
+    }
+    Ok((bufs, nrows))
+}
+
+fn read_records(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
+    let kind = s.kind().map_err(internal)?;
+    if kind != Kind::Array {
+        let got = if kind == Kind::Object { "dictionary".to_string() } else { format!("type <class '{}'>", py_type_of(kind, s)) };
+        return Err(invalid(format!("Dataframe records format must be a list of records. Got {got}.")));
+    }
+    let mut names: Vec<ColName> = Vec::new();
+    let mut bufs: Vec<ColBuf> = Vec::new();
+    let mut nrows = 0usize;
+    if s.array_open().map_err(internal)? {
+        loop {
+            match s.kind().map_err(internal)? {
+                Kind::Object => {
+                    let mut key = s.object_open().map_err(internal)?;
+                    while let Some(k) = key {
+                        let i = match names.iter().position(|n| n.is(&k)) {
+                            Some(i) => i,
+                            None => {
+                                names.push(ColName::Str(k.into_owned()));
+                                bufs.push(ColBuf::Empty { nulls: 0 });
+                                bufs.len() - 1
+                            }
+                        };
+                        bufs[i].pad(nrows);
+                        if bufs[i].len() > nrows {
+                            // duplicate key inside one record: last wins
+                            let c = s.cell(2).map_err(internal)?;
+                            let mut cells = std::mem::replace(&mut bufs[i], ColBuf::Empty { nulls: 0 }).into_cells();
+                            cells.pop();
+                            let mut nb = ColBuf::Cells(cells);
+                            nb.push_cell(c);
+                            bufs[i] = nb;
+                        } else {
+                            bufs[i].read(s)?;
+                        }
+                        key = s.object_next().map_err(internal)?;
+                    }
+                }
+                Kind::Array => {
+                    let mut i = 0;
+                    if s.array_open().map_err(internal)? {
+                        loop {
+                            if names.len() <= i {
+                                names.push(ColName::Int(i as i64));
+                                bufs.push(ColBuf::Empty { nulls: 0 });
+                            }
+                            bufs[i].pad(nrows);
+                            bufs[i].read(s)?;
+                            i += 1;
+                            if !s.array_next().map_err(internal)? {
+                                break;
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    if names.is_empty() {
+                        names.push(ColName::Int(0));
+                        bufs.push(ColBuf::Empty { nulls: 0 });
+                    }
+                    bufs[0].pad(nrows);
+                    bufs[0].read(s)?;
+                }
+            }
+            nrows += 1;
+            if !s.array_next().map_err(internal)? {
+                break;
+            }
+        }
+    }
+    let columns = names
+        .into_iter()
+        .zip(bufs)
+        .map(|(n, mut b)| {
+            b.pad(nrows);
+            (n, b.finish())
+        })
+        .collect();
+    Ok(Input::Frame(Frame { columns, nrows }))
+}
+
+/// numpy dtype a spec converts to at parse time.
+pub fn spec_dtype(schema: Option<&InputSchema>, name: Option<&str>) -> Option<DType> {
+    match schema? {
+        InputSchema::Columns(cols) => {
+            let c = match name {
+                Some(n) => cols.iter().find(|c| c.name.as_deref() == Some(n))?,
+                None => cols.first()?,
+            };
+            match c.ty {
+                ColType::Boolean => Some(DType::Bool),
+                ColType::Integer => Some(DType::I32),
+                ColType::Long => Some(DType::I64),
+                ColType::Float => Some(DType::F32),
+                ColType::Double => Some(DType::F64),
+                ColType::String => Some(DType::Str),
+                _ => None,
+            }
+        }
+        InputSchema::Tensors(ts) => {
+            let t = match name {
+                Some(n) => ts.iter().find(|t| t.name.as_deref() == Some(n))?,
+                None => ts.first()?,
+            };
+            t.dtype
+        }
+    }
+}
+
+fn finish_array(b: ArrayBuilder) -> Result<Array, PayloadError> {
+    b.finish().map_err(invalid)
+}
+
+/// `inputs` / `instances` (TF-serving formats).
+fn read_tf(s: &mut Scanner<'_>, schema: Option<&InputSchema>, instances: bool) -> Result<Input, PayloadError> {
+    let unnamed = schema.is_some_and(|sc| !sc.has_names());
+    let kind = s.kind().map_err(internal)?;
+    let input = match kind {
+        Kind::Object => {
+            if unnamed {
+                return Err(invalid("Failed to parse input data. This model contains an un-named  model signature which expects a single n-dimensional array or a single value as input, however, an input of type <class 'dict'> was found."));
+            }
+            let mut items: Vec<(String, Array)> = Vec::new();
+            let mut key = s.object_open().map_err(internal)?;
+            while let Some(k) = key {
+                let mut b = ArrayBuilder::new(spec_dtype(schema, Some(&k)));
+                b.value(s, 0).map_err(internal)?;
+                let a = finish_array(b)?;
+                match items.iter_mut().find(|(n, _)| n.as_str() == k) {
+                    Some(slot) => slot.1 = a,
+                    None => items.push((k.into_owned(), a)),
+                }
+                key = s.object_next().map_err(internal)?;
+            }
+            Input::Dict(items)
+        }
+        Kind::Array => {
+            let start = s.pos;
+            let nonempty = s.array_open().map_err(internal)?;
+            if !nonempty {
+                return Ok(Input::Other(Cell::List(Vec::new())));
+            }
+            let first_is_dict = s.kind().map_err(internal)? == Kind::Object;
+            s.pos = start;
+            let single_named_col = match schema {
+                Some(InputSchema::Columns(c)) if c.len() == 1 => c[0].name.clone(),
+                _ => None,
+            };
+            if first_is_dict {
+                if instances {
+                    read_instance_rows(s, schema)?
+                } else {
+                    read_input_records(s, schema)?
+                }
+            } else if let Some(col) = single_named_col {
+                let mut b = ArrayBuilder::new(spec_dtype(schema, Some(&col)));
+                b.value(s, 0).map_err(internal)?;
+                Input::Dict(vec![(col, finish_array(b)?)])
+            } else {
+                let mut b = ArrayBuilder::new(spec_dtype(schema, None));
+                b.value(s, 0).map_err(internal)?;
+                Input::Array(finish_array(b)?)
+            }
+        }
+        _ => {
+            let c = s.cell(1).map_err(internal)?;
+            match (schema, spec_dtype(schema, None)) {
+                (Some(InputSchema::Tensors(_)), Some(dt)) => {
+                    let mut b = ArrayBuilder::new(Some(dt));
+                    b.scalar(0, c);
+                    Input::Array(finish_array(b)?)
+                }
+                (Some(_), Some(dt)) => Input::Other(converted_cell(&c, dt).map_err(|_| {
+                    invalid(format!("Failed to convert data `{}` to type `{}` defined in the model signature.", c.py_repr(), dt))
+                })?),
+                _ => Input::Other(c),
+            }
+        }
+    };
+    if instances {
+        if let Input::Dict(items) = &input {
+            let lens: Vec<usize> = items.iter().filter_map(|(_, a)| a.shape().first().copied()).collect();
+            if lens.windows(2).any(|w| w[0] != w[1]) {
+                return Err(invalid("The length of values for each input/column name are not the same"));
+            }
+        }
+    }
+    Ok(input)
+}
+
+fn converted_cell(c: &Cell, dt: DType) -> Result<Cell, String> {
+    Ok(match convert_scalar(c, dt)? {
+        Scalar::F(f) => Cell::Float(if dt == DType::F32 { f as f32 as f64 } else { f }),
+        Scalar::I(i) => Cell::Int(i as i64),
+        Scalar::B(b) => Cell::Bool(b),
+        Scalar::S(s) => Cell::Str(s),
+    })
+}
+
+/// `instances: [{...}, ...]`: rows transposed into one array per key.
+fn read_instance_rows(s: &mut Scanner<'_>, schema: Option<&InputSchema>) -> Result<Input, PayloadError> {
+    let mut builders: Vec<(String, ArrayBuilder, usize)> = Vec::new();
+    s.array_open().map_err(internal)?;
+    loop {
+        if s.kind().map_err(internal)? != Kind::Object {
+            let c = s.cell(2).map_err(internal)?;
+            return Err(invalid(format!("Expected a dictionary row, got {}", c.py_type())));
+        }
+        let mut key = s.object_open().map_err(internal)?;
+        while let Some(k) = key {
+            let i = match builders.iter().position(|(n, _, _)| n.as_str() == k) {
+                Some(i) => i,
+                None => {
+                    let dt = spec_dtype(schema, Some(&k));
+                    builders.push((k.into_owned(), ArrayBuilder::new(dt), 0));
+                    builders.len() - 1
+                }
+            };
+            builders[i].1.value(s, 1).map_err(internal)?;
+            builders[i].2 += 1;
+            key = s.object_next().map_err(internal)?;
+        }
+        if !s.array_next().map_err(internal)? {
+            break;
+        }
+    }
+    let counts: Vec<usize> = builders.iter().map(|b| b.2).collect();
+    if counts.windows(2).any(|w| w[0] != w[1]) {
+        return Err(invalid("The length of values for each input/column name are not the same"));
+    }
+    let mut items = Vec::with_capacity(builders.len());
+    for (name, mut b, n) in builders {
+        b.outer(n);
+        items.push((name, finish_array(b)?));
+    }
+    Ok(Input::Dict(items))
+}
+
+/// `inputs: [{...}, ...]`: a list of records whose cells are converted with their column's dtype.
+fn read_input_records(s: &mut Scanner<'_>, schema: Option<&InputSchema>) -> Result<Input, PayloadError> {
+    let Cell::List(rows) = s.cell(1).map_err(internal)? else {
+        return Err(invalid("expected a list"));
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Cell::Dict(kv) = row else {
+            return Ok(Input::Other(Cell::List(out.into_iter().map(Cell::Dict).collect())));
+        };
+        let mut conv = Vec::with_capacity(kv.len());
+        for (k, v) in kv {
+            let v = match spec_dtype(schema, Some(&k)) {
+                Some(dt) => converted_cell(&v, dt).map_err(invalid)?,
+                None => v,
+            };
+            conv.push((k, v));
+        }
+        out.push(conv);
+    }
+    Ok(Input::Records(out))
+}

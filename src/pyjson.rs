@@ -1,0 +1,233 @@
+//! Python-compatible text: `json.dumps` output (MLflow's response format) and the `repr`
+//! forms of floats, strings and bytes that MLflow embeds in its messages.
+
+use std::fmt::Write as _;
+
+/// Appends `x` the way Python's `repr(float)` / `json.dumps` print it: shortest round-trip
+/// digits, `.0` on integral values, exponent form outside `[1e-4, 1e16)`, and the bare
+/// tokens `NaN`, `Infinity`, `-Infinity`.
+pub fn write_f64(out: &mut Vec<u8>, x: f64) {
+    if x.is_nan() {
+        out.extend_from_slice(b"NaN");
+        return;
+    }
+    if x.is_infinite() {
+        out.extend_from_slice(if x > 0.0 { b"Infinity" } else { b"-Infinity" });
+        return;
+    }
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(x);
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    // Split ryu's output into significant digits and a decimal point position `decpt`
+    // such that value = 0.d1d2d3... * 10^decpt.
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (int_part, frac_part) = match mantissa.find('.') {
+        Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+        None => (mantissa, ""),
+    };
+    let mut digits: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).collect();
+    let mut decpt = int_part.len() as i32 + exp;
+    // strip leading zeros (e.g. "0.001")
+    while digits.len() > 1 && digits[0] == b'0' {
+        digits.remove(0);
+        decpt -= 1;
+    }
+    while digits.len() > 1 && digits[digits.len() - 1] == b'0' {
+        digits.pop();
+    }
+    if neg {
+        out.push(b'-');
+    }
+    if digits == b"0" {
+        out.extend_from_slice(b"0.0");
+        return;
+    }
+    if decpt > -4 && decpt <= 16 {
+        if decpt <= 0 {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', (-decpt) as usize));
+            out.extend_from_slice(&digits);
+        } else if decpt as usize >= digits.len() {
+            out.extend_from_slice(&digits);
+            out.extend(std::iter::repeat_n(b'0', decpt as usize - digits.len()));
+            out.extend_from_slice(b".0");
+        } else {
+            out.extend_from_slice(&digits[..decpt as usize]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[decpt as usize..]);
+        }
+    } else {
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        let e = decpt - 1;
+        let _ = write!(VecWriter(out), "e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+    }
+}
+
+/// `repr(float)` as a `String`.
+pub fn f64_repr(x: f64) -> String {
+    let mut v = Vec::with_capacity(24);
+    write_f64(&mut v, x);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// Appends an integer.
+pub fn write_i64(out: &mut Vec<u8>, x: i64) {
+    let mut b = itoa_buf();
+    out.extend_from_slice(b.format(x).as_bytes());
+}
+
+/// Appends an unsigned integer.
+pub fn write_u64(out: &mut Vec<u8>, x: u64) {
+    let mut b = itoa_buf();
+    out.extend_from_slice(b.format(x).as_bytes());
+}
+
+fn itoa_buf() -> ItoaBuf {
+    ItoaBuf(String::with_capacity(20))
+}
+
+struct ItoaBuf(String);
+impl ItoaBuf {
+    fn format<T: std::fmt::Display>(&mut self, x: T) -> &str {
+        self.0.clear();
+        let _ = write!(self.0, "{x}");
+        &self.0
+    }
+}
+
+struct VecWriter<'a>(&'a mut Vec<u8>);
+impl std::fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Appends `s` as a JSON string literal with Python's `ensure_ascii=True` escaping.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            '\u{8}' => out.extend_from_slice(b"\\b"),
+            '\u{c}' => out.extend_from_slice(b"\\f"),
+            ' '..='~' => out.push(ch as u8),
+            _ => {
+                let mut units = [0u16; 2];
+                for u in ch.encode_utf16(&mut units) {
+                    let _ = write!(VecWriter(out), "\\u{:04x}", u);
+                }
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// Python's `repr(str)`: single quotes unless the text holds `'` and no `"`.
+pub fn str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if (0x80..0xa0).contains(&(c as u32)) => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `repr(bytes)`: `b'...'` with `\xNN` escapes.
+pub fn bytes_repr(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') { b'"' } else { b'\'' };
+    let mut out = String::with_capacity(b.len() + 3);
+    out.push('b');
+    out.push(quote as char);
+    for &c in b {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c as char);
+            }
+            0x20..=0x7e => out.push(c as char),
+            c => {
+                let _ = write!(out, "\\x{:02x}", c);
+            }
+        }
+    }
+    out.push(quote as char);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(x: f64) -> String {
+        f64_repr(x)
+    }
+
+    #[test]
+    fn floats_like_python() {
+        assert_eq!(r(1e16), "1e+16");
+        assert_eq!(r(1e15), "1000000000000000.0");
+        assert_eq!(r(1e-5), "1e-05");
+        assert_eq!(r(0.0001), "0.0001");
+        assert_eq!(r(1.5e-10), "1.5e-10");
+        assert_eq!(r(100.0), "100.0");
+        assert_eq!(r(-0.0), "-0.0");
+        assert_eq!(r(0.0), "0.0");
+        assert_eq!(r(0.1f32 as f64), "0.10000000149011612");
+        assert_eq!(r(6.043787956237793), "6.043787956237793");
+        assert_eq!(r(-1.1771970720806994e18), "-1.1771970720806994e+18");
+        assert_eq!(r(123456.789), "123456.789");
+        assert_eq!(r(f64::NAN), "NaN");
+        assert_eq!(r(f64::NEG_INFINITY), "-Infinity");
+        assert_eq!(r(2.5e-5), "2.5e-05");
+        assert_eq!(r(1.7976931348623157e308), "1.7976931348623157e+308");
+        assert_eq!(r(5e-324), "5e-324");
+    }
+
+    #[test]
+    fn strings_like_python() {
+        let mut v = Vec::new();
+        write_str(&mut v, "é☃😀\"\\\n\u{7f}/");
+        assert_eq!(String::from_utf8(v).unwrap(), r#""\u00e9\u2603\ud83d\ude00\"\\\n\u007f/""#);
+        assert_eq!(str_repr("it's"), "\"it's\"");
+        assert_eq!(str_repr("a\\b"), "'a\\\\b'");
+        assert_eq!(bytes_repr(b"{'a': 1}"), "b\"{'a': 1}\"");
+        assert_eq!(bytes_repr(b"\xc3\xa9\n"), "b'\\xc3\\xa9\\n'");
+    }
+}
