@@ -15,7 +15,7 @@ fn convert_scalar(v: &Cell, t: &ColType) -> Result<Cell, String> {
     if matches!(v, Cell::List(_) | Cell::Dict(_)) {
         return Err(format!("Value must be a scalar for type `{}`, got `{}`", dtype_name(t), v.py_repr()));
     }
-    let unsafe_conv = || format!("Can not safely convert `{}` to `{}` for value `{}`", py_class(v), dtype_name(t), v.py_repr());
+    let unsafe_conv = || format!("Can not safely convert `{}` to `{}` for value `{}`", py_class(v), dtype_name(t), v.py_str());
     Ok(match (t, v) {
         (ColType::String, Cell::Str(_)) => v.clone(),
         (ColType::Boolean, Cell::Bool(_)) => v.clone(),
@@ -45,6 +45,15 @@ fn is_iso_datetime(s: &str) -> bool {
     s.len() == 10 || matches!(b.get(10), Some(b'T') | Some(b' '))
 }
 
+/// How a param value failed.
+enum ParamFailure {
+    /// Wrong shape: reported as is.
+    Shape(String),
+    /// Wrong type: wrapped in `Failed to validate type and shape for …`.
+    Type(String),
+}
+use ParamFailure::{Shape, Type};
+
 /// Validates request params against the schema; returns the params the model receives.
 pub fn enforce(params: Option<Cell>, schema: Option<&[ParamSpec]>) -> Result<Vec<(String, Cell)>, String> {
     let Some(schema) = schema else {
@@ -70,29 +79,29 @@ pub fn enforce(params: Option<Cell>, schema: Option<&[ParamSpec]>) -> Result<Vec
             ParamType::Object => Ok(v.clone()),
             ParamType::Scalar(t) if spec.is_list => match v {
                 Cell::List(items) => {
-                    if let Some(nested) = items.iter().find(|i| matches!(i, Cell::List(_))) {
-                        let _ = nested;
-                        Err(format!("Value must be a 1D array with shape (-1,) for param {}, received list with ndim 2", spec.repr()))
+                    if items.iter().any(|i| matches!(i, Cell::List(_))) {
+                        Err(Shape(format!("Value must be a 1D array with shape (-1,) for param {}, received list with ndim 2", spec.repr())))
                     } else {
-                        items.iter().map(|i| convert_scalar(i, t)).collect::<Result<Vec<_>, _>>().map(Cell::List)
+                        items.iter().map(|i| convert_scalar(i, t)).collect::<Result<Vec<_>, _>>().map(Cell::List).map_err(Type)
                     }
                 }
-                other => Err(format!(
+                other => Err(Shape(format!(
                     "Value must be a 1D array with shape (-1,) for param {}, received {} with ndim 0",
                     spec.repr(),
                     other.py_type()
-                )),
+                ))),
             },
-            ParamType::Scalar(t) => convert_scalar(v, t),
+            ParamType::Scalar(t) => convert_scalar(v, t).map_err(Type),
         };
-        match result {
-            Ok(c) => out.push((spec.name.clone(), c)),
-            Err(e) => errors.push(format!(
-                "({}, {})",
-                crate::pyjson::str_repr(&spec.name),
-                crate::pyjson::str_repr(&format!("Failed to validate type and shape for {}, error: {e}", crate::pyjson::str_repr(&spec.name)))
-            )),
-        }
+        let detail = match result {
+            Ok(c) => {
+                out.push((spec.name.clone(), c));
+                continue;
+            }
+            Err(Shape(e)) => e,
+            Err(Type(e)) => format!("Failed to validate type and shape for {}, error: {e}", spec.repr()),
+        };
+        errors.push(format!("({}, {})", crate::pyjson::str_repr(&spec.name), crate::pyjson::str_repr(&detail)));
     }
     if !errors.is_empty() {
         return Err(format!("Invalid parameters found: {{{}}}", errors.join(", ")));

@@ -22,8 +22,8 @@ fn array_to_tensor(a: Array, input: &IoSpec) -> Result<Tensor, FlavorError> {
         Array::Typed(t) => Ok(t),
         Array::Cells { shape, cells } => {
             let want_str = matches!(&input.kind, IoKind::Tensor { dtype: Some(DType::Str), .. });
-            if want_str && cells.iter().all(|c| matches!(c, Cell::Str(_))) {
-                let v = cells.into_iter().map(|c| if let Cell::Str(s) = c { s } else { String::new() }).collect();
+            if want_str && cells.iter().all(|c| !matches!(c, Cell::List(_) | Cell::Dict(_))) {
+                let v = cells.iter().map(py_str).collect();
                 return Ok(Tensor { shape, data: TensorData::Str(v) });
             }
             Err(FlavorError::model(format!(
@@ -32,6 +32,11 @@ fn array_to_tensor(a: Array, input: &IoSpec) -> Result<Tensor, FlavorError> {
             )))
         }
     }
+}
+
+/// Python's `str(value)`, which onnxruntime applies to object arrays fed to string inputs.
+fn py_str(c: &Cell) -> String {
+    c.py_str()
 }
 
 /// float64 feeds for `tensor(float)` inputs are cast to float32 (the only cast MLflow does);
@@ -136,7 +141,9 @@ fn frame_feeds(f: Frame, inputs: &[IoSpec]) -> Result<Vec<(String, Tensor)>, Fla
             return Err(FlavorError::model(format!("KeyError: '{}'", input.name)));
         };
         let col = &f.columns[p].1;
-        let data = col.to_tensor_data().ok_or_else(|| {
+        let want_str = matches!(&input.kind, IoKind::Tensor { dtype: Some(DType::Str), .. });
+        let data = if want_str { Some(TensorData::Str((0..col.len()).map(|i| py_str(&col.cell(i))).collect())) } else { col.to_tensor_data() };
+        let data = data.ok_or_else(|| {
             FlavorError::model(format!(
                 "onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Unexpected input data type. Actual: (tensor(object)) , expected: ({})",
                 input.type_string()

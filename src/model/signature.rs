@@ -213,8 +213,8 @@ impl ParamSpec {
             ParamType::Object => "object".into(),
         };
         let default = match (&self.ty, &self.default) {
-            (ParamType::Scalar(ColType::Datetime), Cell::Str(s)) => s.replace('T', " ").to_string(),
-            (_, d) => d.py_repr(),
+            (ParamType::Scalar(ColType::Datetime), Cell::Str(s)) => s.trim_end_matches("T00:00:00").replace('T', " "),
+            (_, d) => d.py_str(),
         };
         let mut s = format!("{}: {ty} (default: {default})", str_repr(&self.name));
         if self.is_list {

@@ -58,6 +58,14 @@ impl Cell {
         }
     }
 
+    /// Python `str()` of the value (`repr` except that strings are bare).
+    pub fn py_str(&self) -> String {
+        match self {
+            Cell::Str(s) => s.clone(),
+            other => other.py_repr(),
+        }
+    }
+
     /// Converts a serde_json value (used only for MLmodel defaults, never on requests).
     pub fn from_serde(v: &serde_json::Value) -> Cell {
         match v {

@@ -201,7 +201,7 @@ impl ArrayBuilder {
         }
         match self.dims[depth] {
             None => self.dims[depth] = Some(n),
-            Some(m) if m != n => self.mark_ragged(depth + 1),
+            Some(m) if m != n => self.mark_ragged(depth),
             _ => {}
         }
         if let Some(l) = self.leaf_depth {

@@ -1,0 +1,174 @@
+//! Replays every golden response recorded from real `mlflow models serve` 3.17.2
+//! (tests/golden/*.json, made by tests/golden/record.py) against the real mlflow-serve
+//! binary over HTTP, and requires the same status, media type and body.
+
+mod common;
+
+use base64::Engine;
+use mlflow_serve::payload::json::scan::Scanner;
+use mlflow_serve::payload::Cell;
+use serde_json::Value;
+
+fn parse_py_json(text: &str) -> Option<Cell> {
+    let mut s = Scanner::new(text);
+    let c = s.cell(0).ok()?;
+    s.ws();
+    (s.pos == text.len()).then_some(c)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn same(a: &Cell, b: &Cell) -> bool {
+    match (a, b) {
+        (Cell::Float(x), Cell::Float(y)) => close(*x, *y),
+        (Cell::Int(x), Cell::Float(y)) | (Cell::Float(y), Cell::Int(x)) => close(*x as f64, *y) && false,
+        (Cell::List(x), Cell::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Cell::Dict(x), Cell::Dict(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+        }
+        _ => a == b,
+    }
+}
+
+fn field<'a>(c: &'a Cell, key: &str) -> Option<&'a Cell> {
+    match c {
+        Cell::Dict(kv) => kv.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn text(c: Option<&Cell>) -> String {
+    match c {
+        Some(Cell::Str(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The part of a message that does not embed Python's rendering of the data.
+fn without_data(m: &str) -> String {
+    if let Some(i) = m.rfind("' with schema '") {
+        return m[i..].to_string();
+    }
+    if m.starts_with("Failed to predict data '") {
+        if let Some(i) = m.find("'. \nError: ") {
+            return m[i..].to_string();
+        }
+    }
+    m.to_string()
+}
+
+fn compare_message(mode: &str, expected: &str, actual: &str) -> Result<(), String> {
+    let ok = match mode {
+        "predict" => without_data(expected) == without_data(actual),
+        "set" => {
+            let mut a: Vec<char> = without_data(expected).chars().collect();
+            let mut b: Vec<char> = without_data(actual).chars().collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            a == b
+        }
+        "exception" => {
+            let cut = |m: &str| m.find("Error: '").map(|i| m[..i].to_string()).unwrap_or_else(|| m.to_string());
+            cut(expected) == cut(actual)
+        }
+        _ => expected == actual,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("message differs ({mode}):\n  mlflow:       {expected:?}\n  mlflow-serve: {actual:?}"))
+    }
+}
+
+fn media(ct: Option<&str>) -> String {
+    ct.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+fn check_case(server: &common::Server, case: &Value) -> Result<(), String> {
+    let get = |k: &str| case.get(k).and_then(Value::as_str);
+    let body = match (get("body_b64"), get("body")) {
+        (Some(b), _) => base64::engine::general_purpose::STANDARD.decode(b).map_err(|e| e.to_string())?,
+        (None, Some(b)) => b.as_bytes().to_vec(),
+        _ => Vec::new(),
+    };
+    let headers: Vec<(String, String)> = case["headers"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .unwrap_or_default();
+    let hdrs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = server.request(get("method").unwrap_or("GET"), get("path").unwrap_or("/"), &hdrs, &body);
+    let actual_body = String::from_utf8_lossy(&r.body).to_string();
+    if let Some(div) = get("divergence") {
+        // Deliberate, documented divergences (README "Deliberate divergences").
+        return match div {
+            "missing-content-type" if r.status == 415 && media(r.header("content-type")) == "text/plain" => Ok(()),
+            _ => Err(format!("divergence {div}: got {} {actual_body}", r.status)),
+        };
+    }
+    let status = case["status"].as_u64().unwrap_or(0) as u16;
+    if r.status != status {
+        return Err(format!("status {} != mlflow's {status}; body: {actual_body}", r.status));
+    }
+    let (em, am) = (media(get("content_type")), media(r.header("content-type")));
+    if em != am {
+        return Err(format!("content type {am:?} != mlflow's {em:?}"));
+    }
+    if let Some(allow) = get("allow") {
+        if r.header("allow") != Some(allow) {
+            return Err(format!("allow header {:?} != {allow:?}", r.header("allow")));
+        }
+    }
+    let expected_body = get("response").unwrap_or("");
+    let (Some(e), Some(a)) = (parse_py_json(expected_body), parse_py_json(&actual_body)) else {
+        return if expected_body == actual_body {
+            Ok(())
+        } else {
+            Err(format!("body differs:\n  mlflow:       {expected_body:?}\n  mlflow-serve: {actual_body:?}"))
+        };
+    };
+    if let Some(code) = field(&e, "error_code") {
+        for key in ["error_code", "sqlstate", "error_class"] {
+            if field(&e, key) != field(&a, key) {
+                return Err(format!("{key} {:?} != mlflow's {:?} ({code:?}); body: {actual_body}", field(&a, key), field(&e, key)));
+            }
+        }
+        if field(&e, "stack_trace").is_some() != field(&a, "stack_trace").is_some() {
+            return Err(format!("stack_trace presence differs; body: {actual_body}"));
+        }
+        // Python's rendering of the data after `Failed to predict data '` is never reproduced.
+        let mode = match get("compare").unwrap_or("exact") {
+            "exact" if text(field(&e, "message")).starts_with("Failed to predict data '") => "predict",
+            m => m,
+        };
+        return compare_message(mode, &text(field(&e, "message")), &text(field(&a, "message")));
+    }
+    if !same(&e, &a) {
+        let short = |s: &str| s.chars().take(600).collect::<String>();
+        return Err(format!("JSON differs:\n  mlflow:       {}\n  mlflow-serve: {}", short(expected_body), short(&actual_body)));
+    }
+    Ok(())
+}
+
+#[test]
+fn every_golden_matches_mlflow() {
+    let dir = common::root().join("tests/golden");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    files.sort();
+    assert!(!files.is_empty(), "no golden files in {}", dir.display());
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for file in files {
+        let golden: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let model = golden["model"].as_str().unwrap();
+        let server = common::Server::start(&common::model_dir(model), &[]);
+        for case in golden["cases"].as_array().unwrap() {
+            total += 1;
+            if let Err(e) = check_case(&server, case) {
+                failures.push(format!("{model}/{}: {e}", case["name"].as_str().unwrap_or("?")));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {total} golden cases differ from MLflow:\n{}", failures.len(), failures.join("\n"));
+}
