@@ -1,1 +1,98 @@
-fn main(){}
+//! Criterion benches of the hot path: parse + enforce + feeds for dataframe_split bodies,
+//! serialization of predictions, and one in-process ONNX Runtime run at batch 1 and 64.
+//! Run with `make bench` (needs `make setup` for libonnxruntime).
+
+use std::path::PathBuf;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use mlflow_serve::flavor::predictions::{OutputColumn, Predictions};
+use mlflow_serve::pipeline::{LoadOptions, ServedModel};
+use runtime_api::{Runtime, Tensor, TensorData};
+
+const WINE: [&str; 11] = [
+    "fixed acidity",
+    "volatile acidity",
+    "citric acid",
+    "residual sugar",
+    "chlorides",
+    "free sulfur dioxide",
+    "total sulfur dioxide",
+    "density",
+    "pH",
+    "sulphates",
+    "alcohol",
+];
+
+fn body(rows: usize) -> Vec<u8> {
+    let row = "[7.4, 0.7, 0.0, 1.9, 0.076, 11.0, 34.0, 0.9978, 3.51, 0.56, 9.4]";
+    let data = vec![row; rows].join(", ");
+    format!(
+        "{{\"dataframe_split\": {{\"columns\": {}, \"data\": [{data}]}}}}",
+        serde_json::to_string(&WINE).unwrap()
+    )
+    .into_bytes()
+}
+
+fn model_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/wine_cols")
+}
+
+fn benches(c: &mut Criterion) {
+    let opts = LoadOptions {
+        onnxruntime_lib: None,
+        workers: 1,
+        intra_op_threads: 1,
+        queue_capacity: 16,
+    };
+    let model =
+        ServedModel::load(&model_dir(), &opts).expect("load wine_cols (run `make setup` first)");
+    for rows in [1usize, 1000] {
+        let b = body(rows);
+        c.bench_function(
+            &format!("parse_enforce_feeds/dataframe_split/{rows}"),
+            |bench| {
+                bench.iter(|| {
+                    black_box(
+                        model
+                            .prepare(Some("application/json"), black_box(&b))
+                            .map(|_| ())
+                            .ok(),
+                    )
+                })
+            },
+        );
+        let preds = Predictions::Records {
+            columns: vec![(
+                "variable".into(),
+                OutputColumn::Flat(TensorData::F32(
+                    (0..rows).map(|i| 5.0 + i as f32 * 0.001).collect(),
+                )),
+            )],
+            nrows: rows,
+        };
+        c.bench_function(&format!("serialize/records/{rows}"), |bench| {
+            bench.iter(|| black_box(preds.to_body(false)))
+        });
+    }
+    let lib = runtime_onnx::find_library(None).expect("libonnxruntime");
+    let so = runtime_onnx::SessionOptions {
+        intra_op_threads: 1,
+        ..Default::default()
+    };
+    let (_m, mut session) =
+        runtime_onnx::OnnxModel::load(&lib, &model_dir().join("model.onnx"), so).expect("session");
+    for batch in [1usize, 64] {
+        c.bench_function(&format!("ort_run_in_process/batch/{batch}"), |bench| {
+            bench.iter(|| {
+                let t = Tensor {
+                    shape: vec![batch, 11],
+                    data: TensorData::F32(vec![0.5; batch * 11]),
+                };
+                black_box(session.run(vec![("float_input".into(), t)]).ok())
+            })
+        });
+    }
+}
+
+criterion_group!(hot_path, benches);
+criterion_main!(hot_path);

@@ -45,7 +45,12 @@ pub struct ServeArgs {
     #[arg(short = 'h', long, env = "MLFLOW_HOST", default_value = "127.0.0.1")]
     pub host: String,
     /// Timeout in seconds for one request (504 after it).
-    #[arg(short = 't', long, env = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", default_value_t = 60)]
+    #[arg(
+        short = 't',
+        long,
+        env = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT",
+        default_value_t = 60
+    )]
     pub timeout: u64,
     /// Number of inference workers (one ONNX Runtime session and thread each).
     #[arg(short = 'w', long, env = "MLFLOW_MODELS_WORKERS", default_value_t = 1)]
@@ -65,13 +70,21 @@ pub struct ServeArgs {
     pub onnxruntime_lib: Option<PathBuf>,
     /// Intra-op threads per ONNX Runtime session when the MLmodel does not set
     /// `intra_op_num_threads` (0 = ONNX Runtime's default: one per core).
-    #[arg(long = "intra-op-threads", env = "MLFLOW_SERVE_INTRA_OP_THREADS", default_value_t = 0)]
+    #[arg(
+        long = "intra-op-threads",
+        env = "MLFLOW_SERVE_INTRA_OP_THREADS",
+        default_value_t = 0
+    )]
     pub intra_op_threads: usize,
     /// Largest request body accepted, in bytes (413 above it). Default 100 MiB, as MLflow's nginx.
     #[arg(long = "max-body-bytes", env = "MLFLOW_SERVE_MAX_BODY_BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Requests that may wait for an inference worker before new ones get 503.
-    #[arg(long = "max-queue", env = "MLFLOW_SERVE_MAX_QUEUE", default_value_t = 1024)]
+    #[arg(
+        long = "max-queue",
+        env = "MLFLOW_SERVE_MAX_QUEUE",
+        default_value_t = 1024
+    )]
     pub max_queue: usize,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]

@@ -11,12 +11,16 @@ use mlflow_serve::pipeline::{LoadOptions, ServedModel};
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Models { command: ModelsCommand::Serve(args) } => run_serve(args),
+        Command::Models {
+            command: ModelsCommand::Serve(args),
+        } => run_serve(args),
     };
     if let Err(e) = result {
         eprintln!("mlflow-serve: error: {e:#}");
@@ -33,29 +37,49 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         intra_op_threads: args.intra_op_threads,
         queue_capacity: args.max_queue,
     };
-    let model = ServedModel::load(&dir, &opts).with_context(|| format!("cannot serve model `{}`", args.model_uri))?;
+    let model = ServedModel::load(&dir, &opts)
+        .with_context(|| format!("cannot serve model `{}`", args.model_uri))?;
     warm_up(&model);
     let addr: SocketAddr = (args.host.as_str(), args.port)
         .to_socket_addrs()
         .with_context(|| format!("invalid host/port {}:{}", args.host, args.port))?
         .next()
         .ok_or_else(|| anyhow!("host {} did not resolve", args.host))?;
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "model ready");
-    let config = ServerConfig { timeout: Duration::from_secs(args.timeout.max(1)), max_body_bytes: args.max_body_bytes };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(serve(model, addr, config, shutdown_signal())).with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "model ready"
+    );
+    let config = ServerConfig {
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        max_body_bytes: args.max_body_bytes,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime
+        .block_on(serve(model, addr, config, shutdown_signal()))
+        .with_context(|| format!("cannot listen on {addr}"))?;
     Ok(())
 }
 
 /// Scores the model's `serving_input_example.json` once, so the first request is warm.
 fn warm_up(model: &ServedModel) {
-    let Some(path) = model.mlmodel.serving_example_path() else { return };
+    let Some(path) = model.mlmodel.serving_example_path() else {
+        return;
+    };
     match std::fs::read(&path) {
         Ok(body) => match model.predict_blocking(Some("application/json"), &body) {
-            Ok(_) => tracing::info!(example = %path.display(), "warm-up with the serving input example succeeded"),
-            Err(e) => tracing::warn!(example = %path.display(), error = %e, "warm-up with the serving input example failed"),
+            Ok(_) => {
+                tracing::info!(example = %path.display(), "warm-up with the serving input example succeeded")
+            }
+            Err(e) => {
+                tracing::warn!(example = %path.display(), error = %e, "warm-up with the serving input example failed")
+            }
         },
-        Err(e) => tracing::warn!(example = %path.display(), error = %e, "cannot read the serving input example"),
+        Err(e) => {
+            tracing::warn!(example = %path.display(), error = %e, "cannot read the serving input example")
+        }
     }
 }
 
@@ -65,7 +89,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -67,7 +67,10 @@ impl ServedModel {
         if so.intra_op_threads == 0 {
             so.intra_op_threads = opts.intra_op_threads;
         }
-        let rt_err = |e: runtime_api::RuntimeError| LoadError::Runtime { path: path.clone(), reason: e.to_string() };
+        let rt_err = |e: runtime_api::RuntimeError| LoadError::Runtime {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
         let (model, first) = runtime_onnx::OnnxModel::load(&lib, &path, so).map_err(rt_err)?;
         let inputs = first.inputs().to_vec();
         let outputs = first.outputs().to_vec();
@@ -77,19 +80,37 @@ impl ServedModel {
         }
         tracing::info!(library = %lib.display(), model = %path.display(), workers = runtimes.len(), "ONNX model loaded");
         let pool = WorkerPool::start(runtimes, opts.queue_capacity.max(1));
-        Ok(ServedModel { mlmodel, inputs, outputs, pool })
+        Ok(ServedModel {
+            mlmodel,
+            inputs,
+            outputs,
+            pool,
+        })
     }
 
     /// Parses and enforces a body and builds the runtime feeds (no inference yet).
     pub fn prepare(&self, content_type: Option<&str>, body: &[u8]) -> Result<Prepared, ServeError> {
         let sig = &self.mlmodel.signature;
         let format = payload::body_format(content_type)?;
-        let Request { input, params, unwrapped } = payload::parse(format, body, sig.inputs.as_ref(), sig.params.as_deref())?;
+        let Request {
+            input,
+            params,
+            unwrapped,
+        } = payload::parse(format, body, sig.inputs.as_ref(), sig.params.as_deref())?;
         let describe = input.describe();
-        let (enforced, _params): (Enforced, _) =
-            enforce::enforce(input, sig.inputs.as_ref(), format == BodyFormat::Json, params, sig.params.as_deref())?;
+        let (enforced, _params): (Enforced, _) = enforce::enforce(
+            input,
+            sig.inputs.as_ref(),
+            format == BodyFormat::Json,
+            params,
+            sig.params.as_deref(),
+        )?;
         let (feeds, style) = flavor::onnx::feeds(enforced, &self.inputs, &describe)?;
-        Ok(Prepared { feeds, style, unwrapped })
+        Ok(Prepared {
+            feeds,
+            style,
+            unwrapped,
+        })
     }
 
     /// Runs a prepared request on the worker pool and serializes MLflow's answer.
@@ -99,7 +120,11 @@ impl ServedModel {
     }
 
     /// The whole pipeline, blocking (warm-up and tools; never call from async code).
-    pub fn predict_blocking(&self, content_type: Option<&str>, body: &[u8]) -> Result<Vec<u8>, ServeError> {
+    pub fn predict_blocking(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, ServeError> {
         let p = self.prepare(content_type, body)?;
         let outputs = self.pool.run_blocking(p.feeds).map_err(pool_error)?;
         finish(outputs, p.style, p.unwrapped)
@@ -115,7 +140,11 @@ fn pool_error(e: PoolError) -> ServeError {
     }
 }
 
-fn finish(outputs: Vec<(String, OutputValue)>, style: OutputStyle, unwrapped: bool) -> Result<Vec<u8>, ServeError> {
+fn finish(
+    outputs: Vec<(String, OutputValue)>,
+    style: OutputStyle,
+    unwrapped: bool,
+) -> Result<Vec<u8>, ServeError> {
     let preds = flavor::onnx::predictions(outputs, style)?;
     Ok(preds.to_body(unwrapped))
 }

@@ -69,7 +69,12 @@ pub fn write_f64(out: &mut Vec<u8>, x: f64) {
             out.extend_from_slice(&digits[1..]);
         }
         let e = decpt - 1;
-        let _ = write!(VecWriter(out), "e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+        let _ = write!(
+            VecWriter(out),
+            "e{}{:02}",
+            if e < 0 { '-' } else { '+' },
+            e.abs()
+        );
     }
 }
 
@@ -139,7 +144,11 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// Python's `repr(str)`: single quotes unless the text holds `'` and no `"`.
 pub fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for ch in s.chars() {
@@ -167,7 +176,11 @@ pub fn str_repr(s: &str) -> String {
 
 /// Python's `repr(bytes)`: `b'...'` with `\xNN` escapes.
 pub fn bytes_repr(b: &[u8]) -> String {
-    let quote = if b.contains(&b'\'') && !b.contains(&b'"') { b'"' } else { b'\'' };
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
     let mut out = String::with_capacity(b.len() + 3);
     out.push('b');
     out.push(quote as char);
@@ -224,7 +237,10 @@ mod tests {
     fn strings_like_python() {
         let mut v = Vec::new();
         write_str(&mut v, "é☃😀\"\\\n\u{7f}/");
-        assert_eq!(String::from_utf8(v).unwrap(), r#""\u00e9\u2603\ud83d\ude00\"\\\n\u007f/""#);
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            r#""\u00e9\u2603\ud83d\ude00\"\\\n\u007f/""#
+        );
         assert_eq!(str_repr("it's"), "\"it's\"");
         assert_eq!(str_repr("a\\b"), "'a\\\\b'");
         assert_eq!(bytes_repr(b"{'a': 1}"), "b\"{'a': 1}\"");

@@ -24,14 +24,22 @@ pub fn resolve(uri: &str) -> Result<PathBuf, ResolveError> {
     if let Some(rest) = uri.strip_prefix("file:") {
         if rest.starts_with("//") {
             let u = url::Url::parse(uri).map_err(|_| ResolveError::BadFileUri(uri.into()))?;
-            return u.to_file_path().map_err(|_| ResolveError::BadFileUri(uri.into()));
+            return u
+                .to_file_path()
+                .map_err(|_| ResolveError::BadFileUri(uri.into()));
         }
         return Ok(PathBuf::from(rest));
     }
     if let Some((scheme, _)) = uri.split_once(':') {
-        let is_scheme = scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        let is_scheme = scheme.len() > 1
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
         if is_scheme {
-            return Err(ResolveError::Unsupported { uri: uri.into(), scheme: scheme.into() });
+            return Err(ResolveError::Unsupported {
+                uri: uri.into(),
+                scheme: scheme.into(),
+            });
         }
     }
     Ok(PathBuf::from(uri))
@@ -46,7 +54,13 @@ mod tests {
         assert_eq!(resolve("/a/b").unwrap(), PathBuf::from("/a/b"));
         assert_eq!(resolve("file:///a/b").unwrap(), PathBuf::from("/a/b"));
         assert_eq!(resolve("file:rel/x").unwrap(), PathBuf::from("rel/x"));
-        assert!(matches!(resolve("models:/wine/1"), Err(ResolveError::Unsupported { .. })));
-        assert!(matches!(resolve("s3://b/k"), Err(ResolveError::Unsupported { .. })));
+        assert!(matches!(
+            resolve("models:/wine/1"),
+            Err(ResolveError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            resolve("s3://b/k"),
+            Err(ResolveError::Unsupported { .. })
+        ));
     }
 }

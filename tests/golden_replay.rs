@@ -23,10 +23,16 @@ fn close(a: f64, b: f64) -> bool {
 fn same(a: &Cell, b: &Cell) -> bool {
     match (a, b) {
         (Cell::Float(x), Cell::Float(y)) => close(*x, *y),
-        (Cell::Int(x), Cell::Float(y)) | (Cell::Float(y), Cell::Int(x)) => close(*x as f64, *y) && false,
-        (Cell::List(x), Cell::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        // ints and floats print differently (`1` vs `1.0`): a type difference is a mismatch
+        (Cell::Int(_), Cell::Float(_)) | (Cell::Float(_), Cell::Int(_)) => false,
+        (Cell::List(x), Cell::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
         (Cell::Dict(x), Cell::Dict(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
         }
         _ => a == b,
     }
@@ -70,7 +76,11 @@ fn compare_message(mode: &str, expected: &str, actual: &str) -> Result<(), Strin
             a == b
         }
         "exception" => {
-            let cut = |m: &str| m.find("Error: '").map(|i| m[..i].to_string()).unwrap_or_else(|| m.to_string());
+            let cut = |m: &str| {
+                m.find("Error: '")
+                    .map(|i| m[..i].to_string())
+                    .unwrap_or_else(|| m.to_string())
+            };
             cut(expected) == cut(actual)
         }
         _ => expected == actual,
@@ -78,38 +88,66 @@ fn compare_message(mode: &str, expected: &str, actual: &str) -> Result<(), Strin
     if ok {
         Ok(())
     } else {
-        Err(format!("message differs ({mode}):\n  mlflow:       {expected:?}\n  mlflow-serve: {actual:?}"))
+        Err(format!(
+            "message differs ({mode}):\n  mlflow:       {expected:?}\n  mlflow-serve: {actual:?}"
+        ))
     }
 }
 
 fn media(ct: Option<&str>) -> String {
-    ct.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+    ct.unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 fn check_case(server: &common::Server, case: &Value) -> Result<(), String> {
     let get = |k: &str| case.get(k).and_then(Value::as_str);
     let body = match (get("body_b64"), get("body")) {
-        (Some(b), _) => base64::engine::general_purpose::STANDARD.decode(b).map_err(|e| e.to_string())?,
+        (Some(b), _) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map_err(|e| e.to_string())?,
         (None, Some(b)) => b.as_bytes().to_vec(),
         _ => Vec::new(),
     };
     let headers: Vec<(String, String)> = case["headers"]
         .as_object()
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default();
-    let hdrs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let r = server.request(get("method").unwrap_or("GET"), get("path").unwrap_or("/"), &hdrs, &body);
+    let hdrs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = server.request(
+        get("method").unwrap_or("GET"),
+        get("path").unwrap_or("/"),
+        &hdrs,
+        &body,
+    );
     let actual_body = String::from_utf8_lossy(&r.body).to_string();
     if let Some(div) = get("divergence") {
         // Deliberate, documented divergences (README "Deliberate divergences").
         return match div {
-            "missing-content-type" if r.status == 415 && media(r.header("content-type")) == "text/plain" => Ok(()),
+            "missing-content-type"
+                if r.status == 415 && media(r.header("content-type")) == "text/plain" =>
+            {
+                Ok(())
+            }
             _ => Err(format!("divergence {div}: got {} {actual_body}", r.status)),
         };
     }
     let status = case["status"].as_u64().unwrap_or(0) as u16;
     if r.status != status {
-        return Err(format!("status {} != mlflow's {status}; body: {actual_body}", r.status));
+        return Err(format!(
+            "status {} != mlflow's {status}; body: {actual_body}",
+            r.status
+        ));
     }
     let (em, am) = (media(get("content_type")), media(r.header("content-type")));
     if em != am {
@@ -125,13 +163,19 @@ fn check_case(server: &common::Server, case: &Value) -> Result<(), String> {
         return if expected_body == actual_body {
             Ok(())
         } else {
-            Err(format!("body differs:\n  mlflow:       {expected_body:?}\n  mlflow-serve: {actual_body:?}"))
+            Err(format!(
+                "body differs:\n  mlflow:       {expected_body:?}\n  mlflow-serve: {actual_body:?}"
+            ))
         };
     };
     if let Some(code) = field(&e, "error_code") {
         for key in ["error_code", "sqlstate", "error_class"] {
             if field(&e, key) != field(&a, key) {
-                return Err(format!("{key} {:?} != mlflow's {:?} ({code:?}); body: {actual_body}", field(&a, key), field(&e, key)));
+                return Err(format!(
+                    "{key} {:?} != mlflow's {:?} ({code:?}); body: {actual_body}",
+                    field(&a, key),
+                    field(&e, key)
+                ));
             }
         }
         if field(&e, "stack_trace").is_some() != field(&a, "stack_trace").is_some() {
@@ -139,14 +183,24 @@ fn check_case(server: &common::Server, case: &Value) -> Result<(), String> {
         }
         // Python's rendering of the data after `Failed to predict data '` is never reproduced.
         let mode = match get("compare").unwrap_or("exact") {
-            "exact" if text(field(&e, "message")).starts_with("Failed to predict data '") => "predict",
+            "exact" if text(field(&e, "message")).starts_with("Failed to predict data '") => {
+                "predict"
+            }
             m => m,
         };
-        return compare_message(mode, &text(field(&e, "message")), &text(field(&a, "message")));
+        return compare_message(
+            mode,
+            &text(field(&e, "message")),
+            &text(field(&a, "message")),
+        );
     }
     if !same(&e, &a) {
         let short = |s: &str| s.chars().take(600).collect::<String>();
-        return Err(format!("JSON differs:\n  mlflow:       {}\n  mlflow-serve: {}", short(expected_body), short(&actual_body)));
+        return Err(format!(
+            "JSON differs:\n  mlflow:       {}\n  mlflow-serve: {}",
+            short(expected_body),
+            short(&actual_body)
+        ));
     }
     Ok(())
 }
@@ -154,7 +208,12 @@ fn check_case(server: &common::Server, case: &Value) -> Result<(), String> {
 #[test]
 fn every_golden_matches_mlflow() {
     let dir = common::root().join("tests/golden");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
     files.sort();
     assert!(!files.is_empty(), "no golden files in {}", dir.display());
     let mut failures = Vec::new();
@@ -166,9 +225,17 @@ fn every_golden_matches_mlflow() {
         for case in golden["cases"].as_array().unwrap() {
             total += 1;
             if let Err(e) = check_case(&server, case) {
-                failures.push(format!("{model}/{}: {e}", case["name"].as_str().unwrap_or("?")));
+                failures.push(format!(
+                    "{model}/{}: {e}",
+                    case["name"].as_str().unwrap_or("?")
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {total} golden cases differ from MLflow:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {total} golden cases differ from MLflow:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

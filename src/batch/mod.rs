@@ -58,11 +58,18 @@ impl WorkerPool {
                     .expect("spawning an inference thread at start-up")
             })
             .collect();
-        WorkerPool { tx: Some(tx), capacity: queue_capacity, threads }
+        WorkerPool {
+            tx: Some(tx),
+            capacity: queue_capacity,
+            threads,
+        }
     }
 
     /// Queues a job and waits for its outputs without blocking the async worker.
-    pub async fn run(&self, feeds: Vec<(String, Tensor)>) -> Result<Vec<(String, OutputValue)>, PoolError> {
+    pub async fn run(
+        &self,
+        feeds: Vec<(String, Tensor)>,
+    ) -> Result<Vec<(String, OutputValue)>, PoolError> {
         let (reply, rx) = oneshot::channel();
         let tx = self.tx.as_ref().ok_or(PoolError::Stopped)?;
         match tx.try_send(Job { feeds, reply }) {
@@ -74,10 +81,14 @@ impl WorkerPool {
     }
 
     /// Runs a job synchronously from a non-async thread (start-up warm-up).
-    pub fn run_blocking(&self, feeds: Vec<(String, Tensor)>) -> Result<Vec<(String, OutputValue)>, PoolError> {
+    pub fn run_blocking(
+        &self,
+        feeds: Vec<(String, Tensor)>,
+    ) -> Result<Vec<(String, OutputValue)>, PoolError> {
         let (reply, rx) = oneshot::channel();
         let tx = self.tx.as_ref().ok_or(PoolError::Stopped)?;
-        tx.send(Job { feeds, reply }).map_err(|_| PoolError::Stopped)?;
+        tx.send(Job { feeds, reply })
+            .map_err(|_| PoolError::Stopped)?;
         Ok(rx.blocking_recv().map_err(|_| PoolError::Stopped)??)
     }
 }

@@ -21,7 +21,10 @@ pub fn parse_time_cast(mut frame: Frame, schema: &InputSchema) -> Result<Frame, 
                     _ => (i < frame.columns.len()).then_some(i),
                 };
                 if let Some(p) = pos {
-                    let (label, col) = std::mem::replace(&mut frame.columns[p], (ColName::Int(0), Column::Bool(Vec::new())));
+                    let (label, col) = std::mem::replace(
+                        &mut frame.columns[p],
+                        (ColName::Int(0), Column::Bool(Vec::new())),
+                    );
                     let cast = cast_column(col, &spec.ty).map_err(|error| EnforceError::Cast {
                         column: label.as_key(),
                         ty: spec.ty.numpy_name(),
@@ -37,17 +40,30 @@ pub fn parse_time_cast(mut frame: Frame, schema: &InputSchema) -> Result<Frame, 
                 let spec = if single_unnamed {
                     Some(&specs[0])
                 } else {
-                    specs.iter().find(|s| s.name.as_deref().is_some_and(|n| frame.columns[p].0.is(n)))
+                    specs
+                        .iter()
+                        .find(|s| s.name.as_deref().is_some_and(|n| frame.columns[p].0.is(n)))
                 };
                 let Some(spec) = spec else { continue };
-                let Some(ty) = tensor_coltype(&spec.dtype_name) else { continue };
-                let (label, col) = std::mem::replace(&mut frame.columns[p], (ColName::Int(0), Column::Bool(Vec::new())));
-                if matches!(&col, Column::Object(cells) if matches!(cells.first(), Some(Cell::List(_)))) {
+                let Some(ty) = tensor_coltype(&spec.dtype_name) else {
+                    continue;
+                };
+                let (label, col) = std::mem::replace(
+                    &mut frame.columns[p],
+                    (ColName::Int(0), Column::Bool(Vec::new())),
+                );
+                if matches!(&col, Column::Object(cells) if matches!(cells.first(), Some(Cell::List(_))))
+                {
                     frame.columns[p] = (label, col);
                     continue;
                 }
-                let cast = cast_tensor_column(col, &ty, &spec.dtype_name)
-                    .map_err(|error| EnforceError::Cast { column: label.as_key(), ty: spec.dtype_name.clone(), error })?;
+                let cast = cast_tensor_column(col, &ty, &spec.dtype_name).map_err(|error| {
+                    EnforceError::Cast {
+                        column: label.as_key(),
+                        ty: spec.dtype_name.clone(),
+                        error,
+                    }
+                })?;
                 frame.columns[p] = (label, cast);
             }
         }
@@ -67,7 +83,14 @@ fn tensor_coltype(dtype: &str) -> Option<ColType> {
 }
 
 fn cast_tensor_column(col: Column, ty: &ColType, dtype: &str) -> Result<Column, String> {
-    let c = cast_column(col, if matches!(ty, ColType::Integer) { &ColType::Long } else { ty })?;
+    let c = cast_column(
+        col,
+        if matches!(ty, ColType::Integer) {
+            &ColType::Long
+        } else {
+            ty
+        },
+    )?;
     Ok(match (c, dtype) {
         (Column::I64(v), "int32") => Column::I32(v.into_iter().map(|x| x as i32).collect()),
         (Column::I64(v), "int16") => Column::I16(v.into_iter().map(|x| x as i16).collect()),
@@ -88,24 +111,49 @@ fn cell_to_f64(c: &Cell) -> Result<f64, String> {
         Cell::Int(i) => Ok(*i as f64),
         Cell::BigInt(s) => Ok(s.parse().unwrap_or(f64::INFINITY)),
         Cell::Float(f) => Ok(*f),
-        Cell::Str(s) => py_float(s).ok_or_else(|| exc("ValueError", &format!("could not convert string to float: {}", str_repr(s)))),
-        Cell::List(_) | Cell::Dict(_) => Err(exc("ValueError", "setting an array element with a sequence.")),
+        Cell::Str(s) => py_float(s).ok_or_else(|| {
+            exc(
+                "ValueError",
+                &format!("could not convert string to float: {}", str_repr(s)),
+            )
+        }),
+        Cell::List(_) | Cell::Dict(_) => Err(exc(
+            "ValueError",
+            "setting an array element with a sequence.",
+        )),
     }
 }
 
 fn cell_to_i64(c: &Cell) -> Result<i64, String> {
     match c {
-        Cell::Null => Err(exc("TypeError", "int() argument must be a string, a bytes-like object or a real number, not 'NoneType'")),
+        Cell::Null => Err(exc(
+            "TypeError",
+            "int() argument must be a string, a bytes-like object or a real number, not 'NoneType'",
+        )),
         Cell::Bool(b) => Ok(*b as i64),
         Cell::Int(i) => Ok(*i),
-        Cell::BigInt(_) => Err(exc("OverflowError", "Python int too large to convert to C long")),
-        Cell::Float(f) if f.is_nan() => Err(exc("ValueError", "cannot convert float NaN to integer")),
-        Cell::Float(f) if f.is_infinite() => Err(exc("OverflowError", "cannot convert float infinity to integer")),
+        Cell::BigInt(_) => Err(exc(
+            "OverflowError",
+            "Python int too large to convert to C long",
+        )),
+        Cell::Float(f) if f.is_nan() => {
+            Err(exc("ValueError", "cannot convert float NaN to integer"))
+        }
+        Cell::Float(f) if f.is_infinite() => Err(exc(
+            "OverflowError",
+            "cannot convert float infinity to integer",
+        )),
         Cell::Float(f) => Ok(f.trunc() as i64),
-        Cell::Str(s) => py_int(s)
-            .map(|i| i as i64)
-            .ok_or_else(|| exc("ValueError", &format!("invalid literal for int() with base 10: {}", str_repr(s)))),
-        Cell::List(_) | Cell::Dict(_) => Err(exc("ValueError", "setting an array element with a sequence.")),
+        Cell::Str(s) => py_int(s).map(|i| i as i64).ok_or_else(|| {
+            exc(
+                "ValueError",
+                &format!("invalid literal for int() with base 10: {}", str_repr(s)),
+            )
+        }),
+        Cell::List(_) | Cell::Dict(_) => Err(exc(
+            "ValueError",
+            "setting an array element with a sequence.",
+        )),
     }
 }
 
@@ -122,7 +170,8 @@ fn truthy(c: &Cell) -> bool {
     }
 }
 
-const NAN_INT: &str = "IntCastingNaNError('Cannot convert non-finite values (NA or inf) to integer')";
+const NAN_INT: &str =
+    "IntCastingNaNError('Cannot convert non-finite values (NA or inf) to integer')";
 
 fn to_f64s(col: Column) -> Result<Vec<f64>, String> {
     Ok(match col {
@@ -131,7 +180,9 @@ fn to_f64s(col: Column) -> Result<Vec<f64>, String> {
         Column::I64(v) => v.into_iter().map(|x| x as f64).collect(),
         Column::I32(v) => v.into_iter().map(f64::from).collect(),
         Column::Bool(v) => v.into_iter().map(|b| b as i64 as f64).collect(),
-        other => (0..other.len()).map(|i| cell_to_f64(&other.cell(i))).collect::<Result<_, _>>()?,
+        other => (0..other.len())
+            .map(|i| cell_to_f64(&other.cell(i)))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -157,7 +208,9 @@ pub fn cast_column(col: Column, ty: &ColType) -> Result<Column, String> {
                     }
                     v.into_iter().map(|x| x.trunc() as i64).collect()
                 }
-                other => (0..other.len()).map(|i| cell_to_i64(&other.cell(i))).collect::<Result<_, _>>()?,
+                other => (0..other.len())
+                    .map(|i| cell_to_i64(&other.cell(i)))
+                    .collect::<Result<_, _>>()?,
             };
             if *ty == ColType::Integer {
                 Column::I32(v.into_iter().map(|x| x as i32).collect())

@@ -18,11 +18,21 @@ pub fn records_to_frame(rows: Vec<Vec<(String, Cell)>>) -> Frame {
     let mut cols: Vec<Vec<Cell>> = vec![Vec::with_capacity(nrows); names.len()];
     for r in rows {
         for (i, n) in names.iter().enumerate() {
-            cols[i].push(r.iter().rev().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or(Cell::Null));
+            cols[i].push(
+                r.iter()
+                    .rev()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or(Cell::Null),
+            );
         }
     }
     Frame {
-        columns: names.into_iter().zip(cols).map(|(n, c)| (ColName::Str(n), Column::infer(c))).collect(),
+        columns: names
+            .into_iter()
+            .zip(cols)
+            .map(|(n, c)| (ColName::Str(n), Column::infer(c)))
+            .collect(),
         nrows,
     }
 }
@@ -32,11 +42,18 @@ fn tensor_to_columns(shape: &[usize], data: &TensorData) -> Result<Vec<Column>, 
         0 => (1, 1),
         1 => (shape[0], 1),
         2 => (shape[0], shape[1]),
-        _ => return Err(format!("Must pass 2-d input. shape={}", crate::model::signature::shape_repr(shape))),
+        _ => {
+            return Err(format!(
+                "Must pass 2-d input. shape={}",
+                crate::model::signature::shape_repr(shape)
+            ))
+        }
     };
     macro_rules! split {
         ($v:expr, $variant:ident) => {
-            (0..m).map(|j| Column::$variant((0..n).map(|i| $v[i * m + j].clone()).collect())).collect()
+            (0..m)
+                .map(|j| Column::$variant((0..n).map(|i| $v[i * m + j].clone()).collect()))
+                .collect()
         };
     }
     Ok(match data {
@@ -52,7 +69,9 @@ fn tensor_to_columns(shape: &[usize], data: &TensorData) -> Result<Vec<Column>, 
         TensorData::U16(v) => split!(v, U16),
         TensorData::U8(v) => split!(v, U8),
         TensorData::Bool(v) => split!(v, Bool),
-        TensorData::Str(v) => (0..m).map(|j| Column::Str((0..n).map(|i| Some(v[i * m + j].clone())).collect())).collect(),
+        TensorData::Str(v) => (0..m)
+            .map(|j| Column::Str((0..n).map(|i| Some(v[i * m + j].clone())).collect()))
+            .collect(),
     })
 }
 
@@ -68,7 +87,15 @@ pub fn to_frame(input: Input) -> Result<Frame, String> {
             if items.is_empty() {
                 return Ok(Frame::default());
             }
-            let nrows = if scalar { 1 } else { items.iter().map(|(_, a)| a.shape().first().copied().unwrap_or(1)).max().unwrap_or(0) };
+            let nrows = if scalar {
+                1
+            } else {
+                items
+                    .iter()
+                    .map(|(_, a)| a.shape().first().copied().unwrap_or(1))
+                    .max()
+                    .unwrap_or(0)
+            };
             let mut columns = Vec::with_capacity(items.len());
             for (name, a) in items {
                 let len = a.shape().first().copied().unwrap_or(1);
@@ -78,7 +105,12 @@ pub fn to_frame(input: Input) -> Result<Frame, String> {
                 let col = if a.shape().len() > 1 {
                     Column::Object(vec![Cell::List(Vec::new()); nrows])
                 } else {
-                    array_frame(&a).map_err(|e| format!("{CAST}{e}"))?.columns.pop().map(|c| c.1).unwrap_or(Column::Object(vec![]))
+                    array_frame(&a)
+                        .map_err(|e| format!("{CAST}{e}"))?
+                        .columns
+                        .pop()
+                        .map(|c| c.1)
+                        .unwrap_or(Column::Object(vec![]))
                 };
                 columns.push((ColName::Str(name), col));
             }
@@ -86,7 +118,10 @@ pub fn to_frame(input: Input) -> Result<Frame, String> {
         }
         Input::Other(Cell::List(v)) if v.is_empty() => Frame::default(),
         Input::Other(Cell::Dict(kv)) => records_to_frame(vec![kv]),
-        Input::Other(c) => Frame { columns: vec![(ColName::Int(0), Column::infer(vec![c]))], nrows: 1 },
+        Input::Other(c) => Frame {
+            columns: vec![(ColName::Int(0), Column::infer(vec![c]))],
+            nrows: 1,
+        },
     })
 }
 
@@ -96,12 +131,27 @@ fn array_frame(a: &Array) -> Result<Frame, String> {
         Array::Cells { shape, cells } => {
             let m = if shape.len() >= 2 { shape[1] } else { 1 };
             let n = shape.first().copied().unwrap_or(1);
-            let cols = (0..m).map(|j| Column::infer((0..n).map(|i| cells.get(i * m + j).cloned().unwrap_or(Cell::Null)).collect())).collect();
+            let cols = (0..m)
+                .map(|j| {
+                    Column::infer(
+                        (0..n)
+                            .map(|i| cells.get(i * m + j).cloned().unwrap_or(Cell::Null))
+                            .collect(),
+                    )
+                })
+                .collect();
             (shape.clone(), cols)
         }
     };
     let nrows = shape.first().copied().unwrap_or(1);
-    Ok(Frame { columns: cols.into_iter().enumerate().map(|(i, c)| (ColName::Int(i as i64), c)).collect(), nrows })
+    Ok(Frame {
+        columns: cols
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (ColName::Int(i as i64), c))
+            .collect(),
+        nrows,
+    })
 }
 
 /// Checks presence and types; returns the frame in schema order with extra columns dropped.
@@ -118,7 +168,10 @@ pub fn enforce(input: Input, specs: &[ColSpec]) -> Result<Frame, String> {
         }
         frame.columns.truncate(specs.len());
         for (i, spec) in specs.iter().enumerate() {
-            let (label, col) = std::mem::replace(&mut frame.columns[i], (ColName::Int(0), Column::Bool(vec![])));
+            let (label, col) = std::mem::replace(
+                &mut frame.columns[i],
+                (ColName::Int(0), Column::Bool(vec![])),
+            );
             let col = enforce_column(col, &spec.ty, &label.as_key())?;
             frame.columns[i] = (label, col);
         }
@@ -131,16 +184,27 @@ pub fn enforce(input: Input, specs: &[ColSpec]) -> Result<Frame, String> {
         .filter(|n| frame.position(n).is_none())
         .collect();
     if !missing.is_empty() {
-        let list = missing.iter().map(|m| crate::pyjson::str_repr(m)).collect::<Vec<_>>().join(", ");
+        let list = missing
+            .iter()
+            .map(|m| crate::pyjson::str_repr(m))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut msg = format!("Model is missing inputs [{list}].");
         let extra: Vec<String> = frame
             .columns
             .iter()
-            .filter(|(n, _)| !specs.iter().any(|s| s.name.as_deref().is_some_and(|sn| n.is(sn))))
+            .filter(|(n, _)| {
+                !specs
+                    .iter()
+                    .any(|s| s.name.as_deref().is_some_and(|sn| n.is(sn)))
+            })
             .map(|(n, _)| n.py_repr())
             .collect();
         if !extra.is_empty() {
-            msg.push_str(&format!(" Note that there were extra inputs: [{}].", extra.join(", ")));
+            msg.push_str(&format!(
+                " Note that there were extra inputs: [{}].",
+                extra.join(", ")
+            ));
         }
         return Err(msg);
     }
@@ -148,12 +212,19 @@ pub fn enforce(input: Input, specs: &[ColSpec]) -> Result<Frame, String> {
     let mut cols = std::mem::take(&mut frame.columns);
     let mut out = Vec::with_capacity(specs.len());
     for spec in specs {
-        let Some(name) = spec.name.as_deref() else { continue };
-        let Some(p) = cols.iter().rposition(|(n, _)| n.is(name)) else { continue };
+        let Some(name) = spec.name.as_deref() else {
+            continue;
+        };
+        let Some(p) = cols.iter().rposition(|(n, _)| n.is(name)) else {
+            continue;
+        };
         let (label, col) = cols.swap_remove(p);
         out.push((label, enforce_column(col, &spec.ty, name)?));
     }
-    Ok(Frame { columns: out, nrows })
+    Ok(Frame {
+        columns: out,
+        nrows,
+    })
 }
 
 fn numpy_target(ty: &ColType) -> &'static str {
@@ -182,15 +253,20 @@ pub fn enforce_column(col: Column, ty: &ColType, name: &str) -> Result<Column, S
         }
         (c, _) => c,
     };
-    let ok = match (ty, &col) {
-        (ColType::String, Column::Str(_) | Column::Object(_)) => true,
-        (ColType::Binary, Column::Str(_) | Column::Object(_) | Column::Bytes(_)) => true,
-        (ColType::Complex(_), _) => true,
-        (ColType::Boolean, Column::Bool(_)) => true,
-        (ColType::Integer, Column::I32(_)) | (ColType::Long, Column::I64(_)) => true,
-        (ColType::Float, Column::F32(_)) | (ColType::Double, Column::F64(_)) => true,
-        _ => false,
-    };
+    let ok = matches!(
+        (ty, &col),
+        (ColType::String, Column::Str(_) | Column::Object(_))
+            | (
+                ColType::Binary,
+                Column::Str(_) | Column::Object(_) | Column::Bytes(_)
+            )
+            | (ColType::Complex(_), _)
+            | (ColType::Boolean, Column::Bool(_))
+            | (ColType::Integer, Column::I32(_))
+            | (ColType::Long, Column::I64(_))
+            | (ColType::Float, Column::F32(_))
+            | (ColType::Double, Column::F64(_))
+    );
     if ok {
         return Ok(col);
     }

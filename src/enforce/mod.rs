@@ -85,13 +85,25 @@ pub fn enforce(
             Input::Other(c) => Enforced::Other(c),
         },
         Some(s) => {
-            let schema_err = |message: String| EnforceError::Schema { data: describe.clone(), schema: s.repr(), message };
+            let schema_err = |message: String| EnforceError::Schema {
+                data: describe.clone(),
+                schema: s.repr(),
+                message,
+            };
             match s {
-                InputSchema::Columns(specs) => Enforced::Frame(columns::enforce(input, specs).map_err(schema_err)?),
-                InputSchema::Tensors(specs) => tensors::enforce(input, specs).map_err(schema_err)?,
+                InputSchema::Columns(specs) => {
+                    Enforced::Frame(columns::enforce(input, specs).map_err(schema_err)?)
+                }
+                InputSchema::Tensors(specs) => {
+                    tensors::enforce(input, specs).map_err(schema_err)?
+                }
             }
         }
     };
-    let params = params::enforce(params, params_schema).map_err(|message| EnforceError::Params { data: describe, message })?;
+    let params =
+        params::enforce(params, params_schema).map_err(|message| EnforceError::Params {
+            data: describe,
+            message,
+        })?;
     Ok((enforced, params))
 }

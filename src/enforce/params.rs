@@ -13,9 +13,20 @@ fn py_class(c: &Cell) -> String {
 
 fn convert_scalar(v: &Cell, t: &ColType) -> Result<Cell, String> {
     if matches!(v, Cell::List(_) | Cell::Dict(_)) {
-        return Err(format!("Value must be a scalar for type `{}`, got `{}`", dtype_name(t), v.py_repr()));
+        return Err(format!(
+            "Value must be a scalar for type `{}`, got `{}`",
+            dtype_name(t),
+            v.py_repr()
+        ));
     }
-    let unsafe_conv = || format!("Can not safely convert `{}` to `{}` for value `{}`", py_class(v), dtype_name(t), v.py_str());
+    let unsafe_conv = || {
+        format!(
+            "Can not safely convert `{}` to `{}` for value `{}`",
+            py_class(v),
+            dtype_name(t),
+            v.py_str()
+        )
+    };
     Ok(match (t, v) {
         (ColType::String, Cell::Str(_)) => v.clone(),
         (ColType::Boolean, Cell::Bool(_)) => v.clone(),
@@ -26,11 +37,20 @@ fn convert_scalar(v: &Cell, t: &ColType) -> Result<Cell, String> {
             if is_iso_datetime(s) {
                 v.clone()
             } else {
-                return Err(format!("Failed to convert value `{s}` from type `{}` to `{}`", py_class(v), dtype_name(t)));
+                return Err(format!(
+                    "Failed to convert value `{s}` from type `{}` to `{}`",
+                    py_class(v),
+                    dtype_name(t)
+                ));
             }
         }
         (ColType::Datetime, _) => {
-            return Err(format!("Failed to convert value `{}` from type `{}` to `{}`", v.py_repr(), py_class(v), dtype_name(t)))
+            return Err(format!(
+                "Failed to convert value `{}` from type `{}` to `{}`",
+                v.py_repr(),
+                py_class(v),
+                dtype_name(t)
+            ))
         }
         _ => return Err(unsafe_conv()),
     })
@@ -38,9 +58,17 @@ fn convert_scalar(v: &Cell, t: &ColType) -> Result<Cell, String> {
 
 fn is_iso_datetime(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
-    if !(digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && b.get(7) == Some(&b'-') && digits(8..10)) {
-        return s.len() >= 4 && digits(0..4) && (s.len() == 4 || (b[4] == b'-' && digits(5..7) && s.len() == 7));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    if !(digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10))
+    {
+        return s.len() >= 4
+            && digits(0..4)
+            && (s.len() == 4 || (b[4] == b'-' && digits(5..7) && s.len() == 7));
     }
     s.len() == 10 || matches!(b.get(10), Some(b'T') | Some(b' '))
 }
@@ -55,14 +83,22 @@ enum ParamFailure {
 use ParamFailure::{Shape, Type};
 
 /// Validates request params against the schema; returns the params the model receives.
-pub fn enforce(params: Option<Cell>, schema: Option<&[ParamSpec]>) -> Result<Vec<(String, Cell)>, String> {
+pub fn enforce(
+    params: Option<Cell>,
+    schema: Option<&[ParamSpec]>,
+) -> Result<Vec<(String, Cell)>, String> {
     let Some(schema) = schema else {
         return Ok(Vec::new());
     };
     let given: Vec<(String, Cell)> = match params {
         None => Vec::new(),
         Some(Cell::Dict(kv)) => kv,
-        Some(other) => return Err(format!("Parameters must be a dictionary. Got type '{}'.", other.py_type())),
+        Some(other) => {
+            return Err(format!(
+                "Parameters must be a dictionary. Got type '{}'.",
+                other.py_type()
+            ))
+        }
     };
     let mut out = Vec::with_capacity(schema.len());
     let mut errors = Vec::new();
@@ -99,12 +135,22 @@ pub fn enforce(params: Option<Cell>, schema: Option<&[ParamSpec]>) -> Result<Vec
                 continue;
             }
             Err(Shape(e)) => e,
-            Err(Type(e)) => format!("Failed to validate type and shape for {}, error: {e}", spec.repr()),
+            Err(Type(e)) => format!(
+                "Failed to validate type and shape for {}, error: {e}",
+                spec.repr()
+            ),
         };
-        errors.push(format!("({}, {})", crate::pyjson::str_repr(&spec.name), crate::pyjson::str_repr(&detail)));
+        errors.push(format!(
+            "({}, {})",
+            crate::pyjson::str_repr(&spec.name),
+            crate::pyjson::str_repr(&detail)
+        ));
     }
     if !errors.is_empty() {
-        return Err(format!("Invalid parameters found: {{{}}}", errors.join(", ")));
+        return Err(format!(
+            "Invalid parameters found: {{{}}}",
+            errors.join(", ")
+        ));
     }
     Ok(out)
 }

@@ -14,29 +14,51 @@ pub fn check(a: &Array, spec: &TensorSpec) -> Result<(), String> {
     if object_1d {
         return Ok(());
     }
-    let ragged_ok = spec.shape.len() > 1 && spec.shape[1..].contains(&-1) && shape.len() == 1 && a.dtype_name() == "object";
+    let ragged_ok = spec.shape.len() > 1
+        && spec.shape[1..].contains(&-1)
+        && shape.len() == 1
+        && a.dtype_name() == "object";
     if !ragged_ok
         && (shape.len() != spec.shape.len()
-            || shape.iter().zip(&spec.shape).any(|(&d, &s)| s != -1 && d as i64 != s))
+            || shape
+                .iter()
+                .zip(&spec.shape)
+                .any(|(&d, &s)| s != -1 && d as i64 != s))
     {
-        return Err(format!("Shape of input {} does not match expected shape {}.", shape_repr(shape), shape_repr(&spec.shape)));
+        return Err(format!(
+            "Shape of input {} does not match expected shape {}.",
+            shape_repr(shape),
+            shape_repr(&spec.shape)
+        ));
     }
     let actual = a.dtype_name();
-    let expected = if spec.dtype_name.starts_with("<U") { "str".to_string() } else { spec.dtype_name.clone() };
+    let expected = if spec.dtype_name.starts_with("<U") {
+        "str".to_string()
+    } else {
+        spec.dtype_name.clone()
+    };
     if actual != expected {
-        return Err(format!("dtype of input {actual} does not match expected dtype {expected}"));
+        return Err(format!(
+            "dtype of input {actual} does not match expected dtype {expected}"
+        ));
     }
     Ok(())
 }
 
-fn frame_column_to_tensor(col: &Column, nrows: usize, spec: &TensorSpec, name: &str) -> Result<Array, String> {
+fn frame_column_to_tensor(
+    col: &Column,
+    nrows: usize,
+    spec: &TensorSpec,
+    name: &str,
+) -> Result<Array, String> {
     if spec.shape.first() != Some(&-1) || spec.shape[1..].contains(&-1) {
         return Err(format!(
             "For pandas dataframe input, the first dimension of shape must be a variable dimension and other dimensions must be fixed, but in model signature the shape of input {name} is {}.",
             shape_repr(&spec.shape)
         ));
     }
-    let has_lists = matches!(col, Column::Object(c) if c.iter().any(|x| matches!(x, Cell::List(_))));
+    let has_lists =
+        matches!(col, Column::Object(c) if c.iter().any(|x| matches!(x, Cell::List(_))));
     if !has_lists {
         if !(spec.shape == [-1] || spec.shape == [-1, 1]) {
             return Err(format!(
@@ -76,7 +98,9 @@ fn frame_column_to_tensor(col: &Column, nrows: usize, spec: &TensorSpec, name: &
     b.outer(count);
     let mut a = b.finish().map_err(|_| shape_err())?;
     if let Array::Typed(t) = &mut a {
-        t.shape = std::iter::once(nrows).chain(spec.shape[1..].iter().map(|&d| d as usize)).collect();
+        t.shape = std::iter::once(nrows)
+            .chain(spec.shape[1..].iter().map(|&d| d as usize))
+            .collect();
     }
     Ok(a)
 }
@@ -108,7 +132,10 @@ fn missing_message(specs: &[TensorSpec], present: &[String]) -> Option<String> {
         .map(|p| crate::pyjson::str_repr(p))
         .collect();
     if !extra.is_empty() {
-        msg.push_str(&format!(" Note that there were extra inputs: [{}].", extra.join(", ")));
+        msg.push_str(&format!(
+            " Note that there were extra inputs: [{}].",
+            extra.join(", ")
+        ));
     }
     Some(msg)
 }
@@ -152,7 +179,9 @@ pub fn enforce(input: Input, specs: &[TensorSpec]) -> Result<Enforced, String> {
         let mut out = Vec::with_capacity(specs.len());
         for s in specs {
             let n = s.name.as_deref().unwrap_or_default();
-            let Some((_, a)) = items.iter().find(|(k, _)| k == n) else { continue };
+            let Some((_, a)) = items.iter().find(|(k, _)| k == n) else {
+                continue;
+            };
             check(a, s)?;
             out.push((n.to_string(), a.clone()));
         }
@@ -225,11 +254,17 @@ pub fn frame_to_numpy(f: &Frame) -> Array {
                     }
                 }
             }
-            Array::Typed(Tensor { shape: vec![n, m], data: TensorData::$variant(v) })
+            Array::Typed(Tensor {
+                shape: vec![n, m],
+                data: TensorData::$variant(v),
+            })
         }};
     }
     if m > 0 && all("float32") {
         return gather!(F32, f32);
+    }
+    if m > 0 && all("float64") {
+        return gather!(F64, f64);
     }
     if m > 0 && all("int64") {
         return gather!(I64, i64);
@@ -240,15 +275,26 @@ pub fn frame_to_numpy(f: &Frame) -> Array {
     if m > 0 && all("bool") {
         return gather!(Bool, bool);
     }
-    let numeric = kinds.iter().all(|k| k.starts_with("int") || k.starts_with("uint") || k.starts_with("float") || *k == "bool");
+    let numeric = kinds.iter().all(|k| {
+        k.starts_with("int") || k.starts_with("uint") || k.starts_with("float") || *k == "bool"
+    });
     if numeric {
         let mut v = Vec::with_capacity(n * m);
         for i in 0..n {
             for (_, c) in &f.columns {
-                v.push(c.cell(i).as_f64().unwrap_or_else(|| if matches!(c.cell(i), Cell::Bool(true)) { 1.0 } else { 0.0 }));
+                v.push(c.cell(i).as_f64().unwrap_or_else(|| {
+                    if matches!(c.cell(i), Cell::Bool(true)) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }));
             }
         }
-        return Array::Typed(Tensor { shape: vec![n, m], data: TensorData::F64(v) });
+        return Array::Typed(Tensor {
+            shape: vec![n, m],
+            data: TensorData::F64(v),
+        });
     }
     let mut cells = Vec::with_capacity(n * m);
     for i in 0..n {
@@ -256,5 +302,8 @@ pub fn frame_to_numpy(f: &Frame) -> Array {
             cells.push(c.cell(i));
         }
     }
-    Array::Cells { shape: vec![n, m], cells }
+    Array::Cells {
+        shape: vec![n, m],
+        cells,
+    }
 }

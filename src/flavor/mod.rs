@@ -28,6 +28,8 @@ pub enum FlavorError {
 impl FlavorError {
     /// A generic model error carrying `trace`.
     pub fn model(trace: impl Into<String>) -> FlavorError {
-        FlavorError::Model { trace: trace.into() }
+        FlavorError::Model {
+            trace: trace.into(),
+        }
     }
 }

@@ -21,10 +21,23 @@ fn array_to_tensor(a: Array, input: &IoSpec) -> Result<Tensor, FlavorError> {
     match a {
         Array::Typed(t) => Ok(t),
         Array::Cells { shape, cells } => {
-            let want_str = matches!(&input.kind, IoKind::Tensor { dtype: Some(DType::Str), .. });
-            if want_str && cells.iter().all(|c| !matches!(c, Cell::List(_) | Cell::Dict(_))) {
+            let want_str = matches!(
+                &input.kind,
+                IoKind::Tensor {
+                    dtype: Some(DType::Str),
+                    ..
+                }
+            );
+            if want_str
+                && cells
+                    .iter()
+                    .all(|c| !matches!(c, Cell::List(_) | Cell::Dict(_)))
+            {
                 let v = cells.iter().map(py_str).collect();
-                return Ok(Tensor { shape, data: TensorData::Str(v) });
+                return Ok(Tensor {
+                    shape,
+                    data: TensorData::Str(v),
+                });
             }
             Err(FlavorError::model(format!(
                 "onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Unexpected input data type. Actual: (tensor(object)) , expected: ({})",
@@ -42,12 +55,23 @@ fn py_str(c: &Cell) -> String {
 /// float64 feeds for `tensor(float)` inputs are cast to float32 (the only cast MLflow does);
 /// any other dtype mismatch is refused the way onnxruntime refuses it.
 fn adapt(t: Tensor, input: &IoSpec) -> Result<Tensor, FlavorError> {
-    let IoKind::Tensor { dtype, shape, type_string } = &input.kind else {
+    let IoKind::Tensor {
+        dtype,
+        shape,
+        type_string,
+    } = &input.kind
+    else {
         return Ok(t);
     };
     let t = match (t.data, dtype) {
-        (TensorData::F64(v), Some(DType::F32)) => Tensor { shape: t.shape, data: TensorData::F32(v.into_iter().map(|x| x as f32).collect()) },
-        (data, _) => Tensor { shape: t.shape, data },
+        (TensorData::F64(v), Some(DType::F32)) => Tensor {
+            shape: t.shape,
+            data: TensorData::F32(v.into_iter().map(|x| x as f32).collect()),
+        },
+        (data, _) => Tensor {
+            shape: t.shape,
+            data,
+        },
     };
     if Some(t.dtype()) != *dtype {
         return Err(FlavorError::model(format!(
@@ -90,12 +114,19 @@ fn find<'a>(inputs: &'a [IoSpec], name: &str) -> Result<&'a IoSpec, FlavorError>
 }
 
 /// Builds the feed list for a model with `inputs`, and the output style.
-pub fn feeds(enforced: Enforced, inputs: &[IoSpec], describe: &str) -> Result<(Vec<(String, Tensor)>, OutputStyle), FlavorError> {
+pub fn feeds(
+    enforced: Enforced,
+    inputs: &[IoSpec],
+    describe: &str,
+) -> Result<(Vec<(String, Tensor)>, OutputStyle), FlavorError> {
     match enforced {
         Enforced::Frame(f) => Ok((frame_feeds(f, inputs)?, OutputStyle::Records)),
         Enforced::Array(a) => {
             if inputs.len() != 1 {
-                let names: Vec<String> = inputs.iter().map(|i| crate::pyjson::str_repr(&i.name)).collect();
+                let names: Vec<String> = inputs
+                    .iter()
+                    .map(|i| crate::pyjson::str_repr(&i.name))
+                    .collect();
                 return Err(FlavorError::Internal {
                     data: describe.to_string(),
                     message: format!(
@@ -114,7 +145,10 @@ pub fn feeds(enforced: Enforced, inputs: &[IoSpec], describe: &str) -> Result<(V
                 let spec = find(inputs, &name)?;
                 out.push((name, adapt(array_to_tensor(a, spec)?, spec)?));
             }
-            if let Some(missing) = inputs.iter().find(|i| !out.iter().any(|(n, _)| *n == i.name)) {
+            if let Some(missing) = inputs
+                .iter()
+                .find(|i| !out.iter().any(|(n, _)| *n == i.name))
+            {
                 return Err(FlavorError::model(format!(
                     "ValueError: Required inputs (['{}']) are missing from input feed",
                     missing.name
@@ -141,22 +175,43 @@ fn frame_feeds(f: Frame, inputs: &[IoSpec]) -> Result<Vec<(String, Tensor)>, Fla
             return Err(FlavorError::model(format!("KeyError: '{}'", input.name)));
         };
         let col = &f.columns[p].1;
-        let want_str = matches!(&input.kind, IoKind::Tensor { dtype: Some(DType::Str), .. });
-        let data = if want_str { Some(TensorData::Str((0..col.len()).map(|i| py_str(&col.cell(i))).collect())) } else { col.to_tensor_data() };
+        let want_str = matches!(
+            &input.kind,
+            IoKind::Tensor {
+                dtype: Some(DType::Str),
+                ..
+            }
+        );
+        let data = if want_str {
+            Some(TensorData::Str(
+                (0..col.len()).map(|i| py_str(&col.cell(i))).collect(),
+            ))
+        } else {
+            col.to_tensor_data()
+        };
         let data = data.ok_or_else(|| {
             FlavorError::model(format!(
                 "onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Unexpected input data type. Actual: (tensor(object)) , expected: ({})",
                 input.type_string()
             ))
         })?;
-        let t = adapt(Tensor { shape: vec![f.nrows], data }, input)?;
+        let t = adapt(
+            Tensor {
+                shape: vec![f.nrows],
+                data,
+            },
+            input,
+        )?;
         out.push((input.name.clone(), t));
     }
     Ok(out)
 }
 
 /// Turns runtime outputs into MLflow predictions.
-pub fn predictions(outputs: Vec<(String, OutputValue)>, style: OutputStyle) -> Result<Predictions, FlavorError> {
+pub fn predictions(
+    outputs: Vec<(String, OutputValue)>,
+    style: OutputStyle,
+) -> Result<Predictions, FlavorError> {
     match style {
         OutputStyle::Dict => Ok(Predictions::Dict(outputs)),
         OutputStyle::Records => {
@@ -169,12 +224,17 @@ pub fn predictions(outputs: Vec<(String, OutputValue)>, style: OutputStyle) -> R
                 };
                 let n = col.len();
                 if nrows.is_some_and(|r| r != n) {
-                    return Err(FlavorError::model("ValueError: All arrays must be of the same length"));
+                    return Err(FlavorError::model(
+                        "ValueError: All arrays must be of the same length",
+                    ));
                 }
                 nrows = Some(n);
                 cols.push((name, col));
             }
-            Ok(Predictions::Records { columns: cols, nrows: nrows.unwrap_or(0) })
+            Ok(Predictions::Records {
+                columns: cols,
+                nrows: nrows.unwrap_or(0),
+            })
         }
     }
 }

@@ -45,15 +45,27 @@ const ROUTES: [(&str, Method); 4] = [
 ];
 
 fn detail(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    respond(status, "application/json", Bytes::from_static(text.as_bytes()))
+    respond(
+        status,
+        "application/json",
+        Bytes::from_static(text.as_bytes()),
+    )
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     let Some((_, allowed)) = ROUTES.iter().find(|(p, _)| *p == path) else {
         let trimmed = path.trim_end_matches('/');
-        if path.len() > 1 && trimmed.len() < path.len() && ROUTES.iter().any(|(p, _)| *p == trimmed) {
-            let host = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        if path.len() > 1 && trimmed.len() < path.len() && ROUTES.iter().any(|(p, _)| *p == trimmed)
+        {
+            let host = req
+                .headers()
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
             let mut r = respond(StatusCode::TEMPORARY_REDIRECT, "text/plain", Bytes::new());
             if let Ok(v) = format!("http://{host}{trimmed}").parse() {
                 r.headers_mut().insert(hyper::header::LOCATION, v);
@@ -64,13 +76,27 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         return Ok(detail(StatusCode::NOT_FOUND, "{\"detail\":\"Not Found\"}"));
     };
     if req.method() != allowed {
-        let mut r = detail(StatusCode::METHOD_NOT_ALLOWED, "{\"detail\":\"Method Not Allowed\"}");
-        r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static(allowed.as_str()));
+        let mut r = detail(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{\"detail\":\"Method Not Allowed\"}",
+        );
+        r.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static(allowed.as_str()),
+        );
         return Ok(r);
     }
     let response = match path.as_str() {
-        "/ping" | "/health" => respond(StatusCode::OK, "application/json", Bytes::from_static(b"\n")),
-        "/version" => respond(StatusCode::OK, "application/json", Bytes::from_static(MLFLOW_VERSION.as_bytes())),
+        "/ping" | "/health" => respond(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from_static(b"\n"),
+        ),
+        "/version" => respond(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from_static(MLFLOW_VERSION.as_bytes()),
+        ),
         _ => {
             let timeout = state.config.timeout;
             match tokio::time::timeout(timeout, invocations(&state, req)).await {
@@ -87,15 +113,23 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
 }
 
 async fn invocations(state: &State, req: Request<Incoming>) -> Result<Vec<u8>, ServeError> {
-    let content_type = req.headers().get(hyper::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let content_type = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let limit = state.config.max_body_bytes;
-    let body = Limited::new(req.into_body(), limit).collect().await.map_err(|e| {
-        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-            ServeError::BodyTooLarge(limit)
-        } else {
-            ServeError::BodyRead(e.to_string())
-        }
-    })?;
+    let body = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ServeError::BodyTooLarge(limit)
+            } else {
+                ServeError::BodyRead(e.to_string())
+            }
+        })?;
     let body = body.to_bytes();
     let prepared = state.model.prepare(content_type.as_deref(), &body)?;
     state.model.run(prepared).await

@@ -40,7 +40,9 @@ impl ServeError {
     /// A stable label for logs and metrics.
     pub fn label(&self) -> &'static str {
         match self {
-            ServeError::Payload(PayloadError::UnsupportedMediaType(_) | PayloadError::MissingContentType) => "unsupported_media_type",
+            ServeError::Payload(
+                PayloadError::UnsupportedMediaType(_) | PayloadError::MissingContentType,
+            ) => "unsupported_media_type",
             ServeError::Payload(_) => "bad_request",
             ServeError::Enforce(EnforceError::Cast { .. }) => "bad_request",
             ServeError::Enforce(EnforceError::Schema { .. }) => "schema_enforcement",
@@ -59,17 +61,36 @@ impl ServeError {
 /// MLflow's error-code table (§1.13.1): status, sqlstate, error_class.
 fn code_info(code: &str) -> (StatusCode, Option<&'static str>, Option<&'static str>) {
     match code {
-        "BAD_REQUEST" | "INVALID_PARAMETER_VALUE" => (StatusCode::BAD_REQUEST, Some("KAM00"), Some("INVALID_PARAMETER_VALUE")),
-        "INTERNAL_ERROR" => (StatusCode::INTERNAL_SERVER_ERROR, Some("XXM00"), Some("CLIENT_INTERNAL_ERROR")),
-        "TEMPORARILY_UNAVAILABLE" => (StatusCode::SERVICE_UNAVAILABLE, Some("XXM00"), Some("CLIENT_INTERNAL_ERROR")),
-        "REQUEST_LIMIT_EXCEEDED" | "RESOURCE_EXHAUSTED" => (StatusCode::TOO_MANY_REQUESTS, None, None),
+        "BAD_REQUEST" | "INVALID_PARAMETER_VALUE" => (
+            StatusCode::BAD_REQUEST,
+            Some("KAM00"),
+            Some("INVALID_PARAMETER_VALUE"),
+        ),
+        "INTERNAL_ERROR" => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some("XXM00"),
+            Some("CLIENT_INTERNAL_ERROR"),
+        ),
+        "TEMPORARILY_UNAVAILABLE" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("XXM00"),
+            Some("CLIENT_INTERNAL_ERROR"),
+        ),
+        "REQUEST_LIMIT_EXCEEDED" | "RESOURCE_EXHAUSTED" => {
+            (StatusCode::TOO_MANY_REQUESTS, None, None)
+        }
         "DEADLINE_EXCEEDED" => (StatusCode::GATEWAY_TIMEOUT, None, None),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, None, None),
     }
 }
 
 /// `MlflowException.serialize_as_json()`.
-pub fn mlflow_error_body(code: &str, message: &str, class: Option<(&str, &str)>, stack_trace: Option<&str>) -> Vec<u8> {
+pub fn mlflow_error_body(
+    code: &str,
+    message: &str,
+    class: Option<(&str, &str)>,
+    stack_trace: Option<&str>,
+) -> Vec<u8> {
     let (_, sqlstate, error_class) = code_info(code);
     let (sqlstate, error_class) = match class {
         Some((s, c)) => (Some(s), Some(c)),
@@ -97,7 +118,11 @@ pub fn mlflow_error_body(code: &str, message: &str, class: Option<(&str, &str)>,
 }
 
 /// A response with a body and content type.
-pub fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+pub fn respond(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     if let Ok(v) = content_type.parse() {
@@ -106,9 +131,18 @@ pub fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -
     r
 }
 
-fn json_error(code: &str, message: &str, class: Option<(&str, &str)>, trace: Option<&str>) -> Response<Full<Bytes>> {
+fn json_error(
+    code: &str,
+    message: &str,
+    class: Option<(&str, &str)>,
+    trace: Option<&str>,
+) -> Response<Full<Bytes>> {
     let (status, _, _) = code_info(code);
-    respond(status, "application/json", mlflow_error_body(code, message, class, trace))
+    respond(
+        status,
+        "application/json",
+        mlflow_error_body(code, message, class, trace),
+    )
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -118,20 +152,42 @@ impl ServeError {
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let msg = self.to_string();
         match &self {
-            ServeError::Payload(PayloadError::UnsupportedMediaType(m)) => respond(StatusCode::UNSUPPORTED_MEDIA_TYPE, TEXT, m.clone()),
-            ServeError::Payload(PayloadError::MissingContentType) => respond(StatusCode::UNSUPPORTED_MEDIA_TYPE, TEXT, msg),
-            ServeError::Payload(PayloadError::ParseFailure { trace, .. }) => json_error("BAD_REQUEST", &msg, None, Some(trace)),
-            ServeError::Payload(_) | ServeError::BodyRead(_) => json_error("BAD_REQUEST", &msg, None, None),
-            ServeError::Enforce(EnforceError::Cast { .. }) => json_error("BAD_REQUEST", &msg, None, None),
-            ServeError::Enforce(EnforceError::Schema { .. }) => {
-                json_error("INVALID_PARAMETER_VALUE", &msg, Some(("KAM01", "SCHEMA_ENFORCEMENT_FAILED")), None)
+            ServeError::Payload(PayloadError::UnsupportedMediaType(m)) => {
+                respond(StatusCode::UNSUPPORTED_MEDIA_TYPE, TEXT, m.clone())
             }
-            ServeError::Enforce(EnforceError::Params { .. }) => json_error("INVALID_PARAMETER_VALUE", &msg, None, None),
-            ServeError::Flavor(FlavorError::Model { trace }) => json_error("BAD_REQUEST", &msg, None, Some(trace)),
-            ServeError::Flavor(FlavorError::Internal { .. }) => json_error("INTERNAL_ERROR", &msg, None, None),
+            ServeError::Payload(PayloadError::MissingContentType) => {
+                respond(StatusCode::UNSUPPORTED_MEDIA_TYPE, TEXT, msg)
+            }
+            ServeError::Payload(PayloadError::ParseFailure { trace, .. }) => {
+                json_error("BAD_REQUEST", &msg, None, Some(trace))
+            }
+            ServeError::Payload(_) | ServeError::BodyRead(_) => {
+                json_error("BAD_REQUEST", &msg, None, None)
+            }
+            ServeError::Enforce(EnforceError::Cast { .. }) => {
+                json_error("BAD_REQUEST", &msg, None, None)
+            }
+            ServeError::Enforce(EnforceError::Schema { .. }) => json_error(
+                "INVALID_PARAMETER_VALUE",
+                &msg,
+                Some(("KAM01", "SCHEMA_ENFORCEMENT_FAILED")),
+                None,
+            ),
+            ServeError::Enforce(EnforceError::Params { .. }) => {
+                json_error("INVALID_PARAMETER_VALUE", &msg, None, None)
+            }
+            ServeError::Flavor(FlavorError::Model { trace }) => {
+                json_error("BAD_REQUEST", &msg, None, Some(trace))
+            }
+            ServeError::Flavor(FlavorError::Internal { .. }) => {
+                json_error("INTERNAL_ERROR", &msg, None, None)
+            }
             ServeError::Pool(PoolError::QueueFull(_)) => {
                 let mut r = json_error("TEMPORARILY_UNAVAILABLE", &msg, None, None);
-                r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+                r.headers_mut().insert(
+                    hyper::header::RETRY_AFTER,
+                    hyper::header::HeaderValue::from_static("1"),
+                );
                 r
             }
             ServeError::Pool(_) => json_error("INTERNAL_ERROR", &msg, None, None),

@@ -152,14 +152,18 @@ impl MlModel {
         if !path.is_file() {
             return Err(LoadError::NoMlModel(dir.to_path_buf()));
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| LoadError::BadYaml { path: path.clone(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| LoadError::BadYaml {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         Self::parse(dir, &path, &text)
     }
 
     fn parse(dir: &Path, path: &Path, text: &str) -> Result<MlModel, LoadError> {
-        let raw: RawMlModel = serde_yaml::from_str(text)
-            .map_err(|e| LoadError::BadYaml { path: path.to_path_buf(), reason: e.to_string() })?;
+        let raw: RawMlModel = serde_yaml::from_str(text).map_err(|e| LoadError::BadYaml {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         if let Some(serde_yaml::Value::Mapping(m)) = &raw.metadata {
             if m.get("mlflow.model.isExternal").and_then(|v| v.as_bool()) == Some(true) {
                 return Err(LoadError::External);
@@ -167,11 +171,22 @@ impl MlModel {
         }
         let onnx = match raw.flavors.get("onnx") {
             Some(v) => parse_onnx_flavor(v),
-            None => return Err(LoadError::UnsupportedFlavor(unsupported_flavor_message(&raw.flavors))),
+            None => {
+                return Err(LoadError::UnsupportedFlavor(unsupported_flavor_message(
+                    &raw.flavors,
+                )))
+            }
         };
         let signature = match &raw.signature {
-            Some(s) => Signature::from_json_strings(s.inputs.as_deref(), s.outputs.as_deref(), s.params.as_deref())
-                .map_err(|source| LoadError::Signature { path: path.to_path_buf(), source })?,
+            Some(s) => Signature::from_json_strings(
+                s.inputs.as_deref(),
+                s.outputs.as_deref(),
+                s.params.as_deref(),
+            )
+            .map_err(|source| LoadError::Signature {
+                path: path.to_path_buf(),
+                source,
+            })?,
             None => Signature::default(),
         };
         Ok(MlModel {
@@ -224,18 +239,26 @@ fn unsupported_flavor_message(flavors: &BTreeMap<String, serde_yaml::Value>) -> 
 
 fn parse_onnx_flavor(v: &serde_yaml::Value) -> OnnxFlavor {
     let get = |k: &str| v.get(k);
-    let data = get("data").and_then(|d| d.as_str()).unwrap_or("model.onnx").to_string();
+    let data = get("data")
+        .and_then(|d| d.as_str())
+        .unwrap_or("model.onnx")
+        .to_string();
     let providers = match get("providers") {
         Some(serde_yaml::Value::Sequence(seq)) => seq
             .iter()
             .filter_map(|p| match p {
                 serde_yaml::Value::String(s) => Some(s.clone()),
-                serde_yaml::Value::Sequence(pair) => pair.first().and_then(|n| n.as_str()).map(str::to_string),
+                serde_yaml::Value::Sequence(pair) => {
+                    pair.first().and_then(|n| n.as_str()).map(str::to_string)
+                }
                 _ => None,
             })
             .collect(),
         Some(serde_yaml::Value::String(s)) => vec![s.clone()],
-        _ => vec!["CUDAExecutionProvider".into(), "CPUExecutionProvider".into()],
+        _ => vec![
+            "CUDAExecutionProvider".into(),
+            "CPUExecutionProvider".into(),
+        ],
     };
     let mut so = runtime_onnx::SessionOptions::default();
     if let Some(opts) = get("onnx_session_options").filter(|o| o.is_mapping()) {
@@ -255,7 +278,10 @@ fn parse_onnx_flavor(v: &serde_yaml::Value) -> OnnxFlavor {
                 if let Some(k) = k.as_str() {
                     let val = match val {
                         serde_yaml::Value::String(s) => s.clone(),
-                        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                        other => serde_yaml::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
                     };
                     so.config_entries.push((k.to_string(), val));
                 }
@@ -266,7 +292,9 @@ fn parse_onnx_flavor(v: &serde_yaml::Value) -> OnnxFlavor {
         data,
         providers,
         session_options: so,
-        onnx_version: get("onnx_version").and_then(|x| x.as_str()).map(str::to_string),
+        onnx_version: get("onnx_version")
+            .and_then(|x| x.as_str())
+            .map(str::to_string),
     }
 }
 
@@ -295,7 +323,12 @@ mod tests {
 
     #[test]
     fn bad_yaml_is_one_line_error() {
-        let err = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), "flavors: [unclosed").unwrap_err();
+        let err = MlModel::parse(
+            Path::new("/m"),
+            Path::new("/m/MLmodel"),
+            "flavors: [unclosed",
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("cannot parse /m/MLmodel"));
     }
 }

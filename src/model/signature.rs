@@ -58,11 +58,19 @@ impl ColType {
             "datetime" => ColType::Datetime,
             "array" => ColType::Complex(format!(
                 "Array({})",
-                v.get("items").map(ColType::parse).transpose()?.map(|t| t.name()).unwrap_or_default()
+                v.get("items")
+                    .map(ColType::parse)
+                    .transpose()?
+                    .map(|t| t.name())
+                    .unwrap_or_default()
             )),
             "map" => ColType::Complex(format!(
                 "Map(str -> {})",
-                v.get("values").map(ColType::parse).transpose()?.map(|t| format!("DataType.{}", t.name())).unwrap_or_default()
+                v.get("values")
+                    .map(ColType::parse)
+                    .transpose()?
+                    .map(|t| format!("DataType.{}", t.name()))
+                    .unwrap_or_default()
             )),
             "object" => ColType::Complex("Object".into()),
             "any" => ColType::Complex("Any".into()),
@@ -114,7 +122,11 @@ pub struct ColSpec {
 impl ColSpec {
     /// `'fixed acidity': double (required)`.
     pub fn repr(&self) -> String {
-        let req = if self.required { "required" } else { "optional" };
+        let req = if self.required {
+            "required"
+        } else {
+            "optional"
+        };
         match &self.name {
             Some(n) => format!("{}: {} ({req})", str_repr(n), self.ty.name()),
             None => format!("{} ({req})", self.ty.name()),
@@ -140,14 +152,25 @@ pub fn shape_repr<T: std::fmt::Display>(shape: &[T]) -> String {
     match shape.len() {
         0 => "()".into(),
         1 => format!("({},)", shape[0]),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
 impl TensorSpec {
     /// `Tensor('float32', (-1, 11))`, named `'a': Tensor(...)`.
     pub fn repr(&self) -> String {
-        let t = format!("Tensor({}, {})", str_repr(&self.dtype_name), shape_repr(&self.shape));
+        let t = format!(
+            "Tensor({}, {})",
+            str_repr(&self.dtype_name),
+            shape_repr(&self.shape)
+        );
         match &self.name {
             Some(n) => format!("{}: {t}", str_repr(n)),
             None => t,
@@ -213,7 +236,9 @@ impl ParamSpec {
             ParamType::Object => "object".into(),
         };
         let default = match (&self.ty, &self.default) {
-            (ParamType::Scalar(ColType::Datetime), Cell::Str(s)) => s.trim_end_matches("T00:00:00").replace('T', " "),
+            (ParamType::Scalar(ColType::Datetime), Cell::Str(s)) => {
+                s.trim_end_matches("T00:00:00").replace('T', " ")
+            }
             (_, d) => d.py_str(),
         };
         let mut s = format!("{}: {ty} (default: {default})", str_repr(&self.name));
@@ -260,14 +285,22 @@ impl Signature {
 }
 
 fn parse_schema(s: &str) -> Result<InputSchema, SignatureError> {
-    let items: Vec<serde_json::Value> = serde_json::from_str(s).map_err(|e| SignatureError::Json(e.to_string()))?;
-    let is_tensor = |v: &serde_json::Value| v.get("type").and_then(|t| t.as_str()) == Some("tensor");
+    let items: Vec<serde_json::Value> =
+        serde_json::from_str(s).map_err(|e| SignatureError::Json(e.to_string()))?;
+    let is_tensor =
+        |v: &serde_json::Value| v.get("type").and_then(|t| t.as_str()) == Some("tensor");
     if items.iter().all(is_tensor) && !items.is_empty() {
         let specs = items
             .iter()
             .map(|v| {
-                let ts = v.get("tensor-spec").ok_or_else(|| SignatureError::Json("tensor-spec missing".into()))?;
-                let dtype_name = ts.get("dtype").and_then(|d| d.as_str()).unwrap_or("").to_string();
+                let ts = v
+                    .get("tensor-spec")
+                    .ok_or_else(|| SignatureError::Json("tensor-spec missing".into()))?;
+                let dtype_name = ts
+                    .get("dtype")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or("")
+                    .to_string();
                 let shape = ts
                     .get("shape")
                     .and_then(|s| s.as_array())
@@ -282,7 +315,9 @@ fn parse_schema(s: &str) -> Result<InputSchema, SignatureError> {
             })
             .collect::<Result<Vec<_>, SignatureError>>()?;
         if specs.len() > 1 && specs.iter().any(|s| s.name.is_none()) {
-            return Err(SignatureError::Shape("more than one unnamed TensorSpec".into()));
+            return Err(SignatureError::Shape(
+                "more than one unnamed TensorSpec".into(),
+            ));
         }
         return Ok(InputSchema::Tensors(specs));
     }
@@ -296,7 +331,10 @@ fn parse_schema(s: &str) -> Result<InputSchema, SignatureError> {
             let default_required = !matches!(ty, ColType::Complex(_));
             Ok(ColSpec {
                 name: v.get("name").and_then(|n| n.as_str()).map(str::to_string),
-                required: v.get("required").and_then(|r| r.as_bool()).unwrap_or(default_required),
+                required: v
+                    .get("required")
+                    .and_then(|r| r.as_bool())
+                    .unwrap_or(default_required),
                 ty,
             })
         })
@@ -305,7 +343,8 @@ fn parse_schema(s: &str) -> Result<InputSchema, SignatureError> {
 }
 
 fn parse_params(s: &str) -> Result<Vec<ParamSpec>, SignatureError> {
-    let raw: Vec<RawParam> = serde_json::from_str(s).map_err(|e| SignatureError::Json(e.to_string()))?;
+    let raw: Vec<RawParam> =
+        serde_json::from_str(s).map_err(|e| SignatureError::Json(e.to_string()))?;
     raw.into_iter()
         .map(|p| {
             let ty = if p.ty == "object" {
@@ -328,7 +367,11 @@ pub(crate) fn float_repr(x: f64) -> String {
     if x.is_nan() {
         "nan".into()
     } else if x.is_infinite() {
-        if x > 0.0 { "inf".into() } else { "-inf".into() }
+        if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else {
         f64_repr(x)
     }
@@ -341,8 +384,14 @@ mod tests {
     #[test]
     fn reprs_match_python() {
         let s = parse_schema(r#"[{"type": "double", "name": "fixed acidity", "required": true}, {"type": "long", "name": "b", "required": false}]"#).unwrap();
-        assert_eq!(s.repr(), "['fixed acidity': double (required), 'b': long (optional)]");
-        let t = parse_schema(r#"[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 11]}}]"#).unwrap();
+        assert_eq!(
+            s.repr(),
+            "['fixed acidity': double (required), 'b': long (optional)]"
+        );
+        let t = parse_schema(
+            r#"[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 11]}}]"#,
+        )
+        .unwrap();
         assert_eq!(t.repr(), "[Tensor('float32', (-1, 11))]");
         assert_eq!(shape_repr(&[11]), "(11,)");
     }

@@ -6,8 +6,8 @@ use crate::payload::json::array::{py_float, py_int};
 use crate::payload::PayloadError;
 
 const NA_TOKENS: [&str; 19] = [
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
-    "NULL", "NaN", "None", "n/a", "nan", "null",
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ];
 
 fn fail(e: impl std::fmt::Display) -> PayloadError {
@@ -32,10 +32,16 @@ pub fn parse(body: &[u8], schema: Option<&InputSchema>) -> Result<Frame, Payload
         ))
     })?;
     let col_specs = match schema {
-        Some(InputSchema::Tensors(_)) => return Err(fail("TensorSpec only supports numpy types, use numpy_types() instead")),
+        Some(InputSchema::Tensors(_)) => {
+            return Err(fail(
+                "TensorSpec only supports numpy types, use numpy_types() instead",
+            ))
+        }
         Some(InputSchema::Columns(c)) => {
             if c.iter().any(|c| matches!(c.ty, ColType::Complex(_))) {
-                return Err(fail("Failed to get pandas types as some of the inputs types are not DataType."));
+                return Err(fail(
+                    "Failed to get pandas types as some of the inputs types are not DataType.",
+                ));
             }
             if c.iter().any(|c| c.ty == ColType::Datetime) {
                 return Err(fail("the dtype datetime64[ns] is not supported for parsing, pass this column using parse_dates instead"));
@@ -44,7 +50,10 @@ pub fn parse(body: &[u8], schema: Option<&InputSchema>) -> Result<Frame, Payload
         }
         None => None,
     };
-    let mut rdr = ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut rdr = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut records = rdr.records();
     let header = loop {
         match records.next() {
@@ -57,7 +66,13 @@ pub fn parse(body: &[u8], schema: Option<&InputSchema>) -> Result<Frame, Payload
     let names: Vec<String> = header
         .iter()
         .enumerate()
-        .map(|(i, h)| if h.is_empty() { format!("Unnamed: {i}") } else { h.to_string() })
+        .map(|(i, h)| {
+            if h.is_empty() {
+                format!("Unnamed: {i}")
+            } else {
+                h.to_string()
+            }
+        })
         .collect();
     let ncols = names.len();
     let mut raw: Vec<Vec<Option<String>>> = vec![Vec::new(); ncols];
@@ -68,7 +83,11 @@ pub fn parse(body: &[u8], schema: Option<&InputSchema>) -> Result<Frame, Payload
             continue; // blank line
         }
         let fields: Vec<&str> = rec.iter().collect();
-        let fields: &[&str] = if fields.len() > ncols { &fields[fields.len() - ncols..] } else { &fields };
+        let fields: &[&str] = if fields.len() > ncols {
+            &fields[fields.len() - ncols..]
+        } else {
+            &fields
+        };
         for (i, col) in raw.iter_mut().enumerate() {
             let v = fields.get(i).copied().unwrap_or("");
             col.push(if is_na(v) { None } else { Some(v.to_string()) });
@@ -77,7 +96,9 @@ pub fn parse(body: &[u8], schema: Option<&InputSchema>) -> Result<Frame, Payload
     }
     let mut columns = Vec::with_capacity(ncols);
     for (i, (name, values)) in names.into_iter().zip(raw).enumerate() {
-        let ty = col_specs.and_then(|c| c.iter().find(|c| c.name.as_deref() == Some(name.as_str()))).map(|c| &c.ty);
+        let ty = col_specs
+            .and_then(|c| c.iter().find(|c| c.name.as_deref() == Some(name.as_str())))
+            .map(|c| &c.ty);
         let col = match ty {
             Some(t) => typed(values, t, i)?,
             None => infer(values),
@@ -94,16 +115,23 @@ fn typed(values: Vec<Option<String>>, ty: &ColType, idx: usize) -> Result<Column
             for x in &values {
                 v.push(match x {
                     None => f64::NAN,
-                    Some(s) => py_float(s).ok_or_else(|| fail(format!("could not convert string to float: '{s}'")))?,
+                    Some(s) => py_float(s)
+                        .ok_or_else(|| fail(format!("could not convert string to float: '{s}'")))?,
                 });
             }
-            Ok(if *ty == ColType::Float { Column::F32(v.into_iter().map(|x| x as f32).collect()) } else { Column::F64(v) })
+            Ok(if *ty == ColType::Float {
+                Column::F32(v.into_iter().map(|x| x as f32).collect())
+            } else {
+                Column::F64(v)
+            })
         }
         ColType::Integer | ColType::Long => {
             let mut v = Vec::with_capacity(values.len());
             for x in &values {
                 let Some(s) = x else {
-                    return Err(fail(format!("Integer column has NA values in column {idx}")));
+                    return Err(fail(format!(
+                        "Integer column has NA values in column {idx}"
+                    )));
                 };
                 match py_int(s) {
                     Some(i) => v.push(i as i64),
@@ -116,7 +144,11 @@ fn typed(values: Vec<Option<String>>, ty: &ColType, idx: usize) -> Result<Column
                     None => return Err(fail(format!("invalid literal for int() with base 10: '{s}'"))),
                 }
             }
-            Ok(if *ty == ColType::Integer { Column::I32(v.into_iter().map(|x| x as i32).collect()) } else { Column::I64(v) })
+            Ok(if *ty == ColType::Integer {
+                Column::I32(v.into_iter().map(|x| x as i32).collect())
+            } else {
+                Column::I64(v)
+            })
         }
         ColType::Boolean => {
             let mut v = Vec::with_capacity(values.len());
@@ -132,7 +164,12 @@ fn typed(values: Vec<Option<String>>, ty: &ColType, idx: usize) -> Result<Column
             }
             Ok(Column::Bool(v))
         }
-        _ => Ok(Column::Object(values.into_iter().map(|x| x.map(Cell::Str).unwrap_or(Cell::Float(f64::NAN))).collect())),
+        _ => Ok(Column::Object(
+            values
+                .into_iter()
+                .map(|x| x.map(Cell::Str).unwrap_or(Cell::Float(f64::NAN)))
+                .collect(),
+        )),
     }
 }
 
@@ -146,12 +183,29 @@ fn infer(values: Vec<Option<String>>) -> Column {
         if values.iter().all(Option::is_some) {
             return Column::I64(present().map(|s| s.parse::<i64>().unwrap_or(0)).collect());
         }
-        return Column::F64(values.iter().map(|x| x.as_ref().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)).collect());
+        return Column::F64(
+            values
+                .iter()
+                .map(|x| x.as_ref().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN))
+                .collect(),
+        );
     }
     if present().all(|s| py_float(s).is_some()) {
-        return Column::F64(values.iter().map(|x| x.as_deref().and_then(py_float).unwrap_or(f64::NAN)).collect());
+        return Column::F64(
+            values
+                .iter()
+                .map(|x| x.as_deref().and_then(py_float).unwrap_or(f64::NAN))
+                .collect(),
+        );
     }
-    if values.iter().all(Option::is_some) && present().all(|s| matches!(s.as_str(), "True" | "False" | "true" | "false" | "TRUE" | "FALSE")) {
+    if values.iter().all(Option::is_some)
+        && present().all(|s| {
+            matches!(
+                s.as_str(),
+                "True" | "False" | "true" | "false" | "TRUE" | "FALSE"
+            )
+        })
+    {
         return Column::Bool(present().map(|s| s.eq_ignore_ascii_case("true")).collect());
     }
     Column::Str(values)

@@ -50,10 +50,16 @@ impl Cell {
             Cell::BigInt(s) => s.clone(),
             Cell::Float(f) => float_repr(*f),
             Cell::Str(s) => str_repr(s),
-            Cell::List(v) => format!("[{}]", v.iter().map(Cell::py_repr).collect::<Vec<_>>().join(", ")),
+            Cell::List(v) => format!(
+                "[{}]",
+                v.iter().map(Cell::py_repr).collect::<Vec<_>>().join(", ")
+            ),
             Cell::Dict(kv) => format!(
                 "{{{}}}",
-                kv.iter().map(|(k, v)| format!("{}: {}", str_repr(k), v.py_repr())).collect::<Vec<_>>().join(", ")
+                kv.iter()
+                    .map(|(k, v)| format!("{}: {}", str_repr(k), v.py_repr()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -80,7 +86,11 @@ impl Cell {
             },
             serde_json::Value::String(s) => Cell::Str(s.clone()),
             serde_json::Value::Array(a) => Cell::List(a.iter().map(Cell::from_serde).collect()),
-            serde_json::Value::Object(o) => Cell::Dict(o.iter().map(|(k, v)| (k.clone(), Cell::from_serde(v))).collect()),
+            serde_json::Value::Object(o) => Cell::Dict(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Cell::from_serde(v)))
+                    .collect(),
+            ),
         }
     }
 
@@ -220,12 +230,27 @@ impl Column {
         }
         if other == 0 && bools == 0 && strs == 0 && ints + floats > 0 {
             if nulls == 0 && floats == 0 {
-                return Column::I64(cells.iter().map(|c| if let Cell::Int(i) = c { *i } else { 0 }).collect());
+                return Column::I64(
+                    cells
+                        .iter()
+                        .map(|c| if let Cell::Int(i) = c { *i } else { 0 })
+                        .collect(),
+                );
             }
-            return Column::F64(cells.iter().map(|c| c.as_f64().unwrap_or(f64::NAN)).collect());
+            return Column::F64(
+                cells
+                    .iter()
+                    .map(|c| c.as_f64().unwrap_or(f64::NAN))
+                    .collect(),
+            );
         }
         if bools == n {
-            return Column::Bool(cells.iter().map(|c| matches!(c, Cell::Bool(true))).collect());
+            return Column::Bool(
+                cells
+                    .iter()
+                    .map(|c| matches!(c, Cell::Bool(true)))
+                    .collect(),
+            );
         }
         if strs > 0 && strs + nulls == n {
             return Column::Str(
@@ -252,11 +277,16 @@ impl Column {
             Column::U8(v) => Cell::Int(v[i] as i64),
             Column::U16(v) => Cell::Int(v[i] as i64),
             Column::U32(v) => Cell::Int(v[i] as i64),
-            Column::U64(v) => i64::try_from(v[i]).map(Cell::Int).unwrap_or_else(|_| Cell::BigInt(v[i].to_string())),
+            Column::U64(v) => i64::try_from(v[i])
+                .map(Cell::Int)
+                .unwrap_or_else(|_| Cell::BigInt(v[i].to_string())),
             Column::F32(v) => Cell::Float(v[i] as f64),
             Column::F64(v) => Cell::Float(v[i]),
             Column::Str(v) => v[i].clone().map(Cell::Str).unwrap_or(Cell::Float(f64::NAN)),
-            Column::Bytes(v) => v[i].as_ref().map(|b| Cell::Str(String::from_utf8_lossy(b).into_owned())).unwrap_or(Cell::Null),
+            Column::Bytes(v) => v[i]
+                .as_ref()
+                .map(|b| Cell::Str(String::from_utf8_lossy(b).into_owned()))
+                .unwrap_or(Cell::Null),
             Column::Object(v) => v[i].clone(),
         }
     }
@@ -275,10 +305,20 @@ impl Column {
             Column::U64(v) => TensorData::U64(v.clone()),
             Column::F32(v) => TensorData::F32(v.clone()),
             Column::F64(v) => TensorData::F64(v.clone()),
-            Column::Str(v) if v.iter().all(Option::is_some) => TensorData::Str(v.iter().flatten().cloned().collect()),
-            Column::Object(v) if v.iter().all(|c| matches!(c, Cell::Str(_))) => {
-                TensorData::Str(v.iter().map(|c| if let Cell::Str(s) = c { s.clone() } else { String::new() }).collect())
+            Column::Str(v) if v.iter().all(Option::is_some) => {
+                TensorData::Str(v.iter().flatten().cloned().collect())
             }
+            Column::Object(v) if v.iter().all(|c| matches!(c, Cell::Str(_))) => TensorData::Str(
+                v.iter()
+                    .map(|c| {
+                        if let Cell::Str(s) = c {
+                            s.clone()
+                        } else {
+                            String::new()
+                        }
+                    })
+                    .collect(),
+            ),
             _ => return None,
         })
     }
@@ -305,7 +345,12 @@ impl Frame {
             return "Empty DataFrame\nColumns: []\nIndex: []".into();
         }
         let names: Vec<String> = self.columns.iter().map(|(n, _)| n.as_key()).collect();
-        format!("DataFrame with columns [{}]\n\n[{} rows x {} columns]", names.join(", "), self.nrows, self.columns.len())
+        format!(
+            "DataFrame with columns [{}]\n\n[{} rows x {} columns]",
+            names.join(", "),
+            self.nrows,
+            self.columns.len()
+        )
     }
 }
 
@@ -348,7 +393,11 @@ impl Array {
 
     /// A short numpy-like rendering for messages.
     pub fn describe(&self) -> String {
-        format!("array(shape={}, dtype={})", crate::model::signature::shape_repr(self.shape()), self.dtype_name())
+        format!(
+            "array(shape={}, dtype={})",
+            crate::model::signature::shape_repr(self.shape()),
+            self.dtype_name()
+        )
     }
 }
 
@@ -375,7 +424,10 @@ impl Input {
             Input::Array(a) => a.describe(),
             Input::Dict(d) => format!(
                 "{{{}}}",
-                d.iter().map(|(k, a)| format!("{}: {}", str_repr(k), a.describe())).collect::<Vec<_>>().join(", ")
+                d.iter()
+                    .map(|(k, a)| format!("{}: {}", str_repr(k), a.describe()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Input::Records(r) => format!("[{} records]", r.len()),
             Input::Other(c) => c.py_repr(),

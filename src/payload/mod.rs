@@ -64,7 +64,9 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, PayloadErro
     };
     let mut parts = ct.split(';').map(str::trim);
     let mime = parts.next().unwrap_or("");
-    let params: Vec<(&str, &str)> = parts.map(|p| p.split_once('=').unwrap_or((p, ""))).collect();
+    let params: Vec<(&str, &str)> = parts
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
     let mut charset = "utf-8".to_string();
     for (k, v) in &params {
         if *k == "charset" {
@@ -72,7 +74,9 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, PayloadErro
         }
     }
     if charset != "utf-8" {
-        return Err(PayloadError::UnsupportedMediaType("The scoring server only supports UTF-8".into()));
+        return Err(PayloadError::UnsupportedMediaType(
+            "The scoring server only supports UTF-8".into(),
+        ));
     }
     let mut unknown: Vec<&str> = Vec::new();
     for (k, _) in &params {
@@ -106,8 +110,16 @@ pub fn parse(
 ) -> Result<Request, PayloadError> {
     match format {
         BodyFormat::Json => json::parse(body, schema, params_schema),
-        BodyFormat::Csv => Ok(Request { input: Input::Frame(csv::parse(body, schema)?), params: None, unwrapped: false }),
-        BodyFormat::Parquet => Ok(Request { input: Input::Frame(parquet::parse(body)?), params: None, unwrapped: false }),
+        BodyFormat::Csv => Ok(Request {
+            input: Input::Frame(csv::parse(body, schema)?),
+            params: None,
+            unwrapped: false,
+        }),
+        BodyFormat::Parquet => Ok(Request {
+            input: Input::Frame(parquet::parse(body)?),
+            params: None,
+            unwrapped: false,
+        }),
     }
 }
 
@@ -117,10 +129,23 @@ mod tests {
 
     #[test]
     fn content_type_rules() {
-        assert_eq!(body_format(Some("application/json; charset=UTF-8")), Ok(BodyFormat::Json));
-        assert_eq!(body_format(Some("application/json ; charset=utf-8")), Ok(BodyFormat::Json));
-        assert!(matches!(body_format(Some("text/plain; charset=latin-1")), Err(PayloadError::UnsupportedMediaType(m)) if m.contains("UTF-8")));
-        assert!(matches!(body_format(Some("application/json;")), Err(PayloadError::UnsupportedMediaType(m)) if m.starts_with("Unrecognized content type parameters: . ")));
-        assert!(matches!(body_format(Some("APPLICATION/JSON")), Err(PayloadError::UnsupportedMediaType(_))));
+        assert_eq!(
+            body_format(Some("application/json; charset=UTF-8")),
+            Ok(BodyFormat::Json)
+        );
+        assert_eq!(
+            body_format(Some("application/json ; charset=utf-8")),
+            Ok(BodyFormat::Json)
+        );
+        assert!(
+            matches!(body_format(Some("text/plain; charset=latin-1")), Err(PayloadError::UnsupportedMediaType(m)) if m.contains("UTF-8"))
+        );
+        assert!(
+            matches!(body_format(Some("application/json;")), Err(PayloadError::UnsupportedMediaType(m)) if m.starts_with("Unrecognized content type parameters: . "))
+        );
+        assert!(matches!(
+            body_format(Some("APPLICATION/JSON")),
+            Err(PayloadError::UnsupportedMediaType(_))
+        ));
     }
 }

@@ -24,7 +24,17 @@ macro_rules! prim {
     ($arr:expr, $t:ty, $variant:ident, $null_as_float:expr) => {{
         let a = $arr.as_primitive::<$t>();
         if a.null_count() > 0 && $null_as_float {
-            Column::F64((0..a.len()).map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) as f64 }).collect())
+            Column::F64(
+                (0..a.len())
+                    .map(|i| {
+                        if a.is_null(i) {
+                            f64::NAN
+                        } else {
+                            a.value(i) as f64
+                        }
+                    })
+                    .collect(),
+            )
         } else {
             Column::$variant(a.values().to_vec())
         }
@@ -33,7 +43,8 @@ macro_rules! prim {
 
 /// Reads every row group into one frame.
 pub fn parse(body: &[u8]) -> Result<Frame, PayloadError> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(body)).map_err(fail)?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(body)).map_err(fail)?;
     let reader = builder.build().map_err(fail)?;
     let schema = reader.schema();
     let batches: Vec<_> = reader.collect::<Result<_, _>>().map_err(fail)?;
@@ -55,7 +66,11 @@ pub fn parse(body: &[u8]) -> Result<Frame, PayloadError> {
             DataType::Float64 => prim!(arr, Float64Type, F64, true),
             DataType::Float32 => {
                 let a = arr.as_primitive::<Float32Type>();
-                Column::F32((0..a.len()).map(|i| if a.is_null(i) { f32::NAN } else { a.value(i) }).collect())
+                Column::F32(
+                    (0..a.len())
+                        .map(|i| if a.is_null(i) { f32::NAN } else { a.value(i) })
+                        .collect(),
+                )
             }
             DataType::Int8 => prim!(arr, Int8Type, I8, true),
             DataType::Int16 => prim!(arr, Int16Type, I16, true),
@@ -68,35 +83,68 @@ pub fn parse(body: &[u8]) -> Result<Frame, PayloadError> {
             DataType::Boolean => {
                 let a = arr.as_boolean();
                 if a.null_count() > 0 {
-                    Column::Object((0..a.len()).map(|i| if a.is_null(i) { Cell::Null } else { Cell::Bool(a.value(i)) }).collect())
+                    Column::Object(
+                        (0..a.len())
+                            .map(|i| {
+                                if a.is_null(i) {
+                                    Cell::Null
+                                } else {
+                                    Cell::Bool(a.value(i))
+                                }
+                            })
+                            .collect(),
+                    )
                 } else {
                     Column::Bool((0..a.len()).map(|i| a.value(i)).collect())
                 }
             }
             DataType::Utf8 => {
                 let a = arr.as_string::<i32>();
-                Column::Str((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i).to_string())).collect())
+                Column::Str(
+                    (0..a.len())
+                        .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
+                        .collect(),
+                )
             }
             DataType::LargeUtf8 => {
                 let a = arr.as_string::<i64>();
-                Column::Str((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i).to_string())).collect())
+                Column::Str(
+                    (0..a.len())
+                        .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
+                        .collect(),
+                )
             }
             DataType::Utf8View => {
                 let a = arr.as_string_view();
-                Column::Str((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i).to_string())).collect())
+                Column::Str(
+                    (0..a.len())
+                        .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
+                        .collect(),
+                )
             }
             DataType::Binary => {
                 let a = arr.as_binary::<i32>();
-                Column::Bytes((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i).to_vec())).collect())
+                Column::Bytes(
+                    (0..a.len())
+                        .map(|i| (!a.is_null(i)).then(|| a.value(i).to_vec()))
+                        .collect(),
+                )
             }
-            other => return Err(fail(format!("column {} has type {other}, which mlflow-serve does not read yet", field.name()))),
+            other => {
+                return Err(fail(format!(
+                    "column {} has type {other}, which mlflow-serve does not read yet",
+                    field.name()
+                )))
+            }
         };
         columns.push((ColName::Str(field.name().clone()), col));
     }
     Ok(Frame { columns, nrows })
 }
 
-fn arrow_select_concat(arrays: &[&dyn arrow_array::Array]) -> Result<arrow_array::ArrayRef, PayloadError> {
+fn arrow_select_concat(
+    arrays: &[&dyn arrow_array::Array],
+) -> Result<arrow_array::ArrayRef, PayloadError> {
     if arrays.len() == 1 {
         return Ok(arrow_array::make_array(arrays[0].to_data()));
     }

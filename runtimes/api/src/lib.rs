@@ -278,5 +278,8 @@ pub trait Runtime: Send {
     /// The graph outputs, in graph order.
     fn outputs(&self) -> &[IoSpec];
     /// Runs the model on named feeds and returns every output, in graph order.
-    fn run(&mut self, feeds: Vec<(String, Tensor)>) -> Result<Vec<(String, OutputValue)>, RuntimeError>;
+    fn run(
+        &mut self,
+        feeds: Vec<(String, Tensor)>,
+    ) -> Result<Vec<(String, OutputValue)>, RuntimeError>;
 }

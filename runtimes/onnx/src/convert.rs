@@ -1,6 +1,8 @@
 //! Conversions between `runtime_api` types and ort values.
 
-use ort::value::{DynMapValueType, DynValue, Outlet, Tensor as OrtTensor, TensorElementType, ValueType};
+use ort::value::{
+    DynMapValueType, DynValue, Outlet, Tensor as OrtTensor, TensorElementType, ValueType,
+};
 use runtime_api::{DType, IoKind, IoSpec, MapKey, OutputValue, RuntimeError, Tensor, TensorData};
 
 /// The runtime-api description of an ort input/output.
@@ -11,9 +13,14 @@ pub(crate) fn io_spec(outlet: &Outlet) -> IoSpec {
             shape: shape.iter().copied().collect(),
             type_string: format!("tensor({})", onnx_elem_name(*ty)),
         },
-        other => IoKind::Other { type_string: onnx_type_string(other) },
+        other => IoKind::Other {
+            type_string: onnx_type_string(other),
+        },
     };
-    IoSpec { name: outlet.name().to_string(), kind }
+    IoSpec {
+        name: outlet.name().to_string(),
+        kind,
+    }
 }
 
 fn dtype_of(ty: TensorElementType) -> Option<DType> {
@@ -59,7 +66,11 @@ fn onnx_type_string(ty: &ValueType) -> String {
     match ty {
         ValueType::Tensor { ty, .. } => format!("tensor({})", onnx_elem_name(*ty)),
         ValueType::Sequence(inner) => format!("seq({})", onnx_type_string(inner)),
-        ValueType::Map { key, value } => format!("map({},tensor({}))", onnx_elem_name(*key), onnx_elem_name(*value)),
+        ValueType::Map { key, value } => format!(
+            "map({},tensor({}))",
+            onnx_elem_name(*key),
+            onnx_elem_name(*value)
+        ),
         ValueType::Optional(inner) => format!("optional({})", onnx_type_string(inner)),
     }
 }
@@ -84,8 +95,14 @@ pub(crate) fn to_ort(t: Tensor) -> Result<DynValue, RuntimeError> {
         TensorData::U64(v) => OrtTensor::from_array((shape, v)).map_err(input)?.into_dyn(),
         TensorData::F32(v) => OrtTensor::from_array((shape, v)).map_err(input)?.into_dyn(),
         TensorData::F64(v) => OrtTensor::from_array((shape, v)).map_err(input)?.into_dyn(),
-        TensorData::F16(_) => return Err(RuntimeError::Input("float16 inputs are not supported".into())),
-        TensorData::Str(v) => OrtTensor::from_string_array((shape, &*v)).map_err(input)?.into_dyn(),
+        TensorData::F16(_) => {
+            return Err(RuntimeError::Input(
+                "float16 inputs are not supported".into(),
+            ))
+        }
+        TensorData::Str(v) => OrtTensor::from_string_array((shape, &*v))
+            .map_err(input)?
+            .into_dyn(),
     })
 }
 
@@ -93,7 +110,10 @@ macro_rules! extract {
     ($value:expr, $t:ty, $variant:ident) => {{
         let (shape, data) = $value.try_extract_tensor::<$t>().map_err(ort_err)?;
         let shape = shape.iter().map(|&d| d.max(0) as usize).collect();
-        Tensor { shape, data: TensorData::$variant(data.to_vec()) }
+        Tensor {
+            shape,
+            data: TensorData::$variant(data.to_vec()),
+        }
     }};
 }
 
@@ -116,48 +136,76 @@ pub(crate) fn from_ort(value: &DynValue) -> Result<OutputValue, RuntimeError> {
                 TensorElementType::String => {
                     let (shape, data) = value.try_extract_strings().map_err(ort_err)?;
                     let shape = shape.iter().map(|&d| d.max(0) as usize).collect();
-                    Tensor { shape, data: TensorData::Str(data) }
+                    Tensor {
+                        shape,
+                        data: TensorData::Str(data),
+                    }
                 }
-                other => return Err(RuntimeError::Run(format!("output element type {other} is not supported"))),
+                other => {
+                    return Err(RuntimeError::Run(format!(
+                        "output element type {other} is not supported"
+                    )))
+                }
             };
             Ok(OutputValue::Tensor(t))
         }
         ValueType::Sequence(inner) if inner.is_map() => {
-            let maps = value.try_extract_sequence::<DynMapValueType>().map_err(ort_err)?;
+            let maps = value
+                .try_extract_sequence::<DynMapValueType>()
+                .map_err(ort_err)?;
             let mut rows = Vec::with_capacity(maps.len());
             for map in &maps {
                 let mut row: Vec<(MapKey, f64)> = match map.dtype() {
-                    ValueType::Map { key: TensorElementType::Int64, value: TensorElementType::Float32 } => map
+                    ValueType::Map {
+                        key: TensorElementType::Int64,
+                        value: TensorElementType::Float32,
+                    } => map
                         .try_extract_key_values::<i64, f32>()
                         .map_err(ort_err)?
                         .into_iter()
                         .map(|(k, v)| (MapKey::Int(k), v as f64))
                         .collect(),
-                    ValueType::Map { key: TensorElementType::String, value: TensorElementType::Float32 } => map
+                    ValueType::Map {
+                        key: TensorElementType::String,
+                        value: TensorElementType::Float32,
+                    } => map
                         .try_extract_key_values::<String, f32>()
                         .map_err(ort_err)?
                         .into_iter()
                         .map(|(k, v)| (MapKey::Str(k), v as f64))
                         .collect(),
-                    ValueType::Map { key: TensorElementType::Int64, value: TensorElementType::Float64 } => map
+                    ValueType::Map {
+                        key: TensorElementType::Int64,
+                        value: TensorElementType::Float64,
+                    } => map
                         .try_extract_key_values::<i64, f64>()
                         .map_err(ort_err)?
                         .into_iter()
                         .map(|(k, v)| (MapKey::Int(k), v))
                         .collect(),
-                    ValueType::Map { key: TensorElementType::String, value: TensorElementType::Float64 } => map
+                    ValueType::Map {
+                        key: TensorElementType::String,
+                        value: TensorElementType::Float64,
+                    } => map
                         .try_extract_key_values::<String, f64>()
                         .map_err(ort_err)?
                         .into_iter()
                         .map(|(k, v)| (MapKey::Str(k), v))
                         .collect(),
-                    other => return Err(RuntimeError::Run(format!("map output {other} is not supported"))),
+                    other => {
+                        return Err(RuntimeError::Run(format!(
+                            "map output {other} is not supported"
+                        )))
+                    }
                 };
                 row.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
                 rows.push(row);
             }
             Ok(OutputValue::SequenceOfMaps(rows))
         }
-        other => Err(RuntimeError::Run(format!("output type {} is not supported", onnx_type_string(other)))),
+        other => Err(RuntimeError::Run(format!(
+            "output type {} is not supported",
+            onnx_type_string(other)
+        ))),
     }
 }

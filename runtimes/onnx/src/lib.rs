@@ -45,7 +45,8 @@ static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
 
 fn environment(lib: &Path) -> Result<Environment, RuntimeError> {
     let env = ENVIRONMENT.get_or_init(|| {
-        let builder = ort::init_from(lib).map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?;
+        let builder = ort::init_from(lib)
+            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?;
         builder
             .with_name("mlflow-serve")
             .build()
@@ -58,16 +59,26 @@ impl OnnxModel {
     /// Initialises ONNX Runtime from `lib` (once per process) and checks that the model
     /// builds a session. The model is opened by path so that external-data files resolve
     /// relative to its directory.
-    pub fn load(lib: &Path, model: &Path, options: SessionOptions) -> Result<(OnnxModel, OnnxSession), RuntimeError> {
+    pub fn load(
+        lib: &Path,
+        model: &Path,
+        options: SessionOptions,
+    ) -> Result<(OnnxModel, OnnxSession), RuntimeError> {
         let env = environment(lib)?;
-        let model = OnnxModel { path: model.to_path_buf(), options, env };
+        let model = OnnxModel {
+            path: model.to_path_buf(),
+            options,
+            env,
+        };
         let first = model.session()?;
         Ok((model, first))
     }
 
     /// Builds one more session (one per worker thread).
     pub fn session(&self) -> Result<OnnxSession, RuntimeError> {
-        let err = |e: ort::Error<ort::session::builder::SessionBuilder>| RuntimeError::Load(e.to_string());
+        let err = |e: ort::Error<ort::session::builder::SessionBuilder>| {
+            RuntimeError::Load(e.to_string())
+        };
         let o = &self.options;
         let mut b = Session::builder(&self.env).map_err(|e| RuntimeError::Load(e.to_string()))?;
         if o.intra_op_threads > 0 {
@@ -91,10 +102,16 @@ impl OnnxModel {
         for (k, v) in &o.config_entries {
             b = b.with_config_entry(k, v).map_err(err)?;
         }
-        let session = b.commit_from_file(&self.path).map_err(|e| RuntimeError::Load(e.to_string()))?;
+        let session = b
+            .commit_from_file(&self.path)
+            .map_err(|e| RuntimeError::Load(e.to_string()))?;
         let inputs = session.inputs().iter().map(convert::io_spec).collect();
         let outputs = session.outputs().iter().map(convert::io_spec).collect();
-        Ok(OnnxSession { session, inputs, outputs })
+        Ok(OnnxSession {
+            session,
+            inputs,
+            outputs,
+        })
     }
 }
 
@@ -114,12 +131,18 @@ impl Runtime for OnnxSession {
         &self.outputs
     }
 
-    fn run(&mut self, feeds: Vec<(String, Tensor)>) -> Result<Vec<(String, OutputValue)>, RuntimeError> {
+    fn run(
+        &mut self,
+        feeds: Vec<(String, Tensor)>,
+    ) -> Result<Vec<(String, OutputValue)>, RuntimeError> {
         let mut values = Vec::with_capacity(feeds.len());
         for (name, tensor) in feeds {
             values.push((name, convert::to_ort(tensor)?));
         }
-        let outputs = self.session.run(values).map_err(|e| RuntimeError::Run(e.message().to_string()))?;
+        let outputs = self
+            .session
+            .run(values)
+            .map_err(|e| RuntimeError::Run(e.message().to_string()))?;
         let mut result = Vec::with_capacity(outputs.len());
         for (name, value) in outputs.iter() {
             result.push((name.to_string(), convert::from_ort(&value)?));

@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 #[cfg(target_os = "macos")]
 const LIB_NAMES: &[&str] = &["libonnxruntime.dylib"];
 #[cfg(not(target_os = "macos"))]
-const LIB_NAMES: &[&str] = &["libonnxruntime.so", "libonnxruntime.so.1", "libonnxruntime.so.1.31.1"];
+const LIB_NAMES: &[&str] = &[
+    "libonnxruntime.so",
+    "libonnxruntime.so.1",
+    "libonnxruntime.so.1.31.1",
+];
 
 /// Where the search looked, for the error message when nothing was found.
 #[derive(Debug, Default)]
@@ -22,8 +26,11 @@ pub struct LibrarySearch {
 pub fn find_library(explicit: Option<&Path>) -> Result<PathBuf, LibrarySearch> {
     let mut search = LibrarySearch::default();
     if let Some(p) = explicit {
-        let candidates: Vec<PathBuf> =
-            if p.is_dir() { LIB_NAMES.iter().map(|n| p.join(n)).collect() } else { vec![p.to_path_buf()] };
+        let candidates: Vec<PathBuf> = if p.is_dir() {
+            LIB_NAMES.iter().map(|n| p.join(n)).collect()
+        } else {
+            vec![p.to_path_buf()]
+        };
         for c in candidates {
             if c.is_file() {
                 return Ok(c);

@@ -55,7 +55,11 @@ pub fn py_float(s: &str) -> Option<f64> {
             _ => f64::INFINITY,
         });
     }
-    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit() || b"+-.eE_".contains(&c)) {
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|c| c.is_ascii_digit() || b"+-.eE_".contains(&c))
+    {
         return None;
     }
     t.replace('_', "").parse::<f64>().ok()
@@ -82,7 +86,9 @@ pub fn convert_scalar(cell: &Cell, dt: DType) -> Result<Scalar, String> {
                 Cell::Bool(b) => *b as i64 as f64,
                 Cell::Null => f64::NAN,
                 Cell::Str(s) => py_float(s).ok_or_else(|| float_err(s))?,
-                Cell::List(_) | Cell::Dict(_) => return Err("setting an array element with a sequence.".into()),
+                Cell::List(_) | Cell::Dict(_) => {
+                    return Err("setting an array element with a sequence.".into())
+                }
             };
             Ok(Scalar::F(f))
         }
@@ -93,7 +99,9 @@ pub fn convert_scalar(cell: &Cell, dt: DType) -> Result<Scalar, String> {
             Cell::Bool(b) => *b,
             Cell::Null => false,
             Cell::Str(s) => !s.is_empty(),
-            Cell::List(_) | Cell::Dict(_) => return Err("setting an array element with a sequence.".into()),
+            Cell::List(_) | Cell::Dict(_) => {
+                return Err("setting an array element with a sequence.".into())
+            }
         })),
         DType::Str => Ok(Scalar::S(match cell {
             Cell::Int(i) => i.to_string(),
@@ -102,7 +110,9 @@ pub fn convert_scalar(cell: &Cell, dt: DType) -> Result<Scalar, String> {
             Cell::Bool(b) => if *b { "True" } else { "False" }.into(),
             Cell::Null => "None".into(),
             Cell::Str(s) => s.clone(),
-            Cell::List(_) | Cell::Dict(_) => return Err("setting an array element with a sequence.".into()),
+            Cell::List(_) | Cell::Dict(_) => {
+                return Err("setting an array element with a sequence.".into())
+            }
         })),
         _ => {
             let v: i128 = match cell {
@@ -141,7 +151,10 @@ pub fn convert_scalar(cell: &Cell, dt: DType) -> Result<Scalar, String> {
                     Cell::BigInt(s) => s.clone(),
                     _ => v.to_string(),
                 };
-                return Err(format!("Python integer {shown} out of bounds for {}", dt.numpy_name()));
+                return Err(format!(
+                    "Python integer {shown} out of bounds for {}",
+                    dt.numpy_name()
+                ));
             }
             Ok(Scalar::I(v))
         }
@@ -271,7 +284,10 @@ impl ArrayBuilder {
     /// Reads one JSON value at nesting `depth` into the array.
     pub fn value(&mut self, s: &mut Scanner<'_>, depth: usize) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
-            return Err(JsonError { msg: "Maximum nesting depth exceeded", pos: s.pos });
+            return Err(JsonError {
+                msg: "Maximum nesting depth exceeded",
+                pos: s.pos,
+            });
         }
         match s.kind()? {
             Kind::Array => {
@@ -328,10 +344,19 @@ impl ArrayBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let rank = self.leaf_depth.unwrap_or_else(|| self.dims.iter().take_while(|d| d.is_some()).count());
-        let shape: Vec<usize> = self.dims.iter().take(rank).map(|d| d.unwrap_or(0)).collect();
+        let rank = self
+            .leaf_depth
+            .unwrap_or_else(|| self.dims.iter().take_while(|d| d.is_some()).count());
+        let shape: Vec<usize> = self
+            .dims
+            .iter()
+            .take(rank)
+            .map(|d| d.unwrap_or(0))
+            .collect();
         match self.buf {
-            Buf::Typed(data) => Tensor::new(shape, data).map(Array::Typed).map_err(|e| e.to_string()),
+            Buf::Typed(data) => Tensor::new(shape, data)
+                .map(Array::Typed)
+                .map_err(|e| e.to_string()),
             Buf::Cells(cells) => Ok(infer_numpy(shape, cells)),
         }
     }
@@ -341,26 +366,87 @@ impl ArrayBuilder {
 fn infer_numpy(shape: Vec<usize>, cells: Vec<Cell>) -> Array {
     let all = |f: fn(&Cell) -> bool| cells.iter().all(f);
     if !cells.is_empty() && all(|c| matches!(c, Cell::Bool(_))) {
-        let v = cells.iter().map(|c| matches!(c, Cell::Bool(true))).collect();
-        return Array::Typed(Tensor { shape, data: TensorData::Bool(v) });
+        let v = cells
+            .iter()
+            .map(|c| matches!(c, Cell::Bool(true)))
+            .collect();
+        return Array::Typed(Tensor {
+            shape,
+            data: TensorData::Bool(v),
+        });
     }
     if !cells.is_empty() && all(|c| matches!(c, Cell::Int(_) | Cell::Bool(_))) {
-        let v = cells.iter().map(|c| match c { Cell::Int(i) => *i, Cell::Bool(b) => *b as i64, _ => 0 }).collect();
-        return Array::Typed(Tensor { shape, data: TensorData::I64(v) });
+        let v = cells
+            .iter()
+            .map(|c| match c {
+                Cell::Int(i) => *i,
+                Cell::Bool(b) => *b as i64,
+                _ => 0,
+            })
+            .collect();
+        return Array::Typed(Tensor {
+            shape,
+            data: TensorData::I64(v),
+        });
     }
-    if !cells.is_empty() && all(|c| matches!(c, Cell::Int(_) | Cell::Bool(_) | Cell::Float(_) | Cell::BigInt(_))) {
-        if cells.iter().any(|c| matches!(c, Cell::Float(_))) || !cells.iter().any(|c| matches!(c, Cell::BigInt(_))) {
-            let v = cells.iter().map(|c| match c { Cell::Bool(b) => *b as i64 as f64, c => c.as_f64().unwrap_or(f64::NAN) }).collect();
-            return Array::Typed(Tensor { shape, data: TensorData::F64(v) });
+    if !cells.is_empty()
+        && all(|c| {
+            matches!(
+                c,
+                Cell::Int(_) | Cell::Bool(_) | Cell::Float(_) | Cell::BigInt(_)
+            )
+        })
+    {
+        if cells.iter().any(|c| matches!(c, Cell::Float(_)))
+            || !cells.iter().any(|c| matches!(c, Cell::BigInt(_)))
+        {
+            let v = cells
+                .iter()
+                .map(|c| match c {
+                    Cell::Bool(b) => *b as i64 as f64,
+                    c => c.as_f64().unwrap_or(f64::NAN),
+                })
+                .collect();
+            return Array::Typed(Tensor {
+                shape,
+                data: TensorData::F64(v),
+            });
         }
-        if cells.iter().all(|c| match c { Cell::BigInt(s) => s.parse::<u64>().is_ok(), Cell::Int(i) => *i >= 0, _ => true }) {
-            let v = cells.iter().map(|c| match c { Cell::BigInt(s) => s.parse::<u64>().unwrap_or(0), Cell::Int(i) => *i as u64, Cell::Bool(b) => *b as u64, _ => 0 }).collect();
-            return Array::Typed(Tensor { shape, data: TensorData::U64(v) });
+        if cells.iter().all(|c| match c {
+            Cell::BigInt(s) => s.parse::<u64>().is_ok(),
+            Cell::Int(i) => *i >= 0,
+            _ => true,
+        }) {
+            let v = cells
+                .iter()
+                .map(|c| match c {
+                    Cell::BigInt(s) => s.parse::<u64>().unwrap_or(0),
+                    Cell::Int(i) => *i as u64,
+                    Cell::Bool(b) => *b as u64,
+                    _ => 0,
+                })
+                .collect();
+            return Array::Typed(Tensor {
+                shape,
+                data: TensorData::U64(v),
+            });
         }
     }
     if !cells.is_empty() && all(|c| matches!(c, Cell::Str(_))) {
-        let v = cells.into_iter().map(|c| if let Cell::Str(s) = c { s } else { String::new() }).collect();
-        return Array::Typed(Tensor { shape, data: TensorData::Str(v) });
+        let v = cells
+            .into_iter()
+            .map(|c| {
+                if let Cell::Str(s) = c {
+                    s
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        return Array::Typed(Tensor {
+            shape,
+            data: TensorData::Str(v),
+        });
     }
     Array::Cells { shape, cells }
 }

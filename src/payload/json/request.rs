@@ -13,7 +13,12 @@ use crate::payload::data::{Array, Cell, ColName, Column, Frame, Input};
 use crate::payload::{PayloadError, Request};
 use crate::pyjson::{bytes_repr, str_repr};
 
-const FORMATS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances", "inputs"];
+const FORMATS: [&str; 4] = [
+    "dataframe_split",
+    "dataframe_records",
+    "instances",
+    "inputs",
+];
 const LLM_KEYS: [&str; 3] = ["messages", "prompt", "input"];
 
 /// `The input must be a JSON dictionary with exactly one of the input fields {...}`.
@@ -35,7 +40,13 @@ fn decode(body: &[u8]) -> Result<Cow<'_, str>, PayloadError> {
         }
         let units: Vec<u16> = b
             .chunks_exact(2)
-            .map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) })
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
             .collect();
         String::from_utf16(&units).ok()
     };
@@ -48,7 +59,9 @@ fn decode(body: &[u8]) -> Result<Cow<'_, str>, PayloadError> {
         [0, a, 0, b, ..] if *a != 0 && *b != 0 => utf16(body, false),
         _ => return utf8(body, body),
     };
-    converted.map(Cow::Owned).ok_or_else(|| json_error(body, "UnicodeDecodeError('utf-16', ...)".to_string()))
+    converted
+        .map(Cow::Owned)
+        .ok_or_else(|| json_error(body, "UnicodeDecodeError('utf-16', ...)".to_string()))
 }
 
 fn utf8<'a>(whole: &[u8], b: &'a [u8]) -> Result<Cow<'a, str>, PayloadError> {
@@ -64,10 +77,15 @@ pub fn unicode_error_repr(b: &[u8], e: &std::str::Utf8Error) -> String {
     let lead = b[start];
     let (end, reason) = match e.error_len() {
         None => (b.len(), "unexpected end of data"),
-        Some(_) if (0x80..0xC2).contains(&lead) || lead >= 0xF5 => (start + 1, "invalid start byte"),
+        Some(_) if (0x80..0xC2).contains(&lead) || lead >= 0xF5 => {
+            (start + 1, "invalid start byte")
+        }
         Some(n) => (start + n, "invalid continuation byte"),
     };
-    format!("UnicodeDecodeError('utf-8', {}, {start}, {end}, '{reason}')", bytes_repr(b))
+    format!(
+        "UnicodeDecodeError('utf-8', {}, {start}, {end}, '{reason}')",
+        bytes_repr(b)
+    )
 }
 
 fn json_error(body: &[u8], repr: String) -> PayloadError {
@@ -83,13 +101,21 @@ fn decode_error_repr(e: &scan::JsonError, doc: &str) -> String {
 }
 
 /// Parses a JSON `/invocations` body.
-pub fn parse(body: &[u8], schema: Option<&InputSchema>, params_schema: Option<&[ParamSpec]>) -> Result<Request, PayloadError> {
+pub fn parse(
+    body: &[u8],
+    schema: Option<&InputSchema>,
+    params_schema: Option<&[ParamSpec]>,
+) -> Result<Request, PayloadError> {
     let doc = decode(body)?;
     let keys = scan::validate(&doc).map_err(|e| json_error(body, decode_error_repr(&e, &doc)))?;
     let mut s = Scanner::new(&doc);
     let Some(keys) = keys else {
         let what = match s.kind().unwrap_or(Kind::Null) {
-            Kind::Array => return Err(invalid(format!("{REQUIRED_INPUT_FORMAT}. Received a list."))),
+            Kind::Array => {
+                return Err(invalid(format!(
+                    "{REQUIRED_INPUT_FORMAT}. Received a list."
+                )))
+            }
             Kind::String => "str",
             Kind::Bool => "bool",
             Kind::Null => "NoneType",
@@ -99,15 +125,24 @@ pub fn parse(body: &[u8], schema: Option<&InputSchema>, params_schema: Option<&[
             },
             Kind::Object => "dict",
         };
-        return Err(invalid(format!("{REQUIRED_INPUT_FORMAT}. Received unexpected input type '<class '{what}'>.")));
+        return Err(invalid(format!(
+            "{REQUIRED_INPUT_FORMAT}. Received unexpected input type '<class '{what}'>."
+        )));
     };
 
     if keys.iter().any(|k| LLM_KEYS.contains(&k.as_str())) {
         return parse_llm(&mut s, params_schema);
     }
-    let formats: Vec<&String> = keys.iter().filter(|k| FORMATS.contains(&k.as_str())).collect();
+    let formats: Vec<&String> = keys
+        .iter()
+        .filter(|k| FORMATS.contains(&k.as_str()))
+        .collect();
     if formats.len() != 1 {
-        let list = formats.iter().map(|k| str_repr(k)).collect::<Vec<_>>().join(", ");
+        let list = formats
+            .iter()
+            .map(|k| str_repr(k))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(PayloadError::BadRequest(format!(
             "{REQUIRED_INPUT_FORMAT}. Received dictionary with input fields: [{list}]. {SCORING_PROTOCOL_CHANGE_INFO}"
         )));
@@ -133,7 +168,11 @@ pub fn parse(body: &[u8], schema: Option<&InputSchema>, params_schema: Option<&[
     }
     let input = input.ok_or_else(|| PayloadError::BadRequest("missing input".into()))?;
     let params = params.filter(|p| *p != Cell::Null);
-    Ok(Request { input, params, unwrapped: false })
+    Ok(Request {
+        input,
+        params,
+        unwrapped: false,
+    })
 }
 
 /// The document was validated, so scanner errors here are internal.
@@ -141,13 +180,24 @@ fn internal(e: scan::JsonError) -> PayloadError {
     PayloadError::BadRequest(format!("Invalid input. {}", e.msg))
 }
 
-fn parse_llm(s: &mut Scanner<'_>, params_schema: Option<&[ParamSpec]>) -> Result<Request, PayloadError> {
+fn parse_llm(
+    s: &mut Scanner<'_>,
+    params_schema: Option<&[ParamSpec]>,
+) -> Result<Request, PayloadError> {
     let Cell::Dict(all) = s.cell(0).map_err(internal)? else {
         return Err(PayloadError::BadRequest("expected an object".into()));
     };
-    let names: Vec<&str> = params_schema.map(|p| p.iter().map(|p| p.name.as_str()).collect()).unwrap_or_default();
-    let (params, data): (Vec<_>, Vec<_>) = all.into_iter().partition(|(k, _)| names.contains(&k.as_str()));
-    Ok(Request { input: Input::Other(Cell::Dict(data)), params: Some(Cell::Dict(params)), unwrapped: true })
+    let names: Vec<&str> = params_schema
+        .map(|p| p.iter().map(|p| p.name.as_str()).collect())
+        .unwrap_or_default();
+    let (params, data): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|(k, _)| names.contains(&k.as_str()));
+    Ok(Request {
+        input: Input::Other(Cell::Dict(data)),
+        params: Some(Cell::Dict(params)),
+        unwrapped: true,
+    })
 }
 
 fn py_type_of(kind: Kind, s: &mut Scanner<'_>) -> &'static str {
@@ -287,8 +337,14 @@ fn split_error(msg: String) -> PayloadError {
 fn read_split(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
     let kind = s.kind().map_err(internal)?;
     if kind != Kind::Object {
-        let got = if kind == Kind::Array { "list".to_string() } else { format!("type <class '{}'>", py_type_of(kind, s)) };
-        return Err(invalid(format!("Dataframe split format must be a dictionary. Got {got}.")));
+        let got = if kind == Kind::Array {
+            "list".to_string()
+        } else {
+            format!("type <class '{}'>", py_type_of(kind, s))
+        };
+        return Err(invalid(format!(
+            "Dataframe split format must be a dictionary. Got {got}."
+        )));
     }
     let mut columns: Option<Vec<ColName>> = None;
     let mut data: Option<(Vec<ColBuf>, usize)> = None;
@@ -313,9 +369,19 @@ fn read_split(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
         key = s.object_next().map_err(internal)?;
     }
     let (bufs, nrows) = match data {
-        Some(d) if keys.iter().all(|k| ["columns", "data", "index"].contains(&k.as_str())) => d,
+        Some(d)
+            if keys
+                .iter()
+                .all(|k| ["columns", "data", "index"].contains(&k.as_str())) =>
+        {
+            d
+        }
         _ => {
-            let set = keys.iter().map(|k| str_repr(k)).collect::<Vec<_>>().join(", ");
+            let set = keys
+                .iter()
+                .map(|k| str_repr(k))
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(invalid(format!(
                 "Dataframe split format must have 'data' field and optionally 'columns' and 'index' fields. Got {{{set}}}.'"
             )));
@@ -325,7 +391,10 @@ fn read_split(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
     let labels = match columns {
         Some(c) => {
             if nrows > 0 && c.len() != ncols {
-                return Err(split_error(format!("{} columns passed, passed data had {ncols} columns", c.len())));
+                return Err(split_error(format!(
+                    "{} columns passed, passed data had {ncols} columns",
+                    c.len()
+                )));
             }
             c
         }
@@ -333,7 +402,9 @@ fn read_split(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
     };
     if let Some(n) = index_len {
         if n != nrows && !(nrows == 0 && labels.is_empty()) {
-            return Err(split_error(format!("Length of values ({nrows}) does not match length of index ({n})")));
+            return Err(split_error(format!(
+                "Length of values ({nrows}) does not match length of index ({n})"
+            )));
         }
     }
     let mut cols: Vec<(ColName, Column)> = Vec::with_capacity(labels.len());
@@ -348,7 +419,10 @@ fn read_split(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
         };
         cols.push((label, col));
     }
-    Ok(Input::Frame(Frame { columns: cols, nrows }))
+    Ok(Input::Frame(Frame {
+        columns: cols,
+        nrows,
+    }))
 }
 
 fn read_labels(s: &mut Scanner<'_>) -> Result<Vec<ColName>, PayloadError> {
@@ -361,7 +435,10 @@ fn read_labels(s: &mut Scanner<'_>) -> Result<Vec<ColName>, PayloadError> {
                 other => ColName::Str(other.py_repr()),
             })
             .collect()),
-        other => Err(split_error(format!("Index(...) must be called with a collection of some kind, {} was passed", other.py_repr()))),
+        other => Err(split_error(format!(
+            "Index(...) must be called with a collection of some kind, {} was passed",
+            other.py_repr()
+        ))),
     }
 }
 
@@ -369,7 +446,10 @@ fn read_labels(s: &mut Scanner<'_>) -> Result<Vec<ColName>, PayloadError> {
 fn read_rows(s: &mut Scanner<'_>) -> Result<(Vec<ColBuf>, usize), PayloadError> {
     if s.kind().map_err(internal)? != Kind::Array {
         let c = s.cell(2).map_err(internal)?;
-        return Err(split_error(format!("DataFrame constructor not properly called! (got {})", c.py_type())));
+        return Err(split_error(format!(
+            "DataFrame constructor not properly called! (got {})",
+            c.py_type()
+        )));
     }
     let mut bufs: Vec<ColBuf> = Vec::new();
     let mut nrows = 0usize;
@@ -415,8 +495,14 @@ fn read_rows(s: &mut Scanner<'_>) -> Result<(Vec<ColBuf>, usize), PayloadError> 
 fn read_records(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
     let kind = s.kind().map_err(internal)?;
     if kind != Kind::Array {
-        let got = if kind == Kind::Object { "dictionary".to_string() } else { format!("type <class '{}'>", py_type_of(kind, s)) };
-        return Err(invalid(format!("Dataframe records format must be a list of records. Got {got}.")));
+        let got = if kind == Kind::Object {
+            "dictionary".to_string()
+        } else {
+            format!("type <class '{}'>", py_type_of(kind, s))
+        };
+        return Err(invalid(format!(
+            "Dataframe records format must be a list of records. Got {got}."
+        )));
     }
     let mut names: Vec<ColName> = Vec::new();
     let mut bufs: Vec<ColBuf> = Vec::new();
@@ -439,7 +525,9 @@ fn read_records(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
                         if bufs[i].len() > nrows {
                             // duplicate key inside one record: last wins
                             let c = s.cell(2).map_err(internal)?;
-                            let mut cells = std::mem::replace(&mut bufs[i], ColBuf::Empty { nulls: 0 }).into_cells();
+                            let mut cells =
+                                std::mem::replace(&mut bufs[i], ColBuf::Empty { nulls: 0 })
+                                    .into_cells();
                             cells.pop();
                             let mut nb = ColBuf::Cells(cells);
                             nb.push_cell(c);
@@ -526,7 +614,11 @@ fn finish_array(b: ArrayBuilder) -> Result<Array, PayloadError> {
 }
 
 /// `inputs` / `instances` (TF-serving formats).
-fn read_tf(s: &mut Scanner<'_>, schema: Option<&InputSchema>, instances: bool) -> Result<Input, PayloadError> {
+fn read_tf(
+    s: &mut Scanner<'_>,
+    schema: Option<&InputSchema>,
+    instances: bool,
+) -> Result<Input, PayloadError> {
     let unnamed = schema.is_some_and(|sc| !sc.has_names());
     let kind = s.kind().map_err(internal)?;
     let input = match kind {
@@ -585,7 +677,11 @@ fn read_tf(s: &mut Scanner<'_>, schema: Option<&InputSchema>, instances: bool) -
                     Input::Array(finish_array(b)?)
                 }
                 (Some(_), Some(dt)) => Input::Other(converted_cell(&c, dt).map_err(|_| {
-                    invalid(format!("Failed to convert data `{}` to type `{}` defined in the model signature.", c.py_repr(), dt))
+                    invalid(format!(
+                        "Failed to convert data `{}` to type `{}` defined in the model signature.",
+                        c.py_repr(),
+                        dt
+                    ))
                 })?),
                 _ => Input::Other(c),
             }
@@ -593,9 +689,14 @@ fn read_tf(s: &mut Scanner<'_>, schema: Option<&InputSchema>, instances: bool) -
     };
     if instances {
         if let Input::Dict(items) = &input {
-            let lens: Vec<usize> = items.iter().filter_map(|(_, a)| a.shape().first().copied()).collect();
+            let lens: Vec<usize> = items
+                .iter()
+                .filter_map(|(_, a)| a.shape().first().copied())
+                .collect();
             if lens.windows(2).any(|w| w[0] != w[1]) {
-                return Err(invalid("The length of values for each input/column name are not the same"));
+                return Err(invalid(
+                    "The length of values for each input/column name are not the same",
+                ));
             }
         }
     }
@@ -612,13 +713,19 @@ fn converted_cell(c: &Cell, dt: DType) -> Result<Cell, String> {
 }
 
 /// `instances: [{...}, ...]`: rows transposed into one array per key.
-fn read_instance_rows(s: &mut Scanner<'_>, schema: Option<&InputSchema>) -> Result<Input, PayloadError> {
+fn read_instance_rows(
+    s: &mut Scanner<'_>,
+    schema: Option<&InputSchema>,
+) -> Result<Input, PayloadError> {
     let mut builders: Vec<(String, ArrayBuilder, usize)> = Vec::new();
     s.array_open().map_err(internal)?;
     loop {
         if s.kind().map_err(internal)? != Kind::Object {
             let c = s.cell(2).map_err(internal)?;
-            return Err(invalid(format!("Expected a dictionary row, got {}", c.py_type())));
+            return Err(invalid(format!(
+                "Expected a dictionary row, got {}",
+                c.py_type()
+            )));
         }
         let mut key = s.object_open().map_err(internal)?;
         while let Some(k) = key {
@@ -640,7 +747,9 @@ fn read_instance_rows(s: &mut Scanner<'_>, schema: Option<&InputSchema>) -> Resu
     }
     let counts: Vec<usize> = builders.iter().map(|b| b.2).collect();
     if counts.windows(2).any(|w| w[0] != w[1]) {
-        return Err(invalid("The length of values for each input/column name are not the same"));
+        return Err(invalid(
+            "The length of values for each input/column name are not the same",
+        ));
     }
     let mut items = Vec::with_capacity(builders.len());
     for (name, mut b, n) in builders {
@@ -651,14 +760,19 @@ fn read_instance_rows(s: &mut Scanner<'_>, schema: Option<&InputSchema>) -> Resu
 }
 
 /// `inputs: [{...}, ...]`: a list of records whose cells are converted with their column's dtype.
-fn read_input_records(s: &mut Scanner<'_>, schema: Option<&InputSchema>) -> Result<Input, PayloadError> {
+fn read_input_records(
+    s: &mut Scanner<'_>,
+    schema: Option<&InputSchema>,
+) -> Result<Input, PayloadError> {
     let Cell::List(rows) = s.cell(1).map_err(internal)? else {
         return Err(invalid("expected a list"));
     };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let Cell::Dict(kv) = row else {
-            return Ok(Input::Other(Cell::List(out.into_iter().map(Cell::Dict).collect())));
+            return Ok(Input::Other(Cell::List(
+                out.into_iter().map(Cell::Dict).collect(),
+            )));
         };
         let mut conv = Vec::with_capacity(kv.len());
         for (k, v) in kv {

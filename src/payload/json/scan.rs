@@ -29,10 +29,19 @@ impl JsonError {
         let char_pos = prefix.iter().filter(|&&b| (b & 0xC0) != 0x80).count();
         let line = prefix.iter().filter(|&&b| b == b'\n').count() + 1;
         let col = match prefix.iter().rposition(|&b| b == b'\n') {
-            Some(nl) => prefix[nl + 1..].iter().filter(|&&b| (b & 0xC0) != 0x80).count() + 1,
+            Some(nl) => {
+                prefix[nl + 1..]
+                    .iter()
+                    .filter(|&&b| (b & 0xC0) != 0x80)
+                    .count()
+                    + 1
+            }
             None => char_pos + 1,
         };
-        format!("{}: line {} column {} (char {})", self.msg, line, col, char_pos)
+        format!(
+            "{}: line {} column {} (char {})",
+            self.msg, line, col, char_pos
+        )
     }
 }
 
@@ -76,7 +85,11 @@ pub struct Scanner<'a> {
 impl<'a> Scanner<'a> {
     /// A scanner at the start of `doc`.
     pub fn new(doc: &'a str) -> Self {
-        Scanner { doc, b: doc.as_bytes(), pos: 0 }
+        Scanner {
+            doc,
+            b: doc.as_bytes(),
+            pos: 0,
+        }
     }
 
     /// Skips JSON whitespace.
@@ -115,7 +128,11 @@ impl<'a> Scanner<'a> {
             Some(b'I') if self.b[self.pos..].starts_with(b"Infinity") => Ok(Kind::Number),
             Some(b'-') if self.b[self.pos..].starts_with(b"-Infinity") => Ok(Kind::Number),
             Some(c) if c == b'-' || c.is_ascii_digit() => {
-                let next = if c == b'-' { self.b.get(self.pos + 1).copied() } else { Some(c) };
+                let next = if c == b'-' {
+                    self.b.get(self.pos + 1).copied()
+                } else {
+                    Some(c)
+                };
                 if next.is_some_and(|d| d.is_ascii_digit()) {
                     Ok(Kind::Number)
                 } else {
@@ -234,13 +251,18 @@ impl<'a> Scanner<'a> {
                         b'r' => out.push('\r'),
                         b't' => out.push('\t'),
                         b'u' => {
-                            let hi = self.hex4(p + 2).ok_or(JsonError { msg: "Invalid \\uXXXX escape", pos: p + 1 })?;
+                            let hi = self.hex4(p + 2).ok_or(JsonError {
+                                msg: "Invalid \\uXXXX escape",
+                                pos: p + 1,
+                            })?;
                             p += 6;
                             if (0xD800..0xDC00).contains(&hi)
                                 && self.b.get(p) == Some(&b'\\')
                                 && self.b.get(p + 1) == Some(&b'u')
                             {
-                                if let Some(lo) = self.hex4(p + 2).filter(|lo| (0xDC00..0xE000).contains(lo)) {
+                                if let Some(lo) =
+                                    self.hex4(p + 2).filter(|lo| (0xDC00..0xE000).contains(lo))
+                                {
                                     let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
                                     out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
                                     p += 6;
@@ -257,7 +279,11 @@ impl<'a> Scanner<'a> {
                 c if c < 0x20 => return self.err("Invalid control character at", p),
                 _ => {
                     let run_start = p;
-                    while self.b.get(p).is_some_and(|&c| c != b'"' && c != b'\\' && c >= 0x20) {
+                    while self
+                        .b
+                        .get(p)
+                        .is_some_and(|&c| c != b'"' && c != b'\\' && c >= 0x20)
+                    {
                         p += 1;
                     }
                     out.push_str(&self.doc[run_start..p]);
@@ -338,7 +364,10 @@ impl<'a> Scanner<'a> {
                 Ok(None)
             }
             Some(b'"') => Ok(Some(self.key()?)),
-            _ => self.err("Expecting property name enclosed in double quotes", self.pos),
+            _ => self.err(
+                "Expecting property name enclosed in double quotes",
+                self.pos,
+            ),
         }
     }
 
@@ -360,7 +389,10 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
                 self.ws();
                 if self.peek() != Some(b'"') {
-                    return self.err("Expecting property name enclosed in double quotes", self.pos);
+                    return self.err(
+                        "Expecting property name enclosed in double quotes",
+                        self.pos,
+                    );
                 }
                 Ok(Some(self.key()?))
             }
@@ -471,7 +503,10 @@ pub fn validate(doc: &str) -> Result<Option<Vec<String>>, JsonError> {
     };
     s.ws();
     if s.pos < doc.len() {
-        return Err(JsonError { msg: "Extra data", pos: s.pos });
+        return Err(JsonError {
+            msg: "Extra data",
+            pos: s.pos,
+        });
     }
     Ok(keys)
 }
@@ -486,16 +521,40 @@ mod tests {
 
     #[test]
     fn python_messages() {
-        assert_eq!(msg("{bad json"), "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)");
+        assert_eq!(
+            msg("{bad json"),
+            "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+        );
         assert_eq!(msg(""), "Expecting value: line 1 column 1 (char 0)");
-        assert_eq!(msg("{\"dataframe_split\": {\"columns\": [\"a"), "Unterminated string starting at: line 1 column 34 (char 33)");
-        assert_eq!(msg("{\"a\": 1 \"b\": 2}"), "Expecting ',' delimiter: line 1 column 9 (char 8)");
-        assert_eq!(msg("{\"a\": \"\\q\"}"), "Invalid \\escape: line 1 column 8 (char 7)");
-        assert_eq!(msg("{\"a\": \"x\ty\"}"), "Invalid control character at: line 1 column 9 (char 8)");
-        assert_eq!(msg("{\n  \"a\": 1,\n  \"b\": \n}"), "Expecting value: line 4 column 1 (char 20)");
-        assert_eq!(msg("{\"é\": [1, }"), "Expecting value: line 1 column 11 (char 10)");
+        assert_eq!(
+            msg("{\"dataframe_split\": {\"columns\": [\"a"),
+            "Unterminated string starting at: line 1 column 34 (char 33)"
+        );
+        assert_eq!(
+            msg("{\"a\": 1 \"b\": 2}"),
+            "Expecting ',' delimiter: line 1 column 9 (char 8)"
+        );
+        assert_eq!(
+            msg("{\"a\": \"\\q\"}"),
+            "Invalid \\escape: line 1 column 8 (char 7)"
+        );
+        assert_eq!(
+            msg("{\"a\": \"x\ty\"}"),
+            "Invalid control character at: line 1 column 9 (char 8)"
+        );
+        assert_eq!(
+            msg("{\n  \"a\": 1,\n  \"b\": \n}"),
+            "Expecting value: line 4 column 1 (char 20)"
+        );
+        assert_eq!(
+            msg("{\"é\": [1, }"),
+            "Expecting value: line 1 column 11 (char 10)"
+        );
         assert_eq!(msg("{} x"), "Extra data: line 1 column 4 (char 3)");
-        assert_eq!(msg("[1, 2"), "Expecting ',' delimiter: line 1 column 6 (char 5)");
+        assert_eq!(
+            msg("[1, 2"),
+            "Expecting ',' delimiter: line 1 column 6 (char 5)"
+        );
         assert_eq!(msg("-"), "Expecting value: line 1 column 1 (char 0)");
     }
 

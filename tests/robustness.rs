@@ -1,0 +1,287 @@
+//! Thousands of random and malformed bodies: every answer must be 200 or 4xx (never a 5xx,
+//! never a dropped connection) and the server must still answer `/ping` afterwards.
+
+mod common;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const WINE: [&str; 11] = [
+    "fixed acidity",
+    "volatile acidity",
+    "citric acid",
+    "residual sugar",
+    "chlorides",
+    "free sulfur dioxide",
+    "total sulfur dioxide",
+    "density",
+    "pH",
+    "sulphates",
+    "alcohol",
+];
+
+fn valid_bodies() -> Vec<(&'static str, String)> {
+    let cols = serde_json::to_string(&WINE).unwrap();
+    let row = "[7.4, 0.7, 0, 1.9, 0.076, 11, 34, 0.9978, 3.51, 0.56, 9.4]";
+    vec![
+        ("application/json", format!("{{\"dataframe_split\": {{\"columns\": {cols}, \"data\": [{row}, {row}]}}}}")),
+        ("application/json", "{\"dataframe_records\": [{\"fixed acidity\": 1, \"pH\": 3.2, \"alcohol\": null}], \"params\": {\"a\": [1]}}".to_string()),
+        ("application/json", "{\"inputs\": {\"fixed acidity\": [1.0], \"pH\": [\"x\"]}}".to_string()),
+        ("application/json", "{\"instances\": [{\"a\": [1, [2]]}, {\"a\": 1}]}".to_string()),
+        ("application/json", format!("{{\"inputs\": [{row}, [1, 2, [3, [4]]]]}}")),
+        ("text/csv", format!("{}\n7.4,0.7,0,1.9,0.076,11,34,0.9978,3.51,0.56,9.4\n", WINE.join(","))),
+        ("application/vnd.apache.parquet", "PAR1\u{0}\u{0}garbagePAR1".to_string()),
+    ]
+}
+
+const TOKENS: [&str; 24] = [
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "\\",
+    "null",
+    "true",
+    "NaN",
+    "-Infinity",
+    "1e400",
+    "-0",
+    "123456789012345678901234567890",
+    "\"dataframe_split\"",
+    "\"data\"",
+    "\"columns\"",
+    "\"inputs\"",
+    "\"instances\"",
+    "\"params\"",
+    "\u{1F600}",
+    "\u{0}",
+    "\n",
+];
+
+fn mutate(rng: &mut StdRng, body: &str) -> Vec<u8> {
+    let mut b = body.as_bytes().to_vec();
+    for _ in 0..rng.gen_range(1..6) {
+        if b.is_empty() {
+            b.extend_from_slice(TOKENS[rng.gen_range(0..TOKENS.len())].as_bytes());
+            continue;
+        }
+        let at = rng.gen_range(0..b.len());
+        match rng.gen_range(0..5) {
+            0 => b.truncate(at),
+            1 => b[at] = rng.gen(),
+            2 => {
+                let t = TOKENS[rng.gen_range(0..TOKENS.len())].as_bytes();
+                b.splice(at..at, t.iter().copied());
+            }
+            3 => {
+                let end = (at + rng.gen_range(1..20)).min(b.len());
+                b.drain(at..end);
+            }
+            _ => {
+                let end = (at + rng.gen_range(1..40)).min(b.len());
+                let chunk = b[at..end].to_vec();
+                b.splice(at..at, chunk);
+            }
+        }
+    }
+    b
+}
+
+fn random_json(rng: &mut StdRng, depth: usize) -> String {
+    match rng.gen_range(0..if depth > 4 { 4 } else { 7 }) {
+        0 => "null".into(),
+        1 => rng.gen::<f64>().to_string(),
+        2 => format!(
+            "\"{}\"",
+            ["a", "x y", "é", "dataframe_split", "1.5"][rng.gen_range(0..5)]
+        ),
+        3 => rng.gen::<i64>().to_string(),
+        4 | 5 => format!(
+            "[{}]",
+            (0..rng.gen_range(0..4))
+                .map(|_| random_json(rng, depth + 1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => {
+            let keys = [
+                "dataframe_split",
+                "dataframe_records",
+                "inputs",
+                "instances",
+                "params",
+                "columns",
+                "data",
+                "index",
+                "fixed acidity",
+            ];
+            let items: Vec<String> = (0..rng.gen_range(0..4))
+                .map(|_| {
+                    format!(
+                        "\"{}\": {}",
+                        keys[rng.gen_range(0..keys.len())],
+                        random_json(rng, depth + 1)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+#[test]
+fn malformed_bodies_get_4xx_and_the_server_survives() {
+    for model in ["wine_cols", "wine_tensor", "typed_columns", "iris_zipmap"] {
+        let mut server = common::Server::start(&common::model_dir(model), &[]);
+        let mut rng = StdRng::seed_from_u64(0x5eed);
+        let bases = valid_bodies();
+        let content_types = [
+            "application/json",
+            "text/csv",
+            "application/vnd.apache.parquet",
+        ];
+        let mut statuses = std::collections::BTreeMap::new();
+        for i in 0..1500 {
+            let (ct, body) = if i % 3 == 0 {
+                (
+                    content_types[rng.gen_range(0..3)],
+                    random_json(&mut rng, 0).into_bytes(),
+                )
+            } else {
+                let (ct, b) = &bases[rng.gen_range(0..bases.len())];
+                let ct = if rng.gen_bool(0.1) {
+                    content_types[rng.gen_range(0..3)]
+                } else {
+                    ct
+                };
+                (ct, mutate(&mut rng, b))
+            };
+            let r = server.request("POST", "/invocations", &[("Content-Type", ct)], &body);
+            *statuses.entry(r.status).or_insert(0) += 1;
+            assert!(
+                r.status == 200 || (400..500).contains(&r.status),
+                "{model}: status {} for body {:?}: {}",
+                r.status,
+                String::from_utf8_lossy(&body),
+                String::from_utf8_lossy(&r.body)
+            );
+            if r.status != 200 {
+                let ct = r.header("content-type").unwrap_or("");
+                assert!(
+                    ct.starts_with("application/json") || ct.starts_with("text/plain"),
+                    "{ct}"
+                );
+            }
+        }
+        assert!(server.alive(), "{model}: server died");
+        assert_eq!(server.request("GET", "/ping", &[], b"").status, 200);
+        assert!(
+            statuses.keys().any(|s| *s >= 400),
+            "{model}: no error answers at all: {statuses:?}"
+        );
+    }
+}
+
+#[test]
+fn oversized_body_gets_413() {
+    let server = common::Server::start(
+        &common::model_dir("wine_cols"),
+        &["--max-body-bytes", "1000"],
+    );
+    let body = vec![b' '; 5000];
+    let r = server.request(
+        "POST",
+        "/invocations",
+        &[("Content-Type", "application/json")],
+        &body,
+    );
+    assert_eq!(r.status, 413);
+    assert!(String::from_utf8_lossy(&r.body).contains("--max-body-bytes"));
+}
+
+#[test]
+fn broken_model_directories_fail_at_start_with_one_line() {
+    let tmp = std::env::temp_dir().join(format!("mlflow-serve-broken-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    type Make = Box<dyn Fn(&std::path::Path)>;
+    let cases: Vec<(&str, Make, &str)> = vec![
+        (
+            "no_mlmodel",
+            Box::new(|_d: &std::path::Path| {}),
+            "Could not find an \"MLmodel\" configuration file",
+        ),
+        (
+            "bad_yaml",
+            Box::new(|d: &std::path::Path| {
+                std::fs::write(d.join("MLmodel"), "flavors: [oops").unwrap()
+            }),
+            "cannot parse",
+        ),
+        (
+            "sklearn_only",
+            Box::new(|d: &std::path::Path| {
+                std::fs::write(
+                    d.join("MLmodel"),
+                    "flavors:\n  sklearn: {pickled_model: m.pkl}\n",
+                )
+                .unwrap()
+            }),
+            "skl2onnx",
+        ),
+        (
+            "missing_onnx",
+            Box::new(|d: &std::path::Path| {
+                std::fs::write(d.join("MLmodel"), "flavors:\n  onnx: {data: model.onnx}\n").unwrap()
+            }),
+            "does not exist",
+        ),
+        (
+            "corrupt_onnx",
+            Box::new(|d: &std::path::Path| {
+                std::fs::write(d.join("MLmodel"), "flavors:\n  onnx: {data: model.onnx}\n")
+                    .unwrap();
+                std::fs::write(d.join("model.onnx"), b"not a model").unwrap();
+            }),
+            "cannot load ONNX model",
+        ),
+        (
+            "missing_external_data",
+            Box::new(|d: &std::path::Path| {
+                let src = common::model_dir("wine_mlp_external");
+                for f in ["MLmodel", "model.onnx"] {
+                    std::fs::copy(src.join(f), d.join(f)).unwrap();
+                }
+            }),
+            "cannot load ONNX model",
+        ),
+    ];
+    for (name, make, expect) in cases {
+        let d = tmp.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        make(&d);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+            .args(["models", "serve", "-m"])
+            .arg(&d)
+            .args(["-p", "0"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: should fail");
+        assert!(
+            stderr.contains(expect),
+            "{name}: stderr lacks {expect:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{name}: panicked: {stderr}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+        .args(["models", "serve", "-m", "models:/wine-quality/Staging"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
