@@ -94,56 +94,54 @@ fn write_nested(out: &mut Vec<u8>, d: &TensorData, shape: &[usize], offset: &mut
     }
 }
 
+/// Writes `open item, item, ... close` with Python's `", "` separator.
+fn write_seq<T>(
+    out: &mut Vec<u8>,
+    open: u8,
+    close: u8,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(open);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        each(out, item);
+    }
+    out.push(close);
+}
+
+/// Writes `"name": ` (a JSON key with Python's separator).
+fn write_key(out: &mut Vec<u8>, name: &str) {
+    write_str(out, name);
+    out.extend_from_slice(b": ");
+}
+
 impl Predictions {
     /// Appends the value serialized as MLflow does (without the `predictions` wrapper).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         match self {
             Predictions::Records { columns, nrows } => {
-                out.push(b'[');
-                for i in 0..*nrows {
-                    if i > 0 {
-                        out.extend_from_slice(b", ");
-                    }
-                    out.push(b'{');
-                    for (j, (name, col)) in columns.iter().enumerate() {
-                        if j > 0 {
-                            out.extend_from_slice(b", ");
-                        }
-                        write_str(out, name);
-                        out.extend_from_slice(b": ");
+                write_seq(out, b'[', b']', 0..*nrows, |out, i| {
+                    write_seq(out, b'{', b'}', columns, |out, (name, col)| {
+                        write_key(out, name);
                         match col {
                             OutputColumn::Flat(d) => write_elem(out, d, i),
                             OutputColumn::Maps(m) => write_map(out, &m[i]),
                         }
-                    }
-                    out.push(b'}');
-                }
-                out.push(b']');
+                    })
+                })
             }
-            Predictions::Dict(items) => {
-                out.push(b'{');
-                for (j, (name, v)) in items.iter().enumerate() {
-                    if j > 0 {
-                        out.extend_from_slice(b", ");
-                    }
-                    write_str(out, name);
-                    out.extend_from_slice(b": ");
-                    match v {
-                        OutputValue::Tensor(t) => write_nested(out, &t.data, &t.shape, &mut 0),
-                        OutputValue::SequenceOfMaps(ms) => {
-                            out.push(b'[');
-                            for (k, m) in ms.iter().enumerate() {
-                                if k > 0 {
-                                    out.extend_from_slice(b", ");
-                                }
-                                write_map(out, m);
-                            }
-                            out.push(b']');
-                        }
+            Predictions::Dict(items) => write_seq(out, b'{', b'}', items, |out, (name, v)| {
+                write_key(out, name);
+                match v {
+                    OutputValue::Tensor(t) => write_nested(out, &t.data, &t.shape, &mut 0),
+                    OutputValue::SequenceOfMaps(ms) => {
+                        write_seq(out, b'[', b']', ms, |out, m| write_map(out, m))
                     }
                 }
-                out.push(b'}');
-            }
+            }),
         }
     }
 
