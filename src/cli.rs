@@ -35,7 +35,10 @@ pub enum ModelsCommand {
 /// Flags of `models serve`; names, short forms, env vars and defaults follow MLflow 3.17.2.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Model URI: a local directory or `file:` URI (registry URIs come with a later release).
+    /// Model URI: a local directory, `file:`, `runs:/<run_id>/<path>`, `models:/<name>/<version|stage|latest>`,
+    /// `models:/<name>@<alias>`, `models:/<model_id>`, `mlflow-artifacts:/…`, `s3://`, `gs://`,
+    /// `wasbs://`/`abfss://` or `http(s)://`. Stores come from `MLFLOW_TRACKING_URI` /
+    /// `MLFLOW_REGISTRY_URI` (default: `./mlruns` when it holds experiments, else `sqlite:///mlflow.db`).
     #[arg(short = 'm', long = "model-uri")]
     pub model_uri: String,
     /// Port to listen on.
@@ -86,6 +89,18 @@ pub struct ServeArgs {
         default_value_t = 1024
     )]
     pub max_queue: usize,
+    /// Directory where remote model artifacts are cached across restarts.
+    /// Default: `$XDG_CACHE_HOME/mlflow-serve/models` or `~/.cache/mlflow-serve/models`.
+    #[arg(long = "model-cache", env = "MLFLOW_SERVE_MODEL_CACHE")]
+    pub model_cache: Option<PathBuf>,
+    /// Seconds allowed for resolving and downloading the model (retries included) before
+    /// start-up fails.
+    #[arg(
+        long = "resolve-timeout",
+        env = "MLFLOW_SERVE_RESOLVE_TIMEOUT",
+        default_value_t = 120
+    )]
+    pub resolve_timeout: u64,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

@@ -8,6 +8,8 @@ use clap::Parser;
 use mlflow_serve::cli::{Cli, Command, ModelsCommand, ServeArgs};
 use mlflow_serve::http::{serve, ServerConfig};
 use mlflow_serve::pipeline::{LoadOptions, ServedModel};
+use mlflow_serve::resolve::cache::default_root as default_cache_root;
+use mlflow_serve::resolve::{resolve, ResolveOptions};
 
 fn main() {
     tracing_subscriber::fmt()
@@ -30,7 +32,18 @@ fn main() {
 
 fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let dir = mlflow_serve::resolve::resolve(&args.model_uri)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let resolve_opts = ResolveOptions {
+        cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),
+        timeout: Duration::from_secs(args.resolve_timeout.max(1)),
+    };
+    let resolved = runtime
+        .block_on(resolve(&args.model_uri, &resolve_opts))
+        .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
+    let dir = resolved.dir;
     let opts = LoadOptions {
         onnxruntime_lib: args.onnxruntime_lib.clone(),
         workers: args.workers.max(1),
@@ -53,10 +66,6 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         timeout: Duration::from_secs(args.timeout.max(1)),
         max_body_bytes: args.max_body_bytes,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     runtime
         .block_on(serve(model, addr, config, shutdown_signal()))
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -1,0 +1,183 @@
+//! Artifact repositories: where a model's files live. Local paths and `file:` URIs are used in
+//! place (never copied, never written); remote repositories are listed and downloaded into the
+//! [`cache`](super::cache).
+
+pub mod object;
+pub mod proxy;
+
+use std::path::{Path, PathBuf};
+
+use super::client::{ServerAuth, ServerClient};
+use super::uri::local_path;
+use super::cache::Source;
+use super::{Context, ResolveError};
+
+/// One remote file: its path relative to the listed directory, its size and, when the store
+/// gives one, a version tag (ETag).
+#[derive(Debug, Clone)]
+pub struct RemoteFile {
+    /// Path relative to the directory, `/`-separated.
+    pub rel: String,
+    /// Size in bytes, when known.
+    pub size: Option<u64>,
+    /// ETag or similar, when known.
+    pub tag: Option<String>,
+}
+
+/// A remote artifact directory.
+pub enum Remote {
+    /// `mlflow-artifacts:` (and `http(s)://…/api/2.0/mlflow-artifacts/artifacts/…`) through a
+    /// tracking server's artifact proxy.
+    Proxy(proxy::ProxyDir),
+    /// `s3://`, `gs://`, `wasbs://`/`abfss://`, plain `http(s)://` via `object_store`.
+    Object(object::ObjectDir),
+}
+
+impl Remote {
+    /// Every file under the directory (empty when it does not exist).
+    pub async fn list(&self) -> Result<Vec<RemoteFile>, ResolveError> {
+        match self {
+            Remote::Proxy(p) => p.list().await,
+            Remote::Object(o) => o.list().await,
+        }
+    }
+
+    /// Downloads one listed file to `dst`, calling `progress` with each chunk's size.
+    pub async fn download(
+        &self,
+        file: &RemoteFile,
+        dst: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(), ResolveError> {
+        match self {
+            Remote::Proxy(p) => p.download(file, dst, progress).await,
+            Remote::Object(o) => o.download(file, dst, progress).await,
+        }
+    }
+}
+
+/// Where an artifact URI points.
+pub enum Location {
+    /// A local directory or file.
+    Local(PathBuf),
+    /// A remote directory, with its URI (the cache key's base).
+    Remote(Remote, String),
+}
+
+/// Joins a sub-path onto an artifact URI the way MLflow does (`posixpath.join`).
+pub fn join(uri: &str, sub: &str) -> String {
+    let sub = sub.trim_matches('/');
+    if sub.is_empty() {
+        uri.to_string()
+    } else {
+        format!("{}/{}", uri.trim_end_matches('/'), sub)
+    }
+}
+
+/// The repository behind an artifact URI.
+pub fn locate(uri: &str, ctx: &Context) -> Result<Location, ResolveError> {
+    if let Some(p) = local_path(uri) {
+        return Ok(Location::Local(p));
+    }
+    let scheme = uri.split(':').next().unwrap_or("").to_ascii_lowercase();
+    let remote = match scheme.as_str() {
+        "mlflow-artifacts" => Remote::Proxy(proxy::ProxyDir::from_mlflow_artifacts(uri, ctx)?),
+        "http" | "https" if uri.contains(proxy::ENDPOINT) => {
+            let client = ServerClient::new(
+                uri.split(proxy::ENDPOINT).next().unwrap_or(uri),
+                ServerAuth::from_env(),
+                ctx.deadline,
+            )?;
+            Remote::Proxy(proxy::ProxyDir::from_http(uri, client))
+        }
+        "s3" | "s3a" | "gs" | "wasbs" | "wasb" | "abfss" | "abfs" | "http" | "https" => {
+            Remote::Object(object::ObjectDir::open(uri, ctx)?)
+        }
+        other => {
+            return Err(ResolveError::Unsupported {
+                scheme: other.to_string(),
+            })
+        }
+    };
+    Ok(Location::Remote(remote, uri.to_string()))
+}
+
+/// Whether an artifact URI names something that exists (a local path, or a non-empty remote
+/// directory).
+pub async fn exists(uri: &str, ctx: &Context) -> Result<bool, ResolveError> {
+    match locate(uri, ctx)? {
+        Location::Local(p) => Ok(p.exists()),
+        Location::Remote(r, _) => Ok(!r.list().await?.is_empty()),
+    }
+}
+
+/// A local directory holding the artifacts at `uri`: the path itself for local stores, a
+/// cache entry for remote ones.
+pub async fn fetch(uri: &str, ctx: &Context) -> Result<PathBuf, ResolveError> {
+    match locate(uri, ctx)? {
+        Location::Local(p) => {
+            if p.exists() {
+                Ok(p)
+            } else {
+                Err(ResolveError::NotFound(format!(
+                    "No such file or directory: '{}'",
+                    p.display()
+                )))
+            }
+        }
+        Location::Remote(remote, uri) => {
+            let files = remote.list().await?;
+            if files.is_empty() {
+                return Err(ResolveError::NotFound(format!(
+                    "no artifacts found at {uri}"
+                )));
+            }
+            ctx.cache
+                .materialize(&uri, &[Source::Remote(&remote, files)])
+                .await
+        }
+    }
+}
+
+/// Copies (or downloads) several artifact directories into one cache entry, later ones over
+/// earlier ones (the `runs:/` case where both the run and its logged model hold files).
+pub async fn fetch_merged(uris: &[&str], ctx: &Context) -> Result<PathBuf, ResolveError> {
+    let located = uris
+        .iter()
+        .map(|u| locate(u, ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sources = Vec::new();
+    for loc in &located {
+        sources.push(match loc {
+            Location::Local(p) => Source::Local(p.clone(), local_listing(p)?),
+            Location::Remote(r, _) => Source::Remote(r, r.list().await?),
+        });
+    }
+    ctx.cache.materialize(&uris.join("\n"), &sources).await
+}
+
+/// Every file under a local directory, as a listing.
+pub fn local_listing(dir: &Path) -> Result<Vec<RemoteFile>, ResolveError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| ResolveError::Io {
+            what: format!("listing {}", d.display()),
+            message: e.to_string(),
+        })?;
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(RemoteFile {
+                    rel: rel.to_string_lossy().replace('\\', "/"),
+                    size: e.metadata().ok().map(|m| m.len()),
+                    tag: None,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(out)
+}

@@ -1,0 +1,327 @@
+//! HTTP client for a tracking server: MLflow's auth and TLS env vars, retries with backoff for
+//! transient failures, and an overall deadline.
+
+use std::time::{Duration, Instant};
+
+use super::ResolveError;
+
+/// The point in time by which resolution must be done.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    /// A deadline `total` from now.
+    pub fn after(total: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + total,
+            total,
+        }
+    }
+
+    /// Time left (zero once passed).
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// The budget this deadline was made with.
+    pub fn total(&self) -> Duration {
+        self.total
+    }
+}
+
+/// Credentials and TLS settings of the tracking server (MLflow's env vars).
+#[derive(Debug, Clone, Default)]
+pub struct ServerAuth {
+    /// `MLFLOW_TRACKING_TOKEN`: a bearer token.
+    pub token: Option<String>,
+    /// `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`: basic auth.
+    pub basic: Option<(String, String)>,
+    /// `MLFLOW_TRACKING_INSECURE_TLS=true`: skip certificate checks.
+    pub insecure_tls: bool,
+    /// `MLFLOW_TRACKING_SERVER_CERT_PATH`: a CA bundle to trust.
+    pub ca_cert_path: Option<String>,
+    /// `MLFLOW_HTTP_REQUEST_TIMEOUT`: seconds per request (default 120).
+    pub request_timeout: Duration,
+}
+
+impl ServerAuth {
+    /// Reads MLflow's env vars.
+    pub fn from_env() -> ServerAuth {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let truthy = |k: &str| var(k).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        ServerAuth {
+            token: var("MLFLOW_TRACKING_TOKEN"),
+            basic: var("MLFLOW_TRACKING_USERNAME")
+                .map(|u| (u, var("MLFLOW_TRACKING_PASSWORD").unwrap_or_default())),
+            insecure_tls: truthy("MLFLOW_TRACKING_INSECURE_TLS"),
+            ca_cert_path: var("MLFLOW_TRACKING_SERVER_CERT_PATH"),
+            request_timeout: Duration::from_secs(
+                var("MLFLOW_HTTP_REQUEST_TIMEOUT")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(120),
+            ),
+        }
+    }
+}
+
+/// A JSON or byte answer from the server.
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes.
+    pub body: bytes::Bytes,
+}
+
+/// An HTTP client bound to one server's base URL, its auth and a deadline.
+#[derive(Clone)]
+pub struct ServerClient {
+    http: reqwest::Client,
+    base: String,
+    auth: ServerAuth,
+    deadline: Deadline,
+}
+
+impl ServerClient {
+    /// A client for `base` (e.g. `http://host:5000/prefix`).
+    pub fn new(base: &str, auth: ServerAuth, deadline: Deadline) -> Result<Self, ResolveError> {
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("mlflow-serve/", env!("CARGO_PKG_VERSION")));
+        if auth.insecure_tls {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(path) = &auth.ca_cert_path {
+            let pem = std::fs::read(path).map_err(|e| ResolveError::Config(format!(
+                "cannot read MLFLOW_TRACKING_SERVER_CERT_PATH {path}: {e}"
+            )))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ResolveError::Config(format!("MLFLOW_TRACKING_SERVER_CERT_PATH {path}: {e}"))
+            })? {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        let http = b
+            .build()
+            .map_err(|e| ResolveError::Config(format!("cannot build an HTTP client: {e}")))?;
+        Ok(ServerClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            auth,
+            deadline,
+        })
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// GET `<base><path>` with query parameters.
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Reply, ResolveError> {
+        let url = format!("{}{}", self.base, path);
+        self.send(&url, |c| c.get(&url).query(query)).await
+    }
+
+    /// POST `<base><path>` with a JSON body.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply, ResolveError> {
+        let url = format!("{}{}", self.base, path);
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        self.send(&url, |c| {
+            c.post(&url)
+                .header("Content-Type", "application/json")
+                .body(bytes.clone())
+        })
+        .await
+    }
+
+    /// GET a URL and stream its body into `sink` (for artifact downloads).
+    pub async fn download(
+        &self,
+        url: &str,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<(), ResolveError> {
+        let mut attempt = 0u32;
+        loop {
+            let result = async {
+                let resp = self.authed(self.http.get(url)).send().await?;
+                Ok::<_, reqwest::Error>(resp)
+            }
+            .await;
+            match result {
+                Ok(mut resp) if resp.status().is_success() => {
+                    loop {
+                        let chunk = tokio::time::timeout(self.per_request(), resp.chunk())
+                            .await
+                            .map_err(|_| ResolveError::Unreachable {
+                                url: url.to_string(),
+                                message: "download stalled".into(),
+                            })?;
+                        match chunk {
+                            Ok(Some(c)) => sink(&c).map_err(|e| ResolveError::Io {
+                                what: "writing a downloaded artifact".into(),
+                                message: e.to_string(),
+                            })?,
+                            Ok(None) => return Ok(()),
+                            Err(e) => {
+                                return Err(ResolveError::Unreachable {
+                                    url: url.to_string(),
+                                    message: e.to_string(),
+                                })
+                            }
+                        }
+                    }
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let body = resp.bytes().await.unwrap_or_default();
+                    if is_transient_status(status) && self.backoff(&mut attempt).await {
+                        continue;
+                    }
+                    return Err(http_error(url, status, &body));
+                }
+                Err(e) => {
+                    if self.backoff(&mut attempt).await {
+                        continue;
+                    }
+                    return Err(ResolveError::Unreachable {
+                        url: url.to_string(),
+                        message: error_chain(&e),
+                    });
+                }
+            }
+        }
+    }
+
+    fn per_request(&self) -> Duration {
+        self.auth
+            .request_timeout
+            .min(self.deadline.remaining())
+            .max(Duration::from_millis(50))
+    }
+
+    fn authed(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let rb = rb.timeout(self.per_request());
+        if let Some(t) = &self.auth.token {
+            rb.bearer_auth(t)
+        } else if let Some((u, p)) = &self.auth.basic {
+            rb.basic_auth(u, Some(p))
+        } else {
+            rb
+        }
+    }
+
+    /// Waits before the next attempt; false when the deadline leaves no room for one.
+    async fn backoff(&self, attempt: &mut u32) -> bool {
+        let wait = Duration::from_millis(200u64 << (*attempt).min(5)).min(Duration::from_secs(5));
+        *attempt += 1;
+        if self.deadline.remaining() <= wait + Duration::from_millis(50) {
+            return false;
+        }
+        tracing::debug!(attempt = *attempt, wait_ms = wait.as_millis() as u64, "retrying");
+        tokio::time::sleep(wait).await;
+        true
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Reply, ResolveError> {
+        let mut attempt = 0u32;
+        loop {
+            let result = async {
+                let resp = self.authed(build(&self.http)).send().await?;
+                let status = resp.status().as_u16();
+                let body = resp.bytes().await?;
+                Ok::<_, reqwest::Error>(Reply { status, body })
+            }
+            .await;
+            match result {
+                Ok(r) if is_transient_status(r.status) => {
+                    if self.backoff(&mut attempt).await {
+                        continue;
+                    }
+                    return Err(http_error(url, r.status, &r.body));
+                }
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    if self.backoff(&mut attempt).await {
+                        continue;
+                    }
+                    return Err(ResolveError::Unreachable {
+                        url: url.to_string(),
+                        message: error_chain(&e),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// 429 and 5xx gateway-ish statuses are retried (as MLflow's client does).
+fn is_transient_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+/// The innermost causes of a reqwest error, joined: "connection refused" rather than
+/// "error sending request".
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+/// An error answer of the server as a [`ResolveError`], with MLflow's message when the body
+/// is MLflow's error JSON.
+pub fn http_error(url: &str, status: u16, body: &[u8]) -> ResolveError {
+    #[derive(serde::Deserialize)]
+    struct MlflowError {
+        error_code: Option<String>,
+        message: Option<String>,
+    }
+    let parsed: Option<MlflowError> = serde_json::from_slice(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|p| p.message.clone())
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            let short: String = text.chars().take(200).collect();
+            if short.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                short
+            }
+        });
+    let code = parsed.and_then(|p| p.error_code).unwrap_or_default();
+    match status {
+        401 | 403 => ResolveError::Auth {
+            url: url.to_string(),
+            status,
+            message,
+        },
+        404 if code == "RESOURCE_DOES_NOT_EXIST" => ResolveError::NotFound(message),
+        400 if code == "INVALID_PARAMETER_VALUE" || code == "RESOURCE_DOES_NOT_EXIST" => {
+            ResolveError::NotFound(message)
+        }
+        _ => ResolveError::Remote {
+            url: url.to_string(),
+            status,
+            message,
+        },
+    }
+}
