@@ -366,7 +366,6 @@ mod tests {
             ("models:Name/1", "models:Name/1"),
             ("models:/", "models:"),
             ("models://////wine-quality/4", "models://"),
-            ("models:/@alias", "models:/@alias"),
         ] {
             match parse(uri) {
                 Err(ResolveError::InvalidUri(m)) => {
