@@ -314,9 +314,12 @@ pub fn http_error(url: &str, status: u16, body: &[u8]) -> ResolveError {
             status,
             message,
         },
-        404 if code == "RESOURCE_DOES_NOT_EXIST" => ResolveError::NotFound(message),
+        // MLflow's RestException reads "<error_code>: <message>".
+        404 if code == "RESOURCE_DOES_NOT_EXIST" => {
+            ResolveError::NotFound(format!("{code}: {message}"))
+        }
         400 if code == "INVALID_PARAMETER_VALUE" || code == "RESOURCE_DOES_NOT_EXIST" => {
-            ResolveError::NotFound(message)
+            ResolveError::NotFound(format!("{code}: {message}"))
         }
         _ => ResolveError::Remote {
             url: url.to_string(),
