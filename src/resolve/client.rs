@@ -219,11 +219,15 @@ impl ServerClient {
 
     /// Waits before the next attempt; false when the deadline leaves no room for one.
     async fn backoff(&self, attempt: &mut u32) -> bool {
-        let wait = Duration::from_millis(200u64 << (*attempt).min(5)).min(Duration::from_secs(5));
-        *attempt += 1;
-        if self.deadline.remaining() <= wait + Duration::from_millis(50) {
+        let remaining = self.deadline.remaining();
+        if remaining <= Duration::from_millis(150) {
             return false;
         }
+        // Back off exponentially, but keep a last attempt inside the deadline.
+        let wait = Duration::from_millis(200u64 << (*attempt).min(5))
+            .min(Duration::from_secs(5))
+            .min(remaining - Duration::from_millis(100));
+        *attempt += 1;
         tracing::debug!(attempt = *attempt, wait_ms = wait.as_millis() as u64, "retrying");
         tokio::time::sleep(wait).await;
         true
