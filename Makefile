@@ -3,10 +3,11 @@
 
 PYTHON ?= python3
 PORT ?= 5002
-MODEL ?= tests/fixtures/models/wine_cols
+MODEL ?= models:/wine-quality/Staging
 BIN := target/release/mlflow-serve
+REF := .venv-ref/.ready-2
 
-.PHONY: setup build run test bench lint fixtures goldens reference-env clean
+.PHONY: setup build run test bench lint fixtures goldens reference-env example-store clean
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -17,12 +18,15 @@ setup: .local/onnxruntime/lib/libonnxruntime.so build
 build:
 	cargo build --release
 
-## Serve the bundled example model (wine-quality regressor, ONNX) on port $(PORT).
+## Serve the bundled example registry's wine-quality model in Staging on port $(PORT),
+## exactly as `mlflow models serve -m models:/wine-quality/Staging` would from that directory
+## (the default tracking store is ./mlflow.db).
 run: setup
-	$(BIN) models serve -m $(MODEL) --port $(PORT)
+	cd examples/wine-store && ../../$(BIN) models serve -m '$(MODEL)' --port $(PORT)
 
-## Every test: unit, golden replay against MLflow's recorded answers, robustness.
-test: .local/onnxruntime/lib/libonnxruntime.so
+## Every test: unit, golden replay against MLflow's recorded answers, robustness, and URI
+## resolution against real stores (needs the reference environment: real MLflow, moto).
+test: .local/onnxruntime/lib/libonnxruntime.so $(REF)
 	cargo test --all-targets --workspace
 
 ## Criterion benches of the hot path.
@@ -34,10 +38,17 @@ lint:
 	cargo clippy --all-targets --workspace -- -D warnings
 
 ## The reference environment (real MLflow 3.17.2) used to make fixtures and goldens.
-reference-env: .venv-ref/bin/mlflow
-.venv-ref/bin/mlflow:
+## Bump the stamp's number when this list changes, so existing environments update.
+reference-env: $(REF)
+$(REF):
 	$(PYTHON) -m venv .venv-ref
-	.venv-ref/bin/pip install -q 'mlflow==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow
+	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5'
+	touch $@
+
+## Rebuild the bundled example registry (examples/wine-store) with real MLflow.
+example-store: $(REF)
+	rm -rf examples/wine-store && mkdir -p examples/wine-store
+	cd examples/wine-store && ../../.venv-ref/bin/python ../../tests/registry/make_stores.py registry "sqlite:///$$PWD/mlflow.db" expected.json --relocatable
 
 ## Regenerate the committed test models with real MLflow.
 fixtures: reference-env
