@@ -16,7 +16,11 @@ fn example_store_serves_every_uri_like_mlflow() {
     let cache = work_dir("example-cache").display().to_string();
     let n = check_cases(&manifest, &store, &[("MLFLOW_SERVE_MODEL_CACHE", &cache)]);
     assert!(n >= 25);
-    assert_eq!(before, snapshot(&store), "serving wrote into the example store");
+    assert_eq!(
+        before,
+        snapshot(&store),
+        "serving wrote into the example store"
+    );
 }
 
 #[test]

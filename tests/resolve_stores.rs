@@ -30,7 +30,10 @@ fn sqlite_store_resolves_every_uri_like_mlflow() {
     let db = format!("sqlite:///{}", dir.join("mlflow.db").display());
     let manifest = make_stores(&dir, &["registry", &db], &[]);
     let before = snapshot(&dir.join("mlruns"));
-    let db_before = std::fs::metadata(dir.join("mlflow.db")).unwrap().modified().unwrap();
+    let db_before = std::fs::metadata(dir.join("mlflow.db"))
+        .unwrap()
+        .modified()
+        .unwrap();
 
     let n = check_cases(&manifest, &dir, &[("MLFLOW_TRACKING_URI", &db)]);
     assert!(n >= 25, "{n} cases");
@@ -54,7 +57,10 @@ fn sqlite_store_resolves_every_uri_like_mlflow() {
     assert_eq!(before, snapshot(&dir.join("mlruns")));
     assert_eq!(
         db_before,
-        std::fs::metadata(dir.join("mlflow.db")).unwrap().modified().unwrap()
+        std::fs::metadata(dir.join("mlflow.db"))
+            .unwrap()
+            .modified()
+            .unwrap()
     );
 
     // Missing artifacts of a registered version: a clear line, no crash.
@@ -101,10 +107,17 @@ fn file_store_resolves_every_uri_like_mlflow_when_allowed() {
     let n = check_cases(
         &manifest,
         &dir,
-        &[("MLFLOW_TRACKING_URI", &uri), ("MLFLOW_ALLOW_FILE_STORE", "true")],
+        &[
+            ("MLFLOW_TRACKING_URI", &uri),
+            ("MLFLOW_ALLOW_FILE_STORE", "true"),
+        ],
     );
     assert!(n >= 25, "{n} cases");
-    assert_eq!(before, snapshot(&dir.join("mlruns")), "the store was written to");
+    assert_eq!(
+        before,
+        snapshot(&dir.join("mlruns")),
+        "the store was written to"
+    );
 
     // ./mlruns with experiments is the default store, as in MLflow 3.17.
     assert!(matches!(
@@ -115,13 +128,19 @@ fn file_store_resolves_every_uri_like_mlflow_when_allowed() {
     for env in [vec![("MLFLOW_TRACKING_URI", uri.as_str())], vec![]] {
         let line = failed_line(serve_outcome("models:/wine-quality/1", &dir, &env, &[]));
         assert!(
-            line.contains("The filesystem model registry backend (e.g., './mlruns') is in maintenance mode")
-                && line.contains("MLFLOW_ALLOW_FILE_STORE=true"),
+            line.contains(
+                "The filesystem model registry backend (e.g., './mlruns') is in maintenance mode"
+            ) && line.contains("MLFLOW_ALLOW_FILE_STORE=true"),
             "{line}"
         );
     }
     let run_id = manifest["run_id"].as_str().unwrap();
-    let line = failed_line(serve_outcome(&format!("runs:/{run_id}/model"), &dir, &[], &[]));
+    let line = failed_line(serve_outcome(
+        &format!("runs:/{run_id}/model"),
+        &dir,
+        &[],
+        &[],
+    ));
     assert!(
         line.contains("The filesystem tracking backend (e.g., './mlruns') is in maintenance mode"),
         "{line}"
@@ -148,7 +167,10 @@ fn tracking_server_rest_and_artifact_proxy_resolve_like_mlflow() {
     let exp = manifest["experiment_id"].as_str().unwrap();
     for uri in [
         format!("mlflow-artifacts:/{exp}/models/{v3}/artifacts"),
-        format!("mlflow-artifacts://127.0.0.1:{}/{exp}/models/{v3}/artifacts", server.port),
+        format!(
+            "mlflow-artifacts://127.0.0.1:{}/{exp}/models/{v3}/artifacts",
+            server.port
+        ),
     ] {
         assert!(
             matches!(serve_outcome(&uri, &dir, &envs, &[]), Outcome::Served(p) if (p - 35.6275).abs() < 1e-3),
@@ -167,7 +189,10 @@ fn tracking_server_rest_and_artifact_proxy_resolve_like_mlflow() {
         v
     };
     let before = entries(&cache);
-    assert!(before.iter().all(|e| !e.starts_with(".partial")), "{before:?}");
+    assert!(
+        before.iter().all(|e| !e.starts_with(".partial")),
+        "{before:?}"
+    );
     let versions_served = before.len();
     drop(server);
     // With the server gone, a cached version still needs the registry: it fails fast and clearly.
@@ -178,7 +203,11 @@ fn tracking_server_rest_and_artifact_proxy_resolve_like_mlflow() {
         &envs,
         &["--resolve-timeout", "3"],
     ));
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(
         line.contains("cannot reach") || line.contains("gave up after 3 s"),
         "{line}"
@@ -209,11 +238,23 @@ fn tracking_server_with_basic_auth_accepts_good_and_refuses_bad_credentials() {
         Outcome::Served(p) if (p - staging).abs() < 1e-3
     ));
     for bad in [
-        vec![("MLFLOW_TRACKING_URI", url.as_str()), ("MLFLOW_TRACKING_USERNAME", "admin"), ("MLFLOW_TRACKING_PASSWORD", "wrong")],
+        vec![
+            ("MLFLOW_TRACKING_URI", url.as_str()),
+            ("MLFLOW_TRACKING_USERNAME", "admin"),
+            ("MLFLOW_TRACKING_PASSWORD", "wrong"),
+        ],
         vec![("MLFLOW_TRACKING_URI", url.as_str())],
     ] {
-        let line = failed_line(serve_outcome("models:/wine-quality/Staging", &dir, &bad, &[]));
-        assert!(line.contains("refused the credentials (HTTP 401)"), "{line}");
+        let line = failed_line(serve_outcome(
+            "models:/wine-quality/Staging",
+            &dir,
+            &bad,
+            &[],
+        ));
+        assert!(
+            line.contains("refused the credentials (HTTP 401)"),
+            "{line}"
+        );
     }
 }
 
@@ -233,7 +274,10 @@ fn unreachable_tracking_server_fails_within_the_resolve_timeout() {
     assert!(took >= Duration::from_millis(1800), "no retries? {took:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert!(line.contains(&format!("cannot reach {url}")), "{line}");
-    assert!(line.contains("Connection refused") || line.contains("connect"), "{line}");
+    assert!(
+        line.contains("Connection refused") || line.contains("connect"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -266,7 +310,10 @@ fn s3_artifacts_from_an_s3_compatible_server_resolve_and_cache() {
             .map(|e| {
                 (
                     e.file_name().to_string_lossy().into_owned(),
-                    std::fs::metadata(e.path().join("MLmodel")).unwrap().modified().unwrap(),
+                    std::fs::metadata(e.path().join("MLmodel"))
+                        .unwrap()
+                        .modified()
+                        .unwrap(),
                 )
             })
             .collect();
@@ -276,12 +323,18 @@ fn s3_artifacts_from_an_s3_compatible_server_resolve_and_cache() {
     let first = list();
     assert_eq!(first.len(), 1, "{first:?}");
     let uri = manifest["artifact_uri"].as_str().unwrap();
-    assert!(matches!(serve_outcome(uri, &dir, &envs, &[]), Outcome::Served(_)));
+    assert!(matches!(
+        serve_outcome(uri, &dir, &envs, &[]),
+        Outcome::Served(_)
+    ));
     assert_eq!(list(), first, "the cached model was downloaded again");
 
     // A leftover partial download is never used as a model.
     std::fs::create_dir_all(cache.join(".partial-x-123")).unwrap();
-    assert!(matches!(serve_outcome(uri, &dir, &envs, &[]), Outcome::Served(_)));
+    assert!(matches!(
+        serve_outcome(uri, &dir, &envs, &[]),
+        Outcome::Served(_)
+    ));
 
     // Changed files at the same URI (a different listing) make a new entry.
     let out = std::process::Command::new(common::stores::python())
@@ -293,8 +346,15 @@ fn s3_artifacts_from_an_s3_compatible_server_resolve_and_cache() {
         .envs(aws.iter().copied())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(matches!(serve_outcome(uri, &dir, &envs, &[]), Outcome::Served(_)));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(matches!(
+        serve_outcome(uri, &dir, &envs, &[]),
+        Outcome::Served(_)
+    ));
     assert_eq!(list().len(), 2);
 
     // Wrong endpoint: fails within the timeout with one line.
@@ -307,6 +367,10 @@ fn s3_artifacts_from_an_s3_compatible_server_resolve_and_cache() {
     bad.push(("MLFLOW_SERVE_MODEL_CACHE", &fresh));
     let started = Instant::now();
     let line = failed_line(serve_outcome(uri, &dir, &bad, &["--resolve-timeout", "3"]));
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(line.contains(uri), "{line}");
 }

@@ -85,7 +85,13 @@ fn label(uri: &str) -> String {
     let tail = segs[segs.len().saturating_sub(2)..].join("-");
     let clean: String = tail
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(60)
         .collect();
     if clean.is_empty() {
@@ -144,8 +150,10 @@ impl Cache {
             tracing::info!(uri = key_uri, cache = %entry.display(), "model found in the download cache");
             return Ok(entry);
         }
-        std::fs::create_dir_all(&self.root)
-            .map_err(io(format!("creating the model cache {}", self.root.display())))?;
+        std::fs::create_dir_all(&self.root).map_err(io(format!(
+            "creating the model cache {}",
+            self.root.display()
+        )))?;
         self.sweep_stale_partials();
         let name = entry
             .file_name()
@@ -154,7 +162,10 @@ impl Cache {
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".partial-{name}-"))
             .tempdir_in(&self.root)
-            .map_err(io(format!("creating a directory in {}", self.root.display())))?;
+            .map_err(io(format!(
+                "creating a directory in {}",
+                self.root.display()
+            )))?;
         let total: u64 = sources
             .iter()
             .filter_map(|s| match s {
@@ -241,7 +252,9 @@ impl Cache {
             }
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&tmp_path);
-                Err(io(format!("moving the download into {}", entry.display()))(e))
+                Err(io(format!("moving the download into {}", entry.display()))(
+                    e,
+                ))
             }
         }
     }

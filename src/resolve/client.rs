@@ -94,9 +94,11 @@ impl ServerClient {
             b = b.tls_danger_accept_invalid_certs(true);
         }
         if let Some(path) = &auth.ca_cert_path {
-            let pem = std::fs::read(path).map_err(|e| ResolveError::Config(format!(
-                "cannot read MLFLOW_TRACKING_SERVER_CERT_PATH {path}: {e}"
-            )))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                ResolveError::Config(format!(
+                    "cannot read MLFLOW_TRACKING_SERVER_CERT_PATH {path}: {e}"
+                ))
+            })?;
             for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 ResolveError::Config(format!("MLFLOW_TRACKING_SERVER_CERT_PATH {path}: {e}"))
             })? {
@@ -155,29 +157,27 @@ impl ServerClient {
             }
             .await;
             match result {
-                Ok(mut resp) if resp.status().is_success() => {
-                    loop {
-                        let chunk = tokio::time::timeout(self.per_request(), resp.chunk())
-                            .await
-                            .map_err(|_| ResolveError::Unreachable {
+                Ok(mut resp) if resp.status().is_success() => loop {
+                    let chunk = tokio::time::timeout(self.per_request(), resp.chunk())
+                        .await
+                        .map_err(|_| ResolveError::Unreachable {
+                            url: url.to_string(),
+                            message: "download stalled".into(),
+                        })?;
+                    match chunk {
+                        Ok(Some(c)) => sink(&c).map_err(|e| ResolveError::Io {
+                            what: "writing a downloaded artifact".into(),
+                            message: e.to_string(),
+                        })?,
+                        Ok(None) => return Ok(()),
+                        Err(e) => {
+                            return Err(ResolveError::Unreachable {
                                 url: url.to_string(),
-                                message: "download stalled".into(),
-                            })?;
-                        match chunk {
-                            Ok(Some(c)) => sink(&c).map_err(|e| ResolveError::Io {
-                                what: "writing a downloaded artifact".into(),
                                 message: e.to_string(),
-                            })?,
-                            Ok(None) => return Ok(()),
-                            Err(e) => {
-                                return Err(ResolveError::Unreachable {
-                                    url: url.to_string(),
-                                    message: e.to_string(),
-                                })
-                            }
+                            })
                         }
                     }
-                }
+                },
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let body = resp.bytes().await.unwrap_or_default();
@@ -228,7 +228,11 @@ impl ServerClient {
             .min(Duration::from_secs(5))
             .min(remaining - Duration::from_millis(100));
         *attempt += 1;
-        tracing::debug!(attempt = *attempt, wait_ms = wait.as_millis() as u64, "retrying");
+        tracing::debug!(
+            attempt = *attempt,
+            wait_ms = wait.as_millis() as u64,
+            "retrying"
+        );
         tokio::time::sleep(wait).await;
         true
     }

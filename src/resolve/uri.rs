@@ -420,7 +420,10 @@ mod tests {
             parse("file:///a/b%20c").unwrap(),
             ModelUri::Local("/a/b c".into())
         );
-        assert_eq!(parse("file:rel/x").unwrap(), ModelUri::Local("rel/x".into()));
+        assert_eq!(
+            parse("file:rel/x").unwrap(),
+            ModelUri::Local("rel/x".into())
+        );
         assert_eq!(parse("rel/x").unwrap(), ModelUri::Local("rel/x".into()));
     }
 }

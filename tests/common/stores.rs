@@ -130,7 +130,10 @@ pub fn moto_server(dir: &Path) -> Proc {
 fn path_with_venv() -> String {
     format!(
         "{}:{}",
-        python().parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        python()
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         std::env::var("PATH").unwrap_or_default()
     )
 }
@@ -252,11 +255,7 @@ fn strip_code(s: &str) -> &str {
 /// Checks every case of a manifest: each URI MLflow served must serve the same prediction;
 /// each URI MLflow refused must make mlflow-serve exit non-zero with one line naming the URI
 /// and MLflow's message. Returns the number of cases checked.
-pub fn check_cases(
-    manifest: &serde_json::Value,
-    cwd: &Path,
-    envs: &[(&str, &str)],
-) -> usize {
+pub fn check_cases(manifest: &serde_json::Value, cwd: &Path, envs: &[(&str, &str)]) -> usize {
     let cases: BTreeMap<String, serde_json::Value> =
         serde_json::from_value(manifest["cases"].clone()).expect("cases");
     let mut failures = Vec::new();
@@ -272,7 +271,10 @@ pub fn check_cases(
                     && *code != 0
                     && lines[0].starts_with(&prefix)
                     && !lines[0].contains("panicked");
-                let ours = lines.first().map(|l| l.trim_start_matches(&prefix)).unwrap_or("");
+                let ours = lines
+                    .first()
+                    .map(|l| l.trim_start_matches(&prefix))
+                    .unwrap_or("");
                 // A multi-line MLflow message (a boto traceback summary) is not reproduced.
                 let same = theirs.contains('\n') || strip_code(ours) == strip_code(theirs);
                 if !(ok_line && same) {
@@ -287,7 +289,12 @@ pub fn check_cases(
             )),
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     cases.len()
 }
 

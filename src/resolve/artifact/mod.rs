@@ -7,9 +7,9 @@ pub mod proxy;
 
 use std::path::{Path, PathBuf};
 
+use super::cache::Source;
 use super::client::{ServerAuth, ServerClient};
 use super::uri::local_path;
-use super::cache::Source;
 use super::{Context, ResolveError};
 
 /// One remote file: its path relative to the listed directory, its size and, when the store
@@ -61,7 +61,7 @@ pub enum Location {
     /// A local directory or file.
     Local(PathBuf),
     /// A remote directory, with its URI (the cache key's base).
-    Remote(Remote, String),
+    Remote(Box<Remote>, String),
 }
 
 /// Joins a sub-path onto an artifact URI the way MLflow does (`posixpath.join`).
@@ -99,7 +99,7 @@ pub fn locate(uri: &str, ctx: &Context) -> Result<Location, ResolveError> {
             })
         }
     };
-    Ok(Location::Remote(remote, uri.to_string()))
+    Ok(Location::Remote(Box::new(remote), uri.to_string()))
 }
 
 /// Whether an artifact URI names something that exists (a local path, or a non-empty remote

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use object_store::{path::Path as ObjPath, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use object_store::{
+    path::Path as ObjPath, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
+};
 
 use super::super::{Context, ResolveError};
 use super::RemoteFile;

@@ -33,7 +33,9 @@ impl ProxyDir {
     /// `mlflow-artifacts:` URIs need an http(s) tracking URI (MLflow's rule and message).
     pub fn from_mlflow_artifacts(uri: &str, ctx: &Context) -> Result<ProxyDir, ResolveError> {
         let tracking = &ctx.uris.tracking;
-        let t = url::Url::parse(tracking).ok().filter(|t| matches!(t.scheme(), "http" | "https"));
+        let t = url::Url::parse(tracking)
+            .ok()
+            .filter(|t| matches!(t.scheme(), "http" | "https"));
         let Some(t) = t else {
             return Err(ResolveError::Config(format!(
                 "When an mlflow-artifacts URI was supplied, the tracking URI must be a valid \

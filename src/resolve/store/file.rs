@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{
-    no_alias, no_model_version, no_registered_model, ModelStore, ResolveError, RunInfo,
-};
+use super::{no_alias, no_model_version, no_registered_model, ModelStore, ResolveError, RunInfo};
 
 /// A `mlruns` directory.
 pub struct FileStore {
@@ -42,7 +40,10 @@ fn yaml_text(v: &serde_yaml::Value) -> String {
     match v {
         serde_yaml::Value::String(s) => s.clone(),
         serde_yaml::Value::Number(n) => n.to_string(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
 }
 
@@ -166,7 +167,7 @@ impl ModelStore for FileStore {
                 }
             }
         }
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
         Ok(found.into_iter().next().map(|(_, loc)| loc))
     }
 
@@ -183,7 +184,9 @@ impl ModelStore for FileStore {
         name: &str,
         version: &str,
     ) -> Result<String, ResolveError> {
-        let v: u64 = version.parse().map_err(|_| no_model_version(name, version))?;
+        let v: u64 = version
+            .parse()
+            .map_err(|_| no_model_version(name, version))?;
         let meta = self
             .registered_dir(name)
             .join(format!("version-{v}"))
@@ -204,15 +207,17 @@ impl ModelStore for FileStore {
     async fn latest_versions(&self, name: &str) -> Result<Vec<(String, u64)>, ResolveError> {
         self.registered_model(name).await?;
         let mut best: BTreeMap<String, u64> = BTreeMap::new();
-        let entries = std::fs::read_dir(self.registered_dir(name)).map_err(|e| {
-            ResolveError::Store {
+        let entries =
+            std::fs::read_dir(self.registered_dir(name)).map_err(|e| ResolveError::Store {
                 store: self.root.display().to_string(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         for e in entries.flatten() {
             let fname = e.file_name();
-            let Some(n) = fname.to_string_lossy().strip_prefix("version-").map(str::to_string)
+            let Some(n) = fname
+                .to_string_lossy()
+                .strip_prefix("version-")
+                .map(str::to_string)
             else {
                 continue;
             };

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{
-    no_alias, no_model_version, no_registered_model, ModelStore, ResolveError, RunInfo,
-};
+use super::{no_alias, no_model_version, no_registered_model, ModelStore, ResolveError, RunInfo};
 
 /// A row of text cells (`NULL` → `None`; numbers as their decimal text).
 pub type Row = Vec<Option<String>>;
@@ -39,7 +37,10 @@ impl Sqlite {
 
 impl SqlConnection for Sqlite {
     fn query(&self, sql: &str, params: &[&str]) -> Result<Vec<Row>, ResolveError> {
-        let conn = self.conn.lock().map_err(|_| self.err("connection poisoned"))?;
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| self.err("connection poisoned"))?;
         let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         let n = stmt.column_count();
         let rows = stmt
@@ -50,7 +51,8 @@ impl SqlConnection for Sqlite {
                             rusqlite::types::ValueRef::Null => None,
                             rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
                             rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
-                            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            rusqlite::types::ValueRef::Text(t)
+                            | rusqlite::types::ValueRef::Blob(t) => {
                                 Some(String::from_utf8_lossy(t).into_owned())
                             }
                         })
@@ -58,12 +60,18 @@ impl SqlConnection for Sqlite {
                     .collect::<Result<Row, rusqlite::Error>>()
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<Row>, _>>().map_err(|e| self.err(e))
+        rows.collect::<Result<Vec<Row>, _>>()
+            .map_err(|e| self.err(e))
     }
 
     fn has_column(&self, table: &str, column: &str) -> Result<bool, ResolveError> {
-        let rows = self.query(&format!("SELECT name FROM pragma_table_info('{table}')"), &[])?;
-        Ok(rows.iter().any(|r| r.first().and_then(|c| c.as_deref()) == Some(column)))
+        let rows = self.query(
+            &format!("SELECT name FROM pragma_table_info('{table}')"),
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .any(|r| r.first().and_then(|c| c.as_deref()) == Some(column)))
     }
 }
 
@@ -103,8 +111,8 @@ impl SqlStore {
                 shown.display()
             )));
         }
-        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = rusqlite::Connection::open_with_flags(&path, flags)
             .map_err(|e| store_err(e.to_string()))?;
         // Another process may be writing: wait for its lock instead of failing.
@@ -161,7 +169,9 @@ impl ModelStore for SqlStore {
             &[model_id],
         )?
         .and_then(|r| cell(&r, 0))
-        .ok_or_else(|| ResolveError::NotFound(format!("Logged model with ID '{model_id}' not found.")))
+        .ok_or_else(|| {
+            ResolveError::NotFound(format!("Logged model with ID '{model_id}' not found."))
+        })
     }
 
     async fn run_logged_model(
@@ -182,7 +192,10 @@ impl ModelStore for SqlStore {
     }
 
     async fn registered_model(&self, name: &str) -> Result<(), ResolveError> {
-        let sql = format!("SELECT name FROM registered_models WHERE name = ?{}", self.ws);
+        let sql = format!(
+            "SELECT name FROM registered_models WHERE name = ?{}",
+            self.ws
+        );
         match self.first(&sql, &[name])? {
             Some(_) => Ok(()),
             None => Err(no_registered_model(name)),
@@ -200,7 +213,11 @@ impl ModelStore for SqlStore {
             self.ws
         );
         let version_norm = version.trim_start_matches('0');
-        let version_norm = if version_norm.is_empty() { "0" } else { version_norm };
+        let version_norm = if version_norm.is_empty() {
+            "0"
+        } else {
+            version_norm
+        };
         let row = self
             .first(&sql, &[name, version_norm])?
             .ok_or_else(|| no_model_version(name, version))?;
