@@ -5,7 +5,7 @@ PYTHON ?= python3
 PORT ?= 5002
 MODEL ?= models:/wine-quality/Staging
 BIN := target/release/mlflow-serve
-REF := .venv-ref/.ready-2
+REF := .venv-ref/.ready-3
 
 .PHONY: setup build run test bench lint fixtures goldens reference-env example-store clean
 
@@ -42,7 +42,7 @@ lint:
 reference-env: $(REF)
 $(REF):
 	$(PYTHON) -m venv .venv-ref
-	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5'
+	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5' cryptography
 	touch $@
 
 ## Rebuild the bundled example registry (examples/wine-store) with real MLflow.

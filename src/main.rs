@@ -12,10 +12,14 @@ use mlflow_serve::resolve::cache::default_root as default_cache_root;
 use mlflow_serve::resolve::{resolve, ResolveOptions};
 
 fn main() {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Certificate failures are reported once, as the start-up error line.
+    if let Ok(quiet) = "rustls_platform_verifier=off".parse() {
+        filter = filter.add_directive(quiet);
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

@@ -178,6 +178,40 @@ fn tracking_server_rest_and_artifact_proxy_resolve_like_mlflow() {
         );
     }
 
+    // The same store behind HTTPS with a self-signed certificate: refused by default, accepted
+    // with MLFLOW_TRACKING_SERVER_CERT_PATH or MLFLOW_TRACKING_INSECURE_TLS.
+    {
+        let (tls, cert) = common::stores::mlflow_tls_server(&dir);
+        let https = format!("https://127.0.0.1:{}", tls.port);
+        let cert_s = cert.display().to_string();
+        let tls_cache = dir.join("tls-cache").display().to_string();
+        let base = [
+            ("MLFLOW_TRACKING_URI", https.as_str()),
+            ("MLFLOW_SERVE_MODEL_CACHE", tls_cache.as_str()),
+        ];
+        let line = failed_line(serve_outcome(
+            "models:/wine-quality/Staging",
+            &dir,
+            &base,
+            &["--resolve-timeout", "5"],
+        ));
+        assert!(line.contains("certificate") || line.contains("UnknownIssuer"), "{line}");
+        for extra in [
+            ("MLFLOW_TRACKING_SERVER_CERT_PATH", cert_s.as_str()),
+            ("MLFLOW_TRACKING_INSECURE_TLS", "true"),
+        ] {
+            let mut envs = base.to_vec();
+            envs.push(extra);
+            assert!(
+                matches!(
+                    serve_outcome("models:/wine-quality/Staging", &dir, &envs, &[]),
+                    Outcome::Served(p) if (p - 45.6275).abs() < 1e-3
+                ),
+                "{extra:?}"
+            );
+        }
+    }
+
     // The download cache: a restart of the same version does not download again.
     let entries = |c: &std::path::Path| {
         let mut v: Vec<_> = std::fs::read_dir(c)

@@ -187,6 +187,9 @@ impl ServerClient {
                     return Err(http_error(url, status, &body));
                 }
                 Err(e) => {
+                    if let Some(tls) = tls_failure(url, &e) {
+                        return Err(tls);
+                    }
                     if self.backoff(&mut attempt).await {
                         continue;
                     }
@@ -260,6 +263,9 @@ impl ServerClient {
                 }
                 Ok(r) => return Ok(r),
                 Err(e) => {
+                    if let Some(tls) = tls_failure(url, &e) {
+                        return Err(tls);
+                    }
                     if self.backoff(&mut attempt).await {
                         continue;
                     }
@@ -271,6 +277,23 @@ impl ServerClient {
             }
         }
     }
+}
+
+/// A certificate problem is not transient: report it at once, with the innermost cause.
+fn tls_failure(url: &str, e: &(dyn std::error::Error + 'static)) -> Option<ResolveError> {
+    let mut innermost = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        innermost = s.to_string();
+        src = s.source();
+    }
+    let lower = innermost.to_ascii_lowercase();
+    (lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")).then(
+        || ResolveError::Tls {
+            url: url.split('?').next().unwrap_or(url).to_string(),
+            message: innermost,
+        },
+    )
 }
 
 /// 429 and 5xx gateway-ish statuses are retried (as MLflow's client does).

@@ -60,6 +60,14 @@ pub enum ResolveError {
         /// The last error.
         message: String,
     },
+    /// The server's certificate was not accepted.
+    #[error("TLS with {url} failed: {message}; set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle that signed the server's certificate (or MLFLOW_TRACKING_INSECURE_TLS=true to skip verification)")]
+    Tls {
+        /// The URL.
+        url: String,
+        /// The innermost cause.
+        message: String,
+    },
     /// The server refused our credentials.
     #[error("{url} refused the credentials (HTTP {status}): {message}; check MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD")]
     Auth {

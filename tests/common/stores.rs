@@ -117,6 +117,39 @@ pub fn mlflow_server(dir: &Path, envs: &[(&str, &str)], extra: &[&str]) -> Proc 
     p
 }
 
+/// `mlflow server` over HTTPS (a self-signed certificate made by `make_stores.py cert`), on
+/// the backend store and artifact destination of the plain server started in `dir`. Returns
+/// the server and the certificate's path.
+pub fn mlflow_tls_server(dir: &Path) -> (Proc, PathBuf) {
+    make_stores(dir, &["cert"], &[]);
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let port = free_port();
+    let mut cmd = Command::new(ref_bin("mlflow"));
+    cmd.args(["server", "--host", "127.0.0.1", "--workers", "1"])
+        .args(["--port", &port.to_string()])
+        .arg("--backend-store-uri")
+        .arg(format!("sqlite:///{}", dir.join("server.db").display()))
+        .arg("--artifacts-destination")
+        .arg(dir.join("proxied-artifacts"))
+        .arg("--uvicorn-opts")
+        .arg(format!(
+            "--ssl-keyfile {} --ssl-certfile {}",
+            key.display(),
+            cert.display()
+        ))
+        .env("PATH", path_with_venv());
+    let mut p = spawn_logged(cmd, dir, "mlflow-tls-server", port);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(st)) = p.child.try_wait() {
+            panic!("TLS server exited ({st}): {}", std::fs::read_to_string(&p.log).unwrap_or_default());
+        }
+        assert!(Instant::now() < deadline, "TLS server did not come up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (p, cert)
+}
+
 /// moto's standalone S3 server.
 pub fn moto_server(dir: &Path) -> Proc {
     let port = free_port();

@@ -169,6 +169,33 @@ def relocate(db_path):
     con.close()
 
 
+def write_self_signed(dirpath):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (dirpath / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (dirpath / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
 def main():
     kind = sys.argv[1]
     if kind == "registry":
@@ -197,6 +224,11 @@ def main():
         info["cases"] = {u: mlflow_says(u) for u in
                          ["models:/wine-s3/1", artifact_uri, f"models:/{logged.model_id}",
                           f"s3://{bucket}/wine/nothing-here"]}
+    elif kind == "cert":
+        # A self-signed certificate for 127.0.0.1, for the TLS tracking server test.
+        out = Path(sys.argv[2])
+        write_self_signed(out.parent)
+        info = {"cert": str(out.parent / "cert.pem"), "key": str(out.parent / "key.pem")}
     else:
         sys.exit(f"unknown kind {kind}")
     out.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
