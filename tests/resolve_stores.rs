@@ -94,6 +94,32 @@ fn sqlite_store_resolves_every_uri_like_mlflow() {
         line.contains("When an mlflow-artifacts URI was supplied, the tracking URI must be a valid http or https URI"),
         "{line}"
     );
+
+    // Another process holding the write lock: resolution waits for it instead of failing.
+    let mut locker = std::process::Command::new(common::stores::python())
+        .args([
+            "-c",
+            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); \
+             c.execute('BEGIN EXCLUSIVE'); c.execute(\"UPDATE registered_models SET description='x' WHERE name='wine-lonely'\"); \
+             print('locked', flush=True); time.sleep(3); c.execute('ROLLBACK')",
+        ])
+        .arg(dir.join("mlflow.db"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(locker.stdout.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first, b"locked");
+    let started = Instant::now();
+    assert!(matches!(
+        serve_outcome("models:/wine-quality/2", &dir, &[("MLFLOW_TRACKING_URI", &db)], &[]),
+        Outcome::Served(p) if (p - 25.6275).abs() < 1e-3
+    ));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the lock was not held?"
+    );
+    assert!(locker.wait().unwrap().success());
 }
 
 #[test]
@@ -195,7 +221,10 @@ fn tracking_server_rest_and_artifact_proxy_resolve_like_mlflow() {
             &base,
             &["--resolve-timeout", "5"],
         ));
-        assert!(line.contains("certificate") || line.contains("UnknownIssuer"), "{line}");
+        assert!(
+            line.contains("certificate") || line.contains("UnknownIssuer"),
+            "{line}"
+        );
         for extra in [
             ("MLFLOW_TRACKING_SERVER_CERT_PATH", cert_s.as_str()),
             ("MLFLOW_TRACKING_INSECURE_TLS", "true"),
@@ -390,6 +419,36 @@ fn s3_artifacts_from_an_s3_compatible_server_resolve_and_cache() {
         Outcome::Served(_)
     ));
     assert_eq!(list().len(), 2);
+
+    // A large artifact prints progress lines on stderr while it downloads.
+    let copy = r#"
+import boto3, os, sys
+s3 = boto3.client('s3', endpoint_url=os.environ['MLFLOW_S3_ENDPOINT_URL'])
+src = sys.argv[1]
+for o in s3.list_objects_v2(Bucket='mlflow-bucket', Prefix=src + '/')['Contents']:
+    key = 'big/model/' + o['Key'][len(src) + 1:]
+    s3.copy_object(Bucket='mlflow-bucket', Key=key, CopySource={'Bucket': 'mlflow-bucket', 'Key': o['Key']})
+s3.put_object(Bucket='mlflow-bucket', Key='big/model/weights.bin', Body=os.urandom(20 * 1024 * 1024))
+"#;
+    let out = std::process::Command::new(common::stores::python())
+        .args(["-c", copy])
+        .arg(uri.trim_start_matches("s3://mlflow-bucket/"))
+        .envs(aws.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (outcome, log) =
+        common::stores::serve_with_log("s3://mlflow-bucket/big/model", &dir, &envs, &[]);
+    assert!(matches!(outcome, Outcome::Served(_)), "{outcome:?}");
+    assert!(
+        log.contains("mlflow-serve: downloading s3://mlflow-bucket/big/model (20.0 MiB)")
+            && log.contains("mlflow-serve: downloaded s3://mlflow-bucket/big/model (20.0 MiB)"),
+        "{log}"
+    );
 
     // Wrong endpoint: fails within the timeout with one line.
     let mut bad = envs.clone();

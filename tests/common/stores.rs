@@ -142,7 +142,10 @@ pub fn mlflow_tls_server(dir: &Path) -> (Proc, PathBuf) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(st)) = p.child.try_wait() {
-            panic!("TLS server exited ({st}): {}", std::fs::read_to_string(&p.log).unwrap_or_default());
+            panic!(
+                "TLS server exited ({st}): {}",
+                std::fs::read_to_string(&p.log).unwrap_or_default()
+            );
         }
         assert!(Instant::now() < deadline, "TLS server did not come up");
         std::thread::sleep(Duration::from_millis(200));
@@ -206,6 +209,16 @@ pub const QUICKSTART_BODY: &str = r#"{"dataframe_split": {"columns": ["fixed aci
 /// Starts `mlflow-serve models serve -m <uri>` in `cwd` with `envs` (and nothing of the
 /// caller's MLflow env), and reports whether it served (and what it predicted) or failed.
 pub fn serve_outcome(uri: &str, cwd: &Path, envs: &[(&str, &str)], extra: &[&str]) -> Outcome {
+    serve_with_log(uri, cwd, envs, extra).0
+}
+
+/// [`serve_outcome`], plus everything the process wrote on stderr.
+pub fn serve_with_log(
+    uri: &str,
+    cwd: &Path,
+    envs: &[(&str, &str)],
+    extra: &[&str],
+) -> (Outcome, String) {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"));
     cmd.args(["models", "serve", "-m", uri, "-p", &port.to_string()])
@@ -237,7 +250,7 @@ pub fn serve_outcome(uri: &str, cwd: &Path, envs: &[(&str, &str)], extra: &[&str
                 .filter(|l| !l.trim().is_empty() && !l.contains(" WARN "))
                 .map(str::to_string)
                 .collect();
-            return Outcome::Failed(status.code().unwrap_or(-1), lines);
+            return (Outcome::Failed(status.code().unwrap_or(-1), lines), err);
         }
         if let Ok(r) = http(port, "GET", "/ping", &[], b"") {
             if r.status == 200 {
@@ -251,8 +264,12 @@ pub fn serve_outcome(uri: &str, cwd: &Path, envs: &[(&str, &str)], extra: &[&str
                 .expect("invocations");
                 let _ = child.kill();
                 let _ = child.wait();
+                let mut err = String::new();
+                if let Some(mut s) = child.stderr.take() {
+                    let _ = s.read_to_string(&mut err);
+                }
                 assert_eq!(r.status, 200, "{uri}: {}", String::from_utf8_lossy(&r.body));
-                return Outcome::Served(first_prediction(&r.body));
+                return (Outcome::Served(first_prediction(&r.body)), err);
             }
         }
         if Instant::now() > deadline {
