@@ -279,9 +279,16 @@ fn broken_model_directories_fail_at_start_with_one_line() {
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
         .args(["models", "serve", "-m", "models:/wine-quality/Staging"])
+        .current_dir(&tmp)
+        .env_remove("MLFLOW_TRACKING_URI")
+        .env_remove("MLFLOW_REGISTRY_URI")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot resolve model URI `models:/wine-quality/Staging`: cannot read the tracking store sqlite:///mlflow.db: no database at"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }
