@@ -89,6 +89,21 @@ pub struct ServeArgs {
         default_value_t = 1024
     )]
     pub max_queue: usize,
+    /// Seconds to keep serving after SIGTERM/SIGINT with readiness already 503, so a load
+    /// balancer stops routing here first (set it to the probe period + a margin).
+    #[arg(
+        long = "drain-delay",
+        env = "MLFLOW_SERVE_DRAIN_DELAY",
+        default_value_t = 0.0
+    )]
+    pub drain_delay: f64,
+    /// Seconds in-flight requests may take to finish once the listener is closed.
+    #[arg(
+        long = "graceful-timeout",
+        env = "MLFLOW_SERVE_GRACEFUL_TIMEOUT",
+        default_value_t = 30.0
+    )]
+    pub graceful_timeout: f64,
     /// Directory where remote model artifacts are cached across restarts.
     /// Default: `$XDG_CACHE_HOME/mlflow-serve/models` or `~/.cache/mlflow-serve/models`.
     #[arg(long = "model-cache", env = "MLFLOW_SERVE_MODEL_CACHE")]

@@ -1,12 +1,13 @@
 //! The `mlflow-serve` binary: parse the CLI, load the model, serve.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
 use mlflow_serve::cli::{Cli, Command, ModelsCommand, ServeArgs};
-use mlflow_serve::http::{serve, ServerConfig};
+use mlflow_serve::http::{drain_on, serve, AppState, ServerConfig};
 use mlflow_serve::pipeline::{LoadOptions, ServedModel};
 use mlflow_serve::resolve::cache::default_root as default_cache_root;
 use mlflow_serve::resolve::{resolve, ResolveOptions};
@@ -40,6 +41,25 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let addr: SocketAddr = (args.host.as_str(), args.port)
+        .to_socket_addrs()
+        .with_context(|| format!("invalid host/port {}:{}", args.host, args.port))?
+        .next()
+        .ok_or_else(|| anyhow!("host {} did not resolve", args.host))?;
+    // Listen first: probes get 503 while the model is resolved, loaded and warmed up.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let app = Arc::new(AppState::new());
+    let config = ServerConfig {
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        max_body_bytes: args.max_body_bytes,
+        drain_delay: Duration::from_secs_f64(args.drain_delay.max(0.0)),
+        graceful_timeout: Duration::from_secs_f64(args.graceful_timeout.max(0.0)),
+    };
+    let shutdown = drain_on(shutdown_signal(), app.clone(), config.drain_delay);
+    let server = runtime.spawn(serve(listener, app.clone(), config, shutdown));
+
     let resolve_opts = ResolveOptions {
         cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),
         timeout: Duration::from_secs(args.resolve_timeout.max(1)),
@@ -47,32 +67,24 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let resolved = runtime
         .block_on(resolve(&args.model_uri, &resolve_opts))
         .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
-    let dir = resolved.dir;
     let opts = LoadOptions {
         onnxruntime_lib: args.onnxruntime_lib.clone(),
         workers: args.workers.max(1),
         intra_op_threads: args.intra_op_threads,
         queue_capacity: args.max_queue,
     };
-    let model = ServedModel::load(&dir, &opts)
+    let model = ServedModel::load(&resolved.dir, &opts)
         .with_context(|| format!("cannot serve model `{}`", args.model_uri))?;
     warm_up(&model);
-    let addr: SocketAddr = (args.host.as_str(), args.port)
-        .to_socket_addrs()
-        .with_context(|| format!("invalid host/port {}:{}", args.host, args.port))?
-        .next()
-        .ok_or_else(|| anyhow!("host {} did not resolve", args.host))?;
+    app.set_ready(model);
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "model ready"
     );
-    let config = ServerConfig {
-        timeout: Duration::from_secs(args.timeout.max(1)),
-        max_body_bytes: args.max_body_bytes,
-    };
     runtime
-        .block_on(serve(model, addr, config, shutdown_signal()))
-        .with_context(|| format!("cannot listen on {addr}"))?;
+        .block_on(server)
+        .context("the server task failed")?
+        .with_context(|| format!("serving on {addr}"))?;
     Ok(())
 }
 

@@ -1,11 +1,17 @@
 //! The hyper service: MLflow's routes (`/ping`, `/health`, `/version`, `/invocations`),
-//! body limits, the request timeout, and graceful shutdown.
+//! body limits, the request timeout, readiness, and graceful drain.
+//!
+//! Lifecycle: the listener is bound before the model is resolved and loaded; until the model
+//! is loaded and warmed up, `/ping` and `/health` answer 503 and `/invocations` 503 with
+//! `Retry-After`. On shutdown (SIGTERM/SIGINT) readiness turns 503 at once, requests are still
+//! served for the drain delay, then the listener closes and in-flight requests finish within
+//! the graceful timeout.
 
 pub mod response;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,10 +36,59 @@ pub struct ServerConfig {
     pub timeout: Duration,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// How long requests are still served after a shutdown signal, readiness already 503.
+    pub drain_delay: Duration,
+    /// How long in-flight requests may take to finish once the listener is closed.
+    pub graceful_timeout: Duration,
+}
+
+const LOADING: u8 = 0;
+const READY: u8 = 1;
+const DRAINING: u8 = 2;
+
+/// What the server is serving and where it is in its life: loading, ready, draining.
+pub struct AppState {
+    model: OnceLock<ServedModel>,
+    phase: AtomicU8,
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        AppState::new()
+    }
+}
+
+impl AppState {
+    /// A server with no model yet (readiness 503).
+    pub fn new() -> AppState {
+        AppState {
+            model: OnceLock::new(),
+            phase: AtomicU8::new(LOADING),
+        }
+    }
+
+    /// Installs the loaded, warmed-up model: readiness turns 200 (unless draining).
+    pub fn set_ready(&self, model: ServedModel) {
+        if self.model.set(model).is_ok() {
+            let _ = self
+                .phase
+                .compare_exchange(LOADING, READY, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+
+    /// Readiness turns 503 for good; requests are still served.
+    pub fn start_draining(&self) {
+        self.phase.store(DRAINING, Ordering::SeqCst);
+    }
+
+    /// Whether `/ping` answers 200.
+    pub fn is_ready(&self) -> bool {
+        self.phase.load(Ordering::SeqCst) == READY
+    }
 }
 
 struct State {
-    model: ServedModel,
+    app: Arc<AppState>,
     config: ServerConfig,
 }
 
@@ -87,11 +142,18 @@ async fn handle(
         return Ok(r);
     }
     let response = match path.as_str() {
-        "/ping" | "/health" => respond(
-            StatusCode::OK,
-            "application/json",
-            Bytes::from_static(b"\n"),
-        ),
+        "/ping" | "/health" => match state.app.phase.load(Ordering::SeqCst) {
+            READY => respond(
+                StatusCode::OK,
+                "application/json",
+                Bytes::from_static(b"\n"),
+            ),
+            LOADING => detail(StatusCode::SERVICE_UNAVAILABLE, "{\"status\": \"loading\"}"),
+            _ => detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{\"status\": \"draining\"}",
+            ),
+        },
         "/version" => respond(
             StatusCode::OK,
             "application/json",
@@ -131,20 +193,22 @@ async fn invocations(state: &State, req: Request<Incoming>) -> Result<Vec<u8>, S
             }
         })?;
     let body = body.to_bytes();
-    let prepared = state.model.prepare(content_type.as_deref(), &body)?;
-    state.model.run(prepared).await
+    let model = state.app.model.get().ok_or(ServeError::NotReady)?;
+    let prepared = model.prepare(content_type.as_deref(), &body)?;
+    model.run(prepared).await
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight connections finish.
+/// Serves on `listener` until `shutdown` resolves (the caller drains before resolving it),
+/// then closes the listener and lets in-flight requests finish within the graceful timeout.
 pub async fn serve(
-    model: ServedModel,
-    addr: SocketAddr,
+    listener: TcpListener,
+    app: Arc<AppState>,
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    let state = Arc::new(State { model, config });
+    let graceful_timeout = config.graceful_timeout;
+    let state = Arc::new(State { app, config });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -172,12 +236,36 @@ pub async fn serve(
                 });
             }
             _ = &mut shutdown => {
-                tracing::info!("shutting down: finishing in-flight requests");
+                tracing::info!("closing the listener; finishing in-flight requests");
                 break;
             }
         }
     }
     drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+    if tokio::time::timeout(graceful_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout_s = graceful_timeout.as_secs_f64(),
+            "graceful timeout passed with requests still in flight"
+        );
+    }
     Ok(())
+}
+
+/// Resolves once `signal` fires and the drain delay has passed; readiness turns 503 at
+/// the signal.
+pub async fn drain_on(
+    signal: impl std::future::Future<Output = ()>,
+    app: Arc<AppState>,
+    drain_delay: Duration,
+) {
+    signal.await;
+    app.start_draining();
+    tracing::info!(
+        drain_delay_s = drain_delay.as_secs_f64(),
+        "shutdown requested: readiness is now 503; still serving during the drain delay"
+    );
+    tokio::time::sleep(drain_delay).await;
 }

@@ -31,6 +31,9 @@ pub enum ServeError {
     /// Body larger than `--max-body-bytes`.
     #[error("Request body is larger than the limit of {0} bytes (--max-body-bytes).")]
     BodyTooLarge(usize),
+    /// The model is still being resolved, loaded or warmed up.
+    #[error("The model is not loaded yet; retry shortly.")]
+    NotReady,
     /// The body could not be read.
     #[error("Could not read the request body: {0}")]
     BodyRead(String),
@@ -52,6 +55,7 @@ impl ServeError {
             ServeError::Pool(PoolError::QueueFull(_)) => "overloaded",
             ServeError::Pool(_) => "internal_error",
             ServeError::Timeout => "timeout",
+            ServeError::NotReady => "not_ready",
             ServeError::BodyTooLarge(_) => "body_too_large",
             ServeError::BodyRead(_) => "bad_request",
         }
@@ -191,6 +195,14 @@ impl ServeError {
                 r
             }
             ServeError::Pool(_) => json_error("INTERNAL_ERROR", &msg, None, None),
+            ServeError::NotReady => {
+                let mut r = json_error("TEMPORARILY_UNAVAILABLE", &msg, None, None);
+                r.headers_mut().insert(
+                    hyper::header::RETRY_AFTER,
+                    hyper::header::HeaderValue::from_static("1"),
+                );
+                r
+            }
             ServeError::Timeout => respond(StatusCode::GATEWAY_TIMEOUT, "application/json", msg),
             ServeError::BodyTooLarge(_) => {
                 let mut r = json_error("BAD_REQUEST", &msg, None, None);

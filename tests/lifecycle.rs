@@ -1,0 +1,187 @@
+//! Lifecycle over HTTP against the real binary: readiness is 503 until the model is loaded
+//! and warmed up; on SIGTERM readiness turns 503 at once, requests are served through the drain
+//! delay, the request in flight when the listener closes is answered, then the process exits 0.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::stores::{work_dir, QUICKSTART_BODY};
+use common::{free_port, http, model_dir};
+
+const COLUMNS: &str = r#"["fixed acidity","volatile acidity","citric acid","residual sugar","chlorides","free sulfur dioxide","total sulfur dioxide","density","pH","sulphates","alcohol"]"#;
+
+/// A `dataframe_split` body of `rows` rows.
+fn rows_body(rows: usize) -> String {
+    let row = "[7.4,0.7,0.0,1.9,0.076,11.0,34.0,0.9978,3.51,0.56,9.4]";
+    let data = vec![row; rows].join(",");
+    format!(r#"{{"dataframe_split": {{"columns": {COLUMNS}, "data": [{data}]}}}}"#)
+}
+
+fn spawn(model: &std::path::Path, port: u16, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+        .args(["models", "serve", "-m"])
+        .arg(model)
+        .args(["-p", &port.to_string()])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn")
+}
+
+fn post(port: u16, body: &str) -> std::io::Result<common::HttpResponse> {
+    http(
+        port,
+        "POST",
+        "/invocations",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn probes_answer_503_until_the_model_is_warmed_up() {
+    // A model whose serving input example is large, so warm-up takes a noticeable time.
+    let dir = work_dir("slow-warmup");
+    let src = model_dir("wine_cols");
+    for f in std::fs::read_dir(&src).unwrap().flatten() {
+        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+    }
+    std::fs::write(dir.join("serving_input_example.json"), rows_body(200_000)).unwrap();
+    let port = free_port();
+    let mut child = spawn(&dir, port, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut saw_loading = false;
+    let mut saw_invocation_503 = false;
+    loop {
+        assert!(Instant::now() < deadline, "never became ready");
+        assert!(
+            matches!(child.try_wait(), Ok(None)),
+            "exited during start-up"
+        );
+        let Ok(r) = http(port, "GET", "/ping", &[], b"") else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503);
+        assert_eq!(r.body, br#"{"status": "loading"}"#);
+        saw_loading = true;
+        let h = http(port, "GET", "/health", &[], b"").unwrap();
+        assert!(h.status == 503 || h.status == 200);
+        let inv = post(port, QUICKSTART_BODY).unwrap();
+        if inv.status == 503 {
+            assert_eq!(inv.header("retry-after"), Some("1"));
+            let v: serde_json::Value = serde_json::from_slice(&inv.body).unwrap();
+            assert_eq!(v["error_code"], "TEMPORARILY_UNAVAILABLE");
+            saw_invocation_503 = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(saw_loading, "the listener only opened once ready");
+    assert!(saw_invocation_503, "no 503 on /invocations while loading");
+    assert_eq!(post(port, QUICKSTART_BODY).unwrap().status, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn sigterm_drains_and_answers_every_accepted_request() {
+    let port = free_port();
+    let drain = Duration::from_millis(1500);
+    let mut child = spawn(
+        &model_dir("wine_cols"),
+        port,
+        &["--drain-delay", "1.5", "--graceful-timeout", "20"],
+    );
+    let start = Instant::now();
+    while http(port, "GET", "/ping", &[], b"").map(|r| r.status).ok() != Some(200) {
+        assert!(start.elapsed() < Duration::from_secs(30), "not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Load: two clients sending requests back to back, like a load balancer's traffic.
+    let stop = Arc::new(AtomicBool::new(false));
+    let outcomes: Arc<Mutex<Vec<Result<u16, String>>>> = Arc::default();
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, outcomes) = (stop.clone(), outcomes.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let r = post(port, QUICKSTART_BODY)
+                        .map(|r| r.status)
+                        .map_err(|e| e.to_string());
+                    outcomes.lock().unwrap().push(r);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let term_at = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(100));
+    // Readiness is 503 at once, requests are still served.
+    let ping = http(port, "GET", "/ping", &[], b"").unwrap();
+    assert_eq!(ping.status, 503);
+    assert_eq!(ping.body, br#"{"status": "draining"}"#);
+    let during = outcomes.lock().unwrap().len();
+    std::thread::sleep(Duration::from_millis(400));
+    // The balancer has stopped routing; one slow request is in flight when the drain ends.
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let served_during_drain = outcomes.lock().unwrap().len() - during;
+    assert!(
+        served_during_drain > 0,
+        "nothing served during the drain delay"
+    );
+    let slow_body = rows_body(150_000);
+    let wait = drain.saturating_sub(term_at.elapsed() + Duration::from_millis(300));
+    std::thread::sleep(wait);
+    let slow = std::thread::spawn(move || post(port, &slow_body));
+    // After the drain delay, new connections are refused.
+    let refused_by = term_at + drain + Duration::from_secs(3);
+    loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Err(_) => break,
+            Ok(_) => {
+                assert!(
+                    Instant::now() < refused_by,
+                    "still accepting after the drain delay"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    let slow = slow
+        .join()
+        .unwrap()
+        .expect("the in-flight request was lost");
+    assert_eq!(slow.status, 200);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&slow.body).unwrap()["predictions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        150_000
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let all = outcomes.lock().unwrap();
+    assert!(
+        all.iter().all(|o| *o == Ok(200)),
+        "{:?}",
+        all.iter().filter(|o| **o != Ok(200)).collect::<Vec<_>>()
+    );
+}
