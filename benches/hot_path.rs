@@ -43,6 +43,9 @@ fn benches(c: &mut Criterion) {
         workers: 1,
         intra_op_threads: 1,
         queue_capacity: 16,
+        max_batch_rows: 1,
+        max_batch_delay: std::time::Duration::ZERO,
+        observer: None,
     };
     let model =
         ServedModel::load(&model_dir(), &opts).expect("load wine_cols (run `make setup` first)");

@@ -89,6 +89,22 @@ pub struct ServeArgs {
         default_value_t = 1024
     )]
     pub max_queue: usize,
+    /// Most rows merged into one runtime call by dynamic batching (1 disables batching).
+    /// Only models whose inputs and outputs all have a variable first dimension batch.
+    #[arg(
+        long = "max-batch-rows",
+        env = "MLFLOW_SERVE_MAX_BATCH_ROWS",
+        default_value_t = 256
+    )]
+    pub max_batch_rows: usize,
+    /// Milliseconds the oldest waiting request may wait for others to batch with. 0 (the
+    /// default) adds no latency: a batch is whatever queued up while the runtime was busy.
+    #[arg(
+        long = "max-batch-delay",
+        env = "MLFLOW_SERVE_MAX_BATCH_DELAY_MS",
+        default_value_t = 0.0
+    )]
+    pub max_batch_delay_ms: f64,
     /// Seconds to keep serving after SIGTERM/SIGINT with readiness already 503, so a load
     /// balancer stops routing here first (set it to the probe period + a margin).
     #[arg(

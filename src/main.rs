@@ -72,6 +72,9 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         workers: args.workers.max(1),
         intra_op_threads: args.intra_op_threads,
         queue_capacity: args.max_queue,
+        max_batch_rows: args.max_batch_rows,
+        max_batch_delay: Duration::from_secs_f64(args.max_batch_delay_ms.max(0.0) / 1000.0),
+        observer: None,
     };
     let model = ServedModel::load(&resolved.dir, &opts)
         .with_context(|| format!("cannot serve model `{}`", args.model_uri))?;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use runtime_api::{IoSpec, OutputValue, Runtime};
 
-use crate::batch::{PoolError, WorkerPool};
+use crate::batch::{BatchConfig, PoolError, WorkerPool};
 use crate::enforce::{self, Enforced};
 use crate::flavor::{self, onnx::OutputStyle, FlavorError};
 use crate::http::response::ServeError;
@@ -13,7 +13,7 @@ use crate::model::{LoadError, MlModel};
 use crate::payload::{self, BodyFormat, Request};
 
 /// Options for loading a model.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadOptions {
     /// `libonnxruntime` location, if given explicitly.
     pub onnxruntime_lib: Option<std::path::PathBuf>,
@@ -23,6 +23,12 @@ pub struct LoadOptions {
     pub intra_op_threads: usize,
     /// Jobs that may wait for a worker before requests are shed with 503.
     pub queue_capacity: usize,
+    /// Rows per merged runtime call (`<= 1` disables dynamic batching).
+    pub max_batch_rows: usize,
+    /// How long a request may wait for others to batch with.
+    pub max_batch_delay: std::time::Duration,
+    /// Called after every runtime call (metrics).
+    pub observer: Option<crate::batch::Observer>,
 }
 
 /// A loaded model with its worker pool.
@@ -79,7 +85,22 @@ impl ServedModel {
             runtimes.push(Box::new(model.session().map_err(rt_err)?));
         }
         tracing::info!(library = %lib.display(), model = %path.display(), workers = runtimes.len(), "ONNX model loaded");
-        let pool = WorkerPool::start(runtimes, opts.queue_capacity.max(1));
+        let batchable = crate::batch::merge::model_is_batchable(&inputs, &outputs);
+        tracing::info!(
+            batchable,
+            max_batch_rows = opts.max_batch_rows,
+            "batching decided"
+        );
+        let pool = WorkerPool::start(
+            runtimes,
+            BatchConfig {
+                capacity: opts.queue_capacity.max(1),
+                max_rows: opts.max_batch_rows,
+                max_delay: opts.max_batch_delay,
+            },
+            batchable,
+            opts.observer.clone(),
+        );
         Ok(ServedModel {
             mlmodel,
             inputs,
@@ -111,6 +132,11 @@ impl ServedModel {
             style,
             unwrapped,
         })
+    }
+
+    /// Requests waiting for an inference worker.
+    pub fn queue_depth(&self) -> usize {
+        self.pool.queue_depth()
     }
 
     /// Runs a prepared request on the worker pool and serializes MLflow's answer.

@@ -1,17 +1,39 @@
-//! The seam between async request handling and inference: a bounded job queue drained by
+//! The seam between async request handling and inference: a bounded queue drained by
 //! dedicated OS threads, one runtime session each (ort's `Session::run` takes `&mut self`).
-//! Tokio workers never run a model. Dynamic batching (issue 5) plugs in here.
+//! Tokio workers never run a model.
+//!
+//! Dynamic batching: requests of a batchable model (decided at load) that wait together are
+//! merged into one runtime call of at most `max_rows` rows ([`queue`] decides, [`merge`]
+//! concatenates and splits). If a merged call fails, its requests run again one by one so
+//! only the faulty one fails. Requests whose client has gone (timeout, disconnect) are
+//! dropped from the queue without running.
 
+pub mod merge;
+pub mod queue;
+
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, TrySendError};
 use runtime_api::{OutputValue, Runtime, RuntimeError, Tensor};
 use tokio::sync::oneshot;
 
-/// One inference call.
+use merge::{merge_feeds, rows_of, split_outputs, Named};
+use queue::{Abandonable, BatchQueue, Next};
+
+type Reply = oneshot::Sender<Result<Named<OutputValue>, RuntimeError>>;
+
+/// One inference request.
 struct Job {
-    feeds: Vec<(String, Tensor)>,
-    reply: oneshot::Sender<Result<Vec<(String, OutputValue)>, RuntimeError>>,
+    feeds: Named<Tensor>,
+    rows: usize,
+    reply: Reply,
+}
+
+impl Abandonable for Job {
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
 }
 
 /// Why a job did not run.
@@ -28,76 +50,433 @@ pub enum PoolError {
     Runtime(#[from] RuntimeError),
 }
 
-/// A pool of runtime threads fed by a bounded queue.
+/// Queueing and batching settings.
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    /// Requests that may wait before new ones get 503.
+    pub capacity: usize,
+    /// Rows per merged runtime call (`<= 1` disables merging).
+    pub max_rows: usize,
+    /// How long the oldest waiting request may wait for others (0: take what is queued).
+    pub max_delay: Duration,
+}
+
+/// What one runtime call covered (for metrics and logs).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchEvent {
+    /// Requests in the call.
+    pub requests: usize,
+    /// Rows in the call.
+    pub rows: usize,
+    /// Time spent in the runtime.
+    pub compute: Duration,
+}
+
+/// Called after every runtime call.
+pub type Observer = Arc<dyn Fn(BatchEvent) + Send + Sync>;
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+struct State {
+    queue: BatchQueue<Job>,
+    stopped: bool,
+}
+
+/// A pool of runtime threads fed by a bounded batching queue.
 pub struct WorkerPool {
-    tx: Option<Sender<Job>>,
+    shared: Arc<Shared>,
     capacity: usize,
+    batchable: bool,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl WorkerPool {
-    /// Starts one thread per runtime; at most `queue_capacity` jobs wait.
-    pub fn start(runtimes: Vec<Box<dyn Runtime>>, queue_capacity: usize) -> WorkerPool {
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(queue_capacity);
+    /// Starts one thread per runtime. `batchable` says whether the model's calls may be merged.
+    pub fn start(
+        runtimes: Vec<Box<dyn Runtime>>,
+        config: BatchConfig,
+        batchable: bool,
+        observer: Option<Observer>,
+    ) -> WorkerPool {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: BatchQueue::new(config.capacity, config.max_rows, config.max_delay),
+                stopped: false,
+            }),
+            wake: Condvar::new(),
+        });
         let threads = runtimes
             .into_iter()
             .enumerate()
-            .map(|(i, mut rt)| {
-                let rx = rx.clone();
+            .filter_map(|(i, rt)| {
+                let shared = shared.clone();
+                let observer = observer.clone();
                 std::thread::Builder::new()
                     .name(format!("inference-{i}"))
-                    .spawn(move || {
-                        for job in rx {
-                            if job.reply.is_closed() {
-                                continue; // the client went away or timed out: skip the work
-                            }
-                            let out = rt.run(job.feeds);
-                            let _ = job.reply.send(out);
-                        }
-                    })
-                    .expect("spawning an inference thread at start-up")
+                    .spawn(move || worker(rt, &shared, observer))
+                    .map_err(|e| tracing::error!(error = %e, "cannot start an inference thread"))
+                    .ok()
             })
             .collect();
         WorkerPool {
-            tx: Some(tx),
-            capacity: queue_capacity,
+            shared,
+            capacity: config.capacity,
+            batchable,
             threads,
         }
     }
 
-    /// Queues a job and waits for its outputs without blocking the async worker.
-    pub async fn run(
+    /// Requests waiting for a worker.
+    pub fn queue_depth(&self) -> usize {
+        self.shared.state.lock().map(|s| s.queue.len()).unwrap_or(0)
+    }
+
+    fn submit(
         &self,
-        feeds: Vec<(String, Tensor)>,
-    ) -> Result<Vec<(String, OutputValue)>, PoolError> {
+        feeds: Named<Tensor>,
+    ) -> Result<oneshot::Receiver<Result<Named<OutputValue>, RuntimeError>>, PoolError> {
         let (reply, rx) = oneshot::channel();
-        let tx = self.tx.as_ref().ok_or(PoolError::Stopped)?;
-        match tx.try_send(Job { feeds, reply }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(PoolError::QueueFull(self.capacity)),
-            Err(TrySendError::Disconnected(_)) => return Err(PoolError::Stopped),
+        let rows = rows_of(&feeds);
+        let job = Job {
+            rows: rows.unwrap_or(0),
+            feeds,
+            reply,
+        };
+        let batchable = self.batchable && rows.is_some();
+        let mut state = self.shared.state.lock().map_err(|_| PoolError::Stopped)?;
+        if state.stopped || self.threads.is_empty() {
+            return Err(PoolError::Stopped);
         }
+        let rows = job.rows;
+        state
+            .queue
+            .push(job, rows, batchable, Instant::now())
+            .map_err(|_| PoolError::QueueFull(self.capacity))?;
+        drop(state);
+        self.shared.wake.notify_one();
+        Ok(rx)
+    }
+
+    /// Queues a request and waits for its outputs without blocking the async worker.
+    /// Dropping the returned future abandons the request: it will not run.
+    pub async fn run(&self, feeds: Named<Tensor>) -> Result<Named<OutputValue>, PoolError> {
+        let rx = self.submit(feeds)?;
         Ok(rx.await.map_err(|_| PoolError::Stopped)??)
     }
 
-    /// Runs a job synchronously from a non-async thread (start-up warm-up).
-    pub fn run_blocking(
-        &self,
-        feeds: Vec<(String, Tensor)>,
-    ) -> Result<Vec<(String, OutputValue)>, PoolError> {
-        let (reply, rx) = oneshot::channel();
-        let tx = self.tx.as_ref().ok_or(PoolError::Stopped)?;
-        tx.send(Job { feeds, reply })
-            .map_err(|_| PoolError::Stopped)?;
+    /// Runs a request synchronously from a non-async thread (start-up warm-up).
+    pub fn run_blocking(&self, feeds: Named<Tensor>) -> Result<Named<OutputValue>, PoolError> {
+        let rx = self.submit(feeds)?;
         Ok(rx.blocking_recv().map_err(|_| PoolError::Stopped)??)
+    }
+}
+
+fn worker(mut rt: Box<dyn Runtime>, shared: &Shared, observer: Option<Observer>) {
+    loop {
+        let jobs = {
+            let Ok(mut state) = shared.state.lock() else {
+                return;
+            };
+            loop {
+                match state.queue.next(Instant::now()) {
+                    Next::Run(jobs) => break jobs,
+                    Next::WaitUntil(at) => {
+                        let wait = at.saturating_duration_since(Instant::now());
+                        state = match shared.wake.wait_timeout(state, wait) {
+                            Ok((s, _)) => s,
+                            Err(_) => return,
+                        };
+                    }
+                    Next::Idle => {
+                        if state.stopped {
+                            return;
+                        }
+                        state = match shared.wake.wait(state) {
+                            Ok(s) => s,
+                            Err(_) => return,
+                        };
+                    }
+                }
+            }
+        };
+        // Others may be waiting too: let another worker look at the queue.
+        shared.wake.notify_one();
+        execute(rt.as_mut(), jobs, observer.as_ref());
+    }
+}
+
+fn run_one(rt: &mut dyn Runtime, job: Job, observer: Option<&Observer>) {
+    let started = Instant::now();
+    let rows = job.rows;
+    let out = rt.run(job.feeds);
+    if let Some(o) = observer {
+        o(BatchEvent {
+            requests: 1,
+            rows,
+            compute: started.elapsed(),
+        });
+    }
+    let _ = job.reply.send(out);
+}
+
+fn execute(rt: &mut dyn Runtime, mut jobs: Vec<Job>, observer: Option<&Observer>) {
+    if jobs.len() == 1 {
+        if let Some(job) = jobs.pop() {
+            run_one(rt, job, observer);
+        }
+        return;
+    }
+    let rows: Vec<usize> = jobs.iter().map(|j| j.rows).collect();
+    let feeds: Vec<Named<Tensor>> = jobs
+        .iter_mut()
+        .map(|j| std::mem::take(&mut j.feeds))
+        .collect();
+    let merged = merge_feeds(&feeds);
+    let mut feeds = Some(feeds);
+    if let Some(merged) = merged {
+        let started = Instant::now();
+        let result = rt.run(merged);
+        if let Some(o) = observer {
+            o(BatchEvent {
+                requests: jobs.len(),
+                rows: rows.iter().sum(),
+                compute: started.elapsed(),
+            });
+        }
+        match result.map(|out| split_outputs(out, &rows)) {
+            Ok(Some(per)) => {
+                for (job, out) in jobs.into_iter().zip(per) {
+                    let _ = job.reply.send(Ok(out));
+                }
+                return;
+            }
+            Ok(None) => tracing::debug!("merged outputs not aligned with rows; running one by one"),
+            Err(e) => tracing::debug!(error = %e, "merged call failed; running one by one"),
+        }
+    }
+    // Isolation: run each request alone so only a faulty one fails.
+    for (mut job, f) in jobs.into_iter().zip(feeds.take().unwrap_or_default()) {
+        if job.reply.is_closed() {
+            continue;
+        }
+        job.feeds = f;
+        run_one(rt, job, observer);
     }
 }
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
-        self.tx.take();
+        if let Ok(mut s) = self.shared.state.lock() {
+            s.stopped = true;
+        }
+        self.shared.wake.notify_all();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runtime_api::{IoKind, IoSpec, TensorData};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A stand-in runtime for the engine's own logic: doubles `x` row by row, refuses any
+    /// negative value, and holds its first call until released so that later requests queue up.
+    struct Doubler {
+        io: Vec<IoSpec>,
+        gate: Option<std::sync::mpsc::Receiver<()>>,
+        calls: Arc<AtomicUsize>,
+        entered: Arc<AtomicUsize>,
+    }
+
+    impl Runtime for Doubler {
+        fn inputs(&self) -> &[IoSpec] {
+            &self.io
+        }
+        fn outputs(&self) -> &[IoSpec] {
+            &self.io
+        }
+        fn run(&mut self, feeds: Named<Tensor>) -> Result<Named<OutputValue>, RuntimeError> {
+            self.entered.fetch_add(1, Ordering::SeqCst);
+            if let Some(g) = self.gate.take() {
+                let _ = g.recv();
+            }
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let (_, t) = &feeds[0];
+            let TensorData::F32(v) = &t.data else {
+                return Err(RuntimeError::Input("f32 expected".into()));
+            };
+            if v.iter().any(|x| *x < 0.0) {
+                return Err(RuntimeError::Run("negative input".into()));
+            }
+            let out = Tensor::new(
+                t.shape.clone(),
+                TensorData::F32(v.iter().map(|x| x * 2.0).collect()),
+            )?;
+            Ok(vec![("y".into(), OutputValue::Tensor(out))])
+        }
+    }
+
+    thread_local! {
+        static ENTERED: Arc<AtomicUsize> = Arc::new(AtomicUsize::new(0));
+    }
+
+    /// Waits until the runtime has started its first (held) call.
+    async fn first_call_started() {
+        let e = ENTERED.with(|e| e.clone());
+        while e.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn rows(v: &[f32]) -> Named<Tensor> {
+        vec![(
+            "x".into(),
+            Tensor::new(vec![v.len(), 1], TensorData::F32(v.to_vec())).unwrap(),
+        )]
+    }
+
+    fn values(out: &Named<OutputValue>) -> Vec<f32> {
+        match &out[0].1 {
+            OutputValue::Tensor(Tensor {
+                data: TensorData::F32(v),
+                ..
+            }) => v.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn pool(
+        max_rows: usize,
+    ) -> (
+        WorkerPool,
+        std::sync::mpsc::Sender<()>,
+        Arc<AtomicUsize>,
+        Arc<Mutex<Vec<BatchEvent>>>,
+    ) {
+        let (open, gate) = std::sync::mpsc::channel();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let io = vec![IoSpec {
+            name: "x".into(),
+            kind: IoKind::Tensor {
+                dtype: None,
+                shape: vec![-1, 1],
+                type_string: "tensor(float)".into(),
+            },
+        }];
+        let events: Arc<Mutex<Vec<BatchEvent>>> = Arc::default();
+        let ev = events.clone();
+        let observer: Observer = Arc::new(move |e| ev.lock().unwrap().push(e));
+        let rt = Doubler {
+            io,
+            gate: Some(gate),
+            calls: calls.clone(),
+            entered: ENTERED.with(|e| e.clone()),
+        };
+        let cfg = BatchConfig {
+            capacity: 16,
+            max_rows,
+            max_delay: Duration::ZERO,
+        };
+        (
+            WorkerPool::start(vec![Box::new(rt)], cfg, true, Some(observer)),
+            open,
+            calls,
+            events,
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_requests_merge_and_each_gets_its_own_rows() {
+        let (pool, open, calls, events) = pool(64);
+        let pool = Arc::new(pool);
+        let first = tokio::spawn({
+            let p = pool.clone();
+            async move { p.run(rows(&[0.5])).await }
+        });
+        first_call_started().await;
+        // The worker holds the first call; these three queue up and must be merged.
+        let mut rest = Vec::new();
+        for v in [vec![1.0, 2.0], vec![3.0], vec![4.0, 5.0, 6.0]] {
+            let p = pool.clone();
+            rest.push(tokio::spawn(async move { p.run(rows(&v)).await }));
+        }
+        while pool.queue_depth() < 3 {
+            tokio::task::yield_now().await;
+        }
+        open.send(()).unwrap();
+        assert_eq!(values(&first.await.unwrap().unwrap()), vec![1.0]);
+        let got: Vec<Vec<f32>> = futures_util::future::join_all(rest)
+            .await
+            .into_iter()
+            .map(|r| values(&r.unwrap().unwrap()))
+            .collect();
+        assert_eq!(got, vec![vec![2.0, 4.0], vec![6.0], vec![8.0, 10.0, 12.0]]);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the three queued requests ran as one call"
+        );
+        let ev = events.lock().unwrap();
+        assert_eq!((ev[1].requests, ev[1].rows), (3, 6));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_merged_call_is_retried_one_by_one_so_only_the_faulty_request_fails() {
+        let (pool, open, _calls, _) = pool(64);
+        let pool = Arc::new(pool);
+        let first = tokio::spawn({
+            let p = pool.clone();
+            async move { p.run(rows(&[0.5])).await }
+        });
+        first_call_started().await;
+        let mut rest = Vec::new();
+        for v in [vec![1.0], vec![-1.0], vec![3.0]] {
+            let p = pool.clone();
+            rest.push(tokio::spawn(async move { p.run(rows(&v)).await }));
+        }
+        while pool.queue_depth() < 3 {
+            tokio::task::yield_now().await;
+        }
+        open.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let got: Vec<_> = futures_util::future::join_all(rest)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(values(got[0].as_ref().unwrap()), vec![2.0]);
+        assert!(
+            matches!(&got[1], Err(PoolError::Runtime(RuntimeError::Run(m))) if m == "negative input")
+        );
+        assert_eq!(values(got[2].as_ref().unwrap()), vec![6.0]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn abandoned_requests_never_reach_the_runtime() {
+        let (pool, open, calls, _) = pool(1);
+        let pool = Arc::new(pool);
+        let first = tokio::spawn({
+            let p = pool.clone();
+            async move { p.run(rows(&[0.5])).await }
+        });
+        first_call_started().await;
+        // A client that gives up (the HTTP timeout drops the future).
+        let p = pool.clone();
+        let gone = tokio::spawn(async move { p.run(rows(&[1.0])).await });
+        while pool.queue_depth() < 1 {
+            tokio::task::yield_now().await;
+        }
+        gone.abort();
+        let _ = gone.await;
+        open.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(values(&pool.run(rows(&[2.0])).await.unwrap()), vec![4.0]);
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "the abandoned request ran");
     }
 }
