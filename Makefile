@@ -26,8 +26,15 @@ run: setup
 
 ## Every test: unit, golden replay against MLflow's recorded answers, robustness, and URI
 ## resolution against real stores (needs the reference environment: real MLflow, moto).
-test: .local/onnxruntime/lib/libonnxruntime.so $(REF)
+test: .local/onnxruntime/lib/libonnxruntime.so $(REF) .local/promtool/usr/bin/promtool
 	cargo test --all-targets --workspace
+
+## promtool (checks /metrics in a test), from Debian's prometheus package, unpacked without root.
+.local/promtool/usr/bin/promtool:
+	mkdir -p .local/promtool
+	cd .local/promtool && (apt-get download prometheus || (apt-get update -q && apt-get download prometheus))
+	cd .local/promtool && dpkg -x prometheus_*.deb . && rm -f prometheus_*.deb
+	test -x $@
 
 ## Criterion benches of the hot path.
 bench: .local/onnxruntime/lib/libonnxruntime.so

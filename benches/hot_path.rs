@@ -45,7 +45,7 @@ fn benches(c: &mut Criterion) {
         queue_capacity: 16,
         max_batch_rows: 1,
         max_batch_delay: std::time::Duration::ZERO,
-        observer: None,
+        metrics: None,
     };
     let model =
         ServedModel::load(&model_dir(), &opts).expect("load wine_cols (run `make setup` first)");

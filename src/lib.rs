@@ -12,6 +12,7 @@ pub mod cli;
 pub mod enforce;
 pub mod flavor;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod payload;
 pub mod pipeline;

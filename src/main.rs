@@ -8,6 +8,7 @@ use anyhow::{anyhow, Context};
 use clap::Parser;
 use mlflow_serve::cli::{Cli, Command, ModelsCommand, ServeArgs};
 use mlflow_serve::http::{drain_on, serve, AppState, ServerConfig};
+use mlflow_serve::metrics::Metrics;
 use mlflow_serve::pipeline::{LoadOptions, ServedModel};
 use mlflow_serve::resolve::cache::default_root as default_cache_root;
 use mlflow_serve::resolve::{resolve, ResolveOptions};
@@ -50,7 +51,8 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(addr))
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let app = Arc::new(AppState::new());
+    let metrics = Arc::new(Metrics::new().context("creating the metrics registry")?);
+    let app = Arc::new(AppState::new(metrics.clone()));
     let config = ServerConfig {
         timeout: Duration::from_secs(args.timeout.max(1)),
         max_body_bytes: args.max_body_bytes,
@@ -74,11 +76,19 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         queue_capacity: args.max_queue,
         max_batch_rows: args.max_batch_rows,
         max_batch_delay: Duration::from_secs_f64(args.max_batch_delay_ms.max(0.0) / 1000.0),
-        observer: None,
+        metrics: Some(metrics.clone()),
     };
     let model = ServedModel::load(&resolved.dir, &opts)
         .with_context(|| format!("cannot serve model `{}`", args.model_uri))?;
+    metrics.load_seconds.set(started.elapsed().as_secs_f64());
+    metrics.set_build_info(
+        &args.model_uri,
+        resolved.name.as_deref(),
+        resolved.version.as_deref(),
+    );
+    let warm = Instant::now();
     warm_up(&model);
+    metrics.warmup_seconds.set(warm.elapsed().as_secs_f64());
     app.set_ready(model);
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,

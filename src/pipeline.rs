@@ -27,8 +27,8 @@ pub struct LoadOptions {
     pub max_batch_rows: usize,
     /// How long a request may wait for others to batch with.
     pub max_batch_delay: std::time::Duration,
-    /// Called after every runtime call (metrics).
-    pub observer: Option<crate::batch::Observer>,
+    /// Where runtime calls and serialization are recorded.
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 /// A loaded model with its worker pool.
@@ -40,6 +40,7 @@ pub struct ServedModel {
     /// Graph outputs.
     pub outputs: Vec<IoSpec>,
     pool: WorkerPool,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 /// The work done before inference: parse, enforce, build feeds.
@@ -99,13 +100,18 @@ impl ServedModel {
                 max_delay: opts.max_batch_delay,
             },
             batchable,
-            opts.observer.clone(),
+            opts.metrics.clone().map(|m| {
+                let observer: crate::batch::Observer =
+                    std::sync::Arc::new(move |e: &crate::batch::BatchEvent| m.observe_batch(e));
+                observer
+            }),
         );
         Ok(ServedModel {
             mlmodel,
             inputs,
             outputs,
             pool,
+            metrics: opts.metrics.clone(),
         })
     }
 
@@ -142,7 +148,12 @@ impl ServedModel {
     /// Runs a prepared request on the worker pool and serializes MLflow's answer.
     pub async fn run(&self, prepared: Prepared) -> Result<Vec<u8>, ServeError> {
         let outputs = self.pool.run(prepared.feeds).await.map_err(pool_error)?;
-        finish(outputs, prepared.style, prepared.unwrapped)
+        let started = std::time::Instant::now();
+        let body = finish(outputs, prepared.style, prepared.unwrapped);
+        if let Some(m) = &self.metrics {
+            m.serialize_seconds.observe(started.elapsed().as_secs_f64());
+        }
+        body
     }
 
     /// The whole pipeline, blocking (warm-up and tools; never call from async code).

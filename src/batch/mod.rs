@@ -27,6 +27,7 @@ type Reply = oneshot::Sender<Result<Named<OutputValue>, RuntimeError>>;
 struct Job {
     feeds: Named<Tensor>,
     rows: usize,
+    enqueued: Instant,
     reply: Reply,
 }
 
@@ -62,8 +63,10 @@ pub struct BatchConfig {
 }
 
 /// What one runtime call covered (for metrics and logs).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BatchEvent {
+    /// How long each request of the call waited in the queue.
+    pub queue_waits: Vec<Duration>,
     /// Requests in the call.
     pub requests: usize,
     /// Rows in the call.
@@ -73,7 +76,7 @@ pub struct BatchEvent {
 }
 
 /// Called after every runtime call.
-pub type Observer = Arc<dyn Fn(BatchEvent) + Send + Sync>;
+pub type Observer = Arc<dyn Fn(&BatchEvent) + Send + Sync>;
 
 struct Shared {
     state: Mutex<State>,
@@ -143,6 +146,7 @@ impl WorkerPool {
         let job = Job {
             rows: rows.unwrap_or(0),
             feeds,
+            enqueued: Instant::now(),
             reply,
         };
         let batchable = self.batchable && rows.is_some();
@@ -211,9 +215,11 @@ fn worker(mut rt: Box<dyn Runtime>, shared: &Shared, observer: Option<Observer>)
 fn run_one(rt: &mut dyn Runtime, job: Job, observer: Option<&Observer>) {
     let started = Instant::now();
     let rows = job.rows;
+    let waited = started.saturating_duration_since(job.enqueued);
     let out = rt.run(job.feeds);
     if let Some(o) = observer {
-        o(BatchEvent {
+        o(&BatchEvent {
+            queue_waits: vec![waited],
             requests: 1,
             rows,
             compute: started.elapsed(),
@@ -240,7 +246,11 @@ fn execute(rt: &mut dyn Runtime, mut jobs: Vec<Job>, observer: Option<&Observer>
         let started = Instant::now();
         let result = rt.run(merged);
         if let Some(o) = observer {
-            o(BatchEvent {
+            o(&BatchEvent {
+                queue_waits: jobs
+                    .iter()
+                    .map(|j| started.saturating_duration_since(j.enqueued))
+                    .collect(),
                 requests: jobs.len(),
                 rows: rows.iter().sum(),
                 compute: started.elapsed(),
@@ -351,14 +361,15 @@ mod tests {
         }
     }
 
-    fn pool(
-        max_rows: usize,
-    ) -> (
+    /// The pool, the gate that releases the first call, the call count, the batch events.
+    type Harness = (
         WorkerPool,
         std::sync::mpsc::Sender<()>,
         Arc<AtomicUsize>,
         Arc<Mutex<Vec<BatchEvent>>>,
-    ) {
+    );
+
+    fn pool(max_rows: usize) -> Harness {
         let (open, gate) = std::sync::mpsc::channel();
         let calls = Arc::new(AtomicUsize::new(0));
         let io = vec![IoSpec {
@@ -371,7 +382,7 @@ mod tests {
         }];
         let events: Arc<Mutex<Vec<BatchEvent>>> = Arc::default();
         let ev = events.clone();
-        let observer: Observer = Arc::new(move |e| ev.lock().unwrap().push(e));
+        let observer: Observer = Arc::new(move |e: &BatchEvent| ev.lock().unwrap().push(e.clone()));
         let rt = Doubler {
             io,
             gate: Some(gate),

@@ -10,7 +10,7 @@
 pub mod response;
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::metrics::Metrics;
 use crate::pipeline::ServedModel;
 use response::{respond, ServeError};
 
@@ -50,21 +51,32 @@ const DRAINING: u8 = 2;
 pub struct AppState {
     model: OnceLock<ServedModel>,
     phase: AtomicU8,
-}
-
-impl Default for AppState {
-    fn default() -> Self {
-        AppState::new()
-    }
+    metrics: Arc<Metrics>,
+    request_seq: AtomicU64,
 }
 
 impl AppState {
     /// A server with no model yet (readiness 503).
-    pub fn new() -> AppState {
+    pub fn new(metrics: Arc<Metrics>) -> AppState {
         AppState {
             model: OnceLock::new(),
             phase: AtomicU8::new(LOADING),
+            metrics,
+            request_seq: AtomicU64::new(0),
         }
+    }
+
+    /// A new request id: process start time and a sequence number, in hex.
+    fn next_request_id(&self) -> String {
+        static EPOCH: OnceLock<u64> = OnceLock::new();
+        let epoch = *EPOCH.get_or_init(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .unwrap_or(0)
+        });
+        let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
+        format!("{epoch:x}-{n:x}")
     }
 
     /// Installs the loaded, warmed-up model: readiness turns 200 (unless draining).
@@ -92,12 +104,52 @@ struct State {
     config: ServerConfig,
 }
 
-const ROUTES: [(&str, Method); 4] = [
+const ROUTES: [(&str, Method); 5] = [
     ("/ping", Method::GET),
     ("/health", Method::GET),
     ("/version", Method::GET),
     ("/invocations", Method::POST),
+    ("/metrics", Method::GET),
 ];
+
+/// The request id header, accepted from the client or generated, and echoed.
+const REQUEST_ID: &str = "x-request-id";
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = std::time::Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(str::to_string)
+        .unwrap_or_else(|| state.app.next_request_id());
+    let route = ROUTES
+        .iter()
+        .find(|(p, _)| *p == req.uri().path())
+        .map_or("other", |(p, _)| *p);
+    let method = req.method().clone();
+    let invocation = route == "/invocations";
+    let metrics = state.app.metrics.clone();
+    if invocation {
+        metrics.in_flight.inc();
+    }
+    let Ok(mut response) = route_request(state, req).await;
+    if invocation {
+        metrics.in_flight.dec();
+    }
+    let status = response.status().as_u16();
+    let took = started.elapsed();
+    metrics.observe_request(route, status, took);
+    tracing::debug!(request_id = %request_id, %method, route, status, micros = took.as_micros() as u64, "request");
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
+    Ok(response)
+}
 
 fn detail(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     respond(
@@ -107,7 +159,7 @@ fn detail(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     )
 }
 
-async fn handle(
+async fn route_request(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -154,6 +206,16 @@ async fn handle(
                 "{\"status\": \"draining\"}",
             ),
         },
+        "/metrics" => {
+            let m = &state.app.metrics;
+            m.queue_depth
+                .set(state.app.model.get().map_or(0, |s| s.queue_depth() as i64));
+            respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                m.render(),
+            )
+        }
         "/version" => respond(
             StatusCode::OK,
             "application/json",

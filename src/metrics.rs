@@ -1,0 +1,193 @@
+//! Prometheus metrics: one registry, the metric set, and the text exposition for `/metrics`.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
+};
+
+use crate::batch::BatchEvent;
+
+/// Every metric mlflow-serve exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route and status code.
+    pub requests: IntCounterVec,
+    /// Whole-request latency by route.
+    pub request_seconds: HistogramVec,
+    /// Time requests waited in the inference queue.
+    pub queue_seconds: Histogram,
+    /// Time per runtime call.
+    pub compute_seconds: Histogram,
+    /// Time to turn outputs into the response body.
+    pub serialize_seconds: Histogram,
+    /// Rows per runtime call.
+    pub batch_rows: Histogram,
+    /// Requests per runtime call.
+    pub batch_requests: Histogram,
+    /// Requests waiting for a worker (set at scrape time).
+    pub queue_depth: IntGauge,
+    /// Requests being handled.
+    pub in_flight: IntGauge,
+    /// Seconds spent resolving and loading the model.
+    pub load_seconds: Gauge,
+    /// Seconds spent on the warm-up request.
+    pub warmup_seconds: Gauge,
+    build_info: GaugeVec,
+}
+
+fn buckets(start: f64, factor: f64, count: usize) -> Vec<f64> {
+    prometheus::exponential_buckets(start, factor, count).unwrap_or_default()
+}
+
+impl Metrics {
+    /// Creates and registers the metric set.
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let latency = buckets(0.00005, 2.0, 18); // 50 µs … 6.5 s
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "mlflow_serve_requests_total",
+                "HTTP requests by route and status code.",
+            ),
+            &["route", "status"],
+        )?;
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "mlflow_serve_request_duration_seconds",
+                "Time from request head to response, by route.",
+            )
+            .buckets(latency.clone()),
+            &["route"],
+        )?;
+        let h = |name: &str, help: &str, b: Vec<f64>| {
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(b))
+        };
+        let queue_seconds = h(
+            "mlflow_serve_queue_duration_seconds",
+            "Time a request waited for an inference worker.",
+            latency.clone(),
+        )?;
+        let compute_seconds = h(
+            "mlflow_serve_compute_duration_seconds",
+            "Time per runtime call (one batch).",
+            latency.clone(),
+        )?;
+        let serialize_seconds = h(
+            "mlflow_serve_serialize_duration_seconds",
+            "Time to write the predictions body.",
+            latency,
+        )?;
+        let batch_rows = h(
+            "mlflow_serve_batch_rows",
+            "Rows per runtime call.",
+            buckets(1.0, 2.0, 14),
+        )?;
+        let batch_requests = h(
+            "mlflow_serve_batch_requests",
+            "Requests merged into one runtime call.",
+            buckets(1.0, 2.0, 10),
+        )?;
+        let queue_depth = IntGauge::new(
+            "mlflow_serve_queue_depth",
+            "Requests waiting for an inference worker.",
+        )?;
+        let in_flight =
+            IntGauge::new("mlflow_serve_in_flight_requests", "Requests being handled.")?;
+        let load_seconds = Gauge::new(
+            "mlflow_serve_model_load_seconds",
+            "Seconds spent resolving and loading the model.",
+        )?;
+        let warmup_seconds = Gauge::new(
+            "mlflow_serve_model_warmup_seconds",
+            "Seconds spent scoring the warm-up example.",
+        )?;
+        let build_info = GaugeVec::new(
+            Opts::new(
+                "mlflow_serve_build_info",
+                "Build and model information (always 1).",
+            ),
+            &[
+                "version",
+                "mlflow_protocol",
+                "model_uri",
+                "model_name",
+                "model_version",
+            ],
+        )?;
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_seconds.clone()),
+            Box::new(queue_seconds.clone()),
+            Box::new(compute_seconds.clone()),
+            Box::new(serialize_seconds.clone()),
+            Box::new(batch_rows.clone()),
+            Box::new(batch_requests.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(load_seconds.clone()),
+            Box::new(warmup_seconds.clone()),
+            Box::new(build_info.clone()),
+        ] {
+            registry.register(c)?;
+        }
+        Ok(Metrics {
+            registry,
+            requests,
+            request_seconds,
+            queue_seconds,
+            compute_seconds,
+            serialize_seconds,
+            batch_rows,
+            batch_requests,
+            queue_depth,
+            in_flight,
+            load_seconds,
+            warmup_seconds,
+            build_info,
+        })
+    }
+
+    /// Records what the model being served is.
+    pub fn set_build_info(&self, model_uri: &str, name: Option<&str>, version: Option<&str>) {
+        self.build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                crate::http::MLFLOW_VERSION,
+                model_uri,
+                name.unwrap_or(""),
+                version.unwrap_or(""),
+            ])
+            .set(1.0);
+    }
+
+    /// Records one runtime call.
+    pub fn observe_batch(&self, e: &BatchEvent) {
+        self.compute_seconds.observe(e.compute.as_secs_f64());
+        self.batch_rows.observe(e.rows as f64);
+        self.batch_requests.observe(e.requests as f64);
+        for w in &e.queue_waits {
+            self.queue_seconds.observe(w.as_secs_f64());
+        }
+    }
+
+    /// Records one finished HTTP request.
+    pub fn observe_request(&self, route: &str, status: u16, took: Duration) {
+        self.requests
+            .with_label_values(&[route, &status.to_string()])
+            .inc();
+        self.request_seconds
+            .with_label_values(&[route])
+            .observe(took.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}

@@ -1,0 +1,108 @@
+//! `/metrics` over HTTP: Prometheus text that `promtool check metrics` accepts, with request,
+//! batch and build metrics that follow the traffic; `x-request-id` accepted or generated.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{model_dir, root, Server};
+
+/// `promtool` from Debian's `prometheus` package (`make test` extracts it into `.local/`).
+fn promtool() -> std::path::PathBuf {
+    let local = root().join(".local/promtool/usr/bin/promtool");
+    let p = std::env::var_os("PROMTOOL")
+        .map(Into::into)
+        .unwrap_or(local);
+    assert!(
+        p.exists(),
+        "{} missing: run `make test` (it fetches Debian's prometheus package)",
+        p.display()
+    );
+    p
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
+
+#[test]
+fn metrics_follow_traffic_and_pass_promtool() {
+    let server = Server::start(&model_dir("wine_cols"), &[]);
+    let good = std::fs::read(model_dir("wine_cols").join("serving_input_example.json")).unwrap();
+    let json = [("Content-Type", "application/json")];
+    for _ in 0..3 {
+        assert_eq!(
+            server.request("POST", "/invocations", &json, &good).status,
+            200
+        );
+    }
+    let bad = server.request("POST", "/invocations", &json, b"{nope");
+    assert_eq!(bad.status, 400);
+    // x-request-id: generated when absent, echoed when given.
+    assert!(bad.header("x-request-id").is_some_and(|v| !v.is_empty()));
+    let r = server.request("GET", "/ping", &[("x-request-id", "trace-42")], b"");
+    assert_eq!(r.header("x-request-id"), Some("trace-42"));
+
+    let m = server.request("GET", "/metrics", &[], b"");
+    assert_eq!(m.status, 200);
+    assert!(m
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = String::from_utf8(m.body.clone()).unwrap();
+    assert_eq!(
+        value(
+            &text,
+            r#"mlflow_serve_requests_total{route="/invocations",status="200"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"mlflow_serve_requests_total{route="/invocations",status="400"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"mlflow_serve_request_duration_seconds_count{route="/invocations"}"#
+        ),
+        4.0
+    );
+    // Warm-up + 3 good requests reached the runtime; the bad one did not.
+    assert_eq!(value(&text, "mlflow_serve_batch_rows_count"), 4.0);
+    assert_eq!(
+        value(&text, "mlflow_serve_compute_duration_seconds_count"),
+        4.0
+    );
+    assert_eq!(
+        value(&text, "mlflow_serve_serialize_duration_seconds_count"),
+        3.0
+    );
+    assert_eq!(value(&text, "mlflow_serve_in_flight_requests"), 0.0);
+    assert_eq!(value(&text, "mlflow_serve_queue_depth"), 0.0);
+    assert!(value(&text, "mlflow_serve_model_load_seconds") > 0.0);
+    assert!(text.contains("mlflow_serve_build_info{mlflow_protocol=\"3.17.2\""));
+
+    let mut child = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&m.body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
