@@ -72,7 +72,8 @@ pub struct ServeArgs {
     #[arg(long = "onnxruntime-lib", env = "ORT_DYLIB_PATH")]
     pub onnxruntime_lib: Option<PathBuf>,
     /// Intra-op threads per ONNX Runtime session when the MLmodel does not set
-    /// `intra_op_num_threads` (0 = ONNX Runtime's default: one per core).
+    /// `intra_op_num_threads` (0 = the CPUs this process may use, cgroup quota included,
+    /// divided among the workers).
     #[arg(
         long = "intra-op-threads",
         env = "MLFLOW_SERVE_INTRA_OP_THREADS",

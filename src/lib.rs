@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod cli;
+pub mod cpus;
 pub mod enforce;
 pub mod flavor;
 pub mod http;

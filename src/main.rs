@@ -72,7 +72,12 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let opts = LoadOptions {
         onnxruntime_lib: args.onnxruntime_lib.clone(),
         workers: args.workers.max(1),
-        intra_op_threads: args.intra_op_threads,
+        intra_op_threads: if args.intra_op_threads == 0 {
+            // Share the CPUs this container may use between the workers.
+            (mlflow_serve::cpus::available() / args.workers.max(1)).max(1)
+        } else {
+            args.intra_op_threads
+        },
         queue_capacity: args.max_queue,
         max_batch_rows: args.max_batch_rows,
         max_batch_delay: Duration::from_secs_f64(args.max_batch_delay_ms.max(0.0) / 1000.0),
