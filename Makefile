@@ -7,7 +7,7 @@ MODEL ?= models:/wine-quality/Staging
 BIN := target/release/mlflow-serve
 REF := .venv-ref/.ready-3
 
-.PHONY: setup build run test bench lint fixtures goldens reference-env example-store clean
+.PHONY: setup build run test bench load lint fixtures goldens reference-env example-store clean
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -35,6 +35,17 @@ test: .local/onnxruntime/lib/libonnxruntime.so $(REF) .local/promtool/usr/bin/pr
 	cd .local/promtool && (apt-get download prometheus || (apt-get update -q && apt-get download prometheus))
 	cd .local/promtool && dpkg -x prometheus_*.deb . && rm -f prometheus_*.deb
 	test -x $@
+
+## wrk (load generator) and its luajit, from Debian's packages, unpacked without root.
+.local/wrk/usr/bin/wrk:
+	mkdir -p .local/wrk
+	cd .local/wrk && (apt-get download wrk libluajit-5.1-2 || (apt-get update -q && apt-get download wrk libluajit-5.1-2))
+	cd .local/wrk && for d in *.deb; do dpkg -x $$d .; done && rm -f *.deb
+	test -x $@
+
+## Load harness: mlflow-serve vs `mlflow models serve` vs in-process ONNX Runtime.
+load: .local/onnxruntime/lib/libonnxruntime.so .local/wrk/usr/bin/wrk $(REF) build
+	$(PYTHON) benches/load.py
 
 ## Criterion benches of the hot path.
 bench: .local/onnxruntime/lib/libonnxruntime.so
