@@ -45,7 +45,8 @@ test: .local/onnxruntime/lib/libonnxruntime.so $(REF) .local/promtool/usr/bin/pr
 
 ## Load harness: mlflow-serve vs `mlflow models serve` vs in-process ONNX Runtime.
 load: .local/onnxruntime/lib/libonnxruntime.so .local/wrk/usr/bin/wrk $(REF) build
-	$(PYTHON) benches/load.py
+	$(PYTHON) benches/load.py --model tests/fixtures/models/wine_cols
+	$(PYTHON) benches/load.py --model tests/fixtures/models/cnn_mnist
 
 ## Criterion benches of the hot path.
 bench: .local/onnxruntime/lib/libonnxruntime.so
@@ -71,6 +72,7 @@ example-store: $(REF)
 ## Regenerate the committed test models with real MLflow.
 fixtures: reference-env
 	.venv-ref/bin/python tests/fixtures/generate_models.py
+	.venv-ref/bin/python tests/fixtures/generate_cnn.py
 
 ## Re-record the committed golden answers from real `mlflow models serve`.
 goldens: reference-env

@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 WRK = ROOT / ".local/wrk/usr/bin/wrk"
 WRK_LIB = ROOT / ".local/wrk/usr/lib/x86_64-linux-gnu"
 REF = ROOT / ".venv-ref/bin"
-ROW = [7.4, 0.7, 0.0, 1.9, 0.076, 11.0, 34.0, 0.9978, 3.51, 0.56, 9.4]
 
 
 def free_port():
@@ -53,8 +52,19 @@ def wait_ready(port, proc, secs=120):
     sys.exit("server did not become ready")
 
 
-def body(columns, rows):
-    return json.dumps({"dataframe_split": {"columns": columns, "data": [ROW] * rows}})
+def body(example, rows):
+    """The serving input example's first row, repeated `rows` times."""
+    if "dataframe_split" in example:
+        split = dict(example["dataframe_split"])
+        split["data"] = [split["data"][0]] * rows
+        return json.dumps({"dataframe_split": split})
+    return json.dumps({"inputs": [example["inputs"][0]] * rows})
+
+
+def first_row(example):
+    if "dataframe_split" in example:
+        return example["dataframe_split"]["data"][0]
+    return example["inputs"][0]
 
 
 def wrk(port, body_path, conns, duration):
@@ -80,14 +90,14 @@ def wrk(port, body_path, conns, duration):
             "p99_ms": m["p99"] / 1000, "errors": m["errors"] + m["non2xx"]}
 
 
-def in_process(model_dir, rows, threads, seconds=2.0):
+def in_process(model_dir, row, rows, threads, seconds=2.0):
     """In-process onnxruntime through the reference environment (same thread count)."""
     code = f"""
 import json, time, numpy as np, onnxruntime as ort
 so = ort.SessionOptions(); so.intra_op_num_threads = {threads}; so.inter_op_num_threads = 1
 s = ort.InferenceSession("{model_dir}/model.onnx", so, providers=["CPUExecutionProvider"])
 name = s.get_inputs()[0].name
-x = np.array([{ROW}] * {rows}, dtype=np.float32)
+x = np.array([{json.dumps(row)}] * {rows}, dtype=np.float32)
 for _ in range(100): s.run(None, {{name: x}})
 n, t0 = 0, time.perf_counter()
 while time.perf_counter() - t0 < {seconds}:
@@ -131,12 +141,11 @@ def main():
     if not WRK.exists() or not binary.exists():
         sys.exit("run `make load` (it fetches wrk and builds the release binary)")
     example = json.loads((model / "serving_input_example.json").read_text())
-    columns = example["dataframe_split"]["columns"]
     tmp = Path(tempfile.mkdtemp(prefix="mlflow-serve-load-"))
     bodies = {}
     for rows in (1, 64):
         p = tmp / f"body{rows}.json"
-        p.write_text(body(columns, rows))
+        p.write_text(body(example, rows))
         bodies[rows] = p
 
     servers = {}
@@ -171,7 +180,8 @@ def main():
             stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
-    inproc = {rows: in_process(model, rows, args.threads) for rows in bodies} if have_ref else {}
+    inproc = ({rows: in_process(model, first_row(example), rows, args.threads) for rows in bodies}
+              if have_ref else {})
     print()
     print(f"mlflow-serve ready {ready_s:.2f} s after start; RSS after the run {rss:.1f} MB; "
           f"intra-op threads {args.threads}; {os.cpu_count()} CPUs")

@@ -6,7 +6,9 @@
 /// `std::thread::available_parallelism` (which honours affinity masks). At least 1.
 pub fn available() -> usize {
     let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
-    quota_cpus().map_or(parallelism, |q| q.min(parallelism)).max(1)
+    quota_cpus()
+        .map_or(parallelism, |q| q.min(parallelism))
+        .max(1)
 }
 
 fn quota_cpus() -> Option<usize> {
