@@ -32,6 +32,15 @@ pub enum ModelsCommand {
     Serve(ServeArgs),
 }
 
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Flags of `models serve`; names, short forms, env vars and defaults follow MLflow 3.17.2.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -121,6 +130,13 @@ pub struct ServeArgs {
         default_value_t = 30.0
     )]
     pub graceful_timeout: f64,
+    /// Also serve `/metrics` (and the probes) on this port, e.g. to keep it off the public
+    /// listener. `/metrics` stays available on the main port too.
+    #[arg(long = "metrics-port", env = "MLFLOW_SERVE_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+    /// Log format on stderr: `text` or `json` (one object per line). `RUST_LOG` filters.
+    #[arg(long = "log-format", env = "MLFLOW_SERVE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Directory where remote model artifacts are cached across restarts.
     /// Default: `$XDG_CACHE_HOME/mlflow-serve/models` or `~/.cache/mlflow-serve/models`.
     #[arg(long = "model-cache", env = "MLFLOW_SERVE_MODEL_CACHE")]

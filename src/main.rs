@@ -6,33 +6,39 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
-use mlflow_serve::cli::{Cli, Command, ModelsCommand, ServeArgs};
-use mlflow_serve::http::{drain_on, serve, AppState, ServerConfig};
+use mlflow_serve::cli::{Cli, Command, LogFormat, ModelsCommand, ServeArgs};
+use mlflow_serve::http::{drain_on, serve, serve_metrics, AppState, ServerConfig};
 use mlflow_serve::metrics::Metrics;
 use mlflow_serve::pipeline::{LoadOptions, ServedModel};
 use mlflow_serve::resolve::cache::default_root as default_cache_root;
 use mlflow_serve::resolve::{resolve, ResolveOptions};
 
 fn main() {
+    let cli = Cli::parse();
+    let Command::Models {
+        command: ModelsCommand::Serve(args),
+    } = cli.command;
+    init_logging(args.log_format);
+    if let Err(e) = run_serve(args) {
+        eprintln!("mlflow-serve: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Logs on stderr, as text or one JSON object per line; `RUST_LOG` filters (default info).
+fn init_logging(format: LogFormat) {
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Certificate failures are reported once, as the start-up error line.
     if let Ok(quiet) = "rustls_platform_verifier=off".parse() {
         filter = filter.add_directive(quiet);
     }
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Models {
-            command: ModelsCommand::Serve(args),
-        } => run_serve(args),
-    };
-    if let Err(e) = result {
-        eprintln!("mlflow-serve: error: {e:#}");
-        std::process::exit(1);
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }
 
@@ -59,6 +65,13 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         drain_delay: Duration::from_secs_f64(args.drain_delay.max(0.0)),
         graceful_timeout: Duration::from_secs_f64(args.graceful_timeout.max(0.0)),
     };
+    if let Some(mport) = args.metrics_port {
+        let maddr = SocketAddr::new(addr.ip(), mport);
+        let mlistener = runtime
+            .block_on(tokio::net::TcpListener::bind(maddr))
+            .with_context(|| format!("cannot listen on {maddr} (--metrics-port)"))?;
+        runtime.spawn(serve_metrics(mlistener, app.clone()));
+    }
     let shutdown = drain_on(shutdown_signal(), app.clone(), config.drain_delay);
     let server = runtime.spawn(serve(listener, app.clone(), config, shutdown));
 

@@ -106,3 +106,64 @@ fn metrics_follow_traffic_and_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn metrics_port_and_json_logs() {
+    let mport = common::free_port();
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+        .args(["models", "serve", "-m"])
+        .arg(model_dir("wine_cols"))
+        .args([
+            "-p",
+            &port.to_string(),
+            "--metrics-port",
+            &mport.to_string(),
+        ])
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while common::http(port, "GET", "/ping", &[], b"")
+        .map(|r| r.status)
+        .ok()
+        != Some(200)
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "not ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let m = common::http(mport, "GET", "/metrics", &[], b"").unwrap();
+    assert_eq!(m.status, 200);
+    assert!(String::from_utf8_lossy(&m.body).contains("mlflow_serve_build_info"));
+    assert_eq!(
+        common::http(mport, "GET", "/ping", &[], b"")
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        common::http(mport, "POST", "/invocations", &[], b"{}")
+            .unwrap()
+            .status,
+        404
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let logs = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<_> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 3, "{logs}");
+    for l in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{l}");
+    }
+}

@@ -316,6 +316,50 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves `/metrics`, `/ping` and `/health` only (for `--metrics-port`), until the process ends.
+pub async fn serve_metrics(listener: TcpListener, app: Arc<AppState>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let app = app.clone();
+        let service = service_fn(move |req: Request<Incoming>| {
+            let app = app.clone();
+            async move {
+                let r = match (req.method(), req.uri().path()) {
+                    (&Method::GET, "/metrics") => {
+                        app.metrics
+                            .queue_depth
+                            .set(app.model.get().map_or(0, |s| s.queue_depth() as i64));
+                        respond(
+                            StatusCode::OK,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                            app.metrics.render(),
+                        )
+                    }
+                    (&Method::GET, "/ping" | "/health") if app.is_ready() => respond(
+                        StatusCode::OK,
+                        "application/json",
+                        Bytes::from_static(b"\n"),
+                    ),
+                    (&Method::GET, "/ping" | "/health") => detail(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "{\"status\": \"not ready\"}",
+                    ),
+                    _ => detail(StatusCode::NOT_FOUND, "{\"detail\":\"Not Found\"}"),
+                };
+                Ok::<_, Infallible>(r)
+            }
+        });
+        tokio::spawn(async move {
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
 /// Resolves once `signal` fires and the drain delay has passed; readiness turns 503 at
 /// the signal.
 pub async fn drain_on(
