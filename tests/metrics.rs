@@ -111,7 +111,7 @@ fn metrics_follow_traffic_and_pass_promtool() {
 fn metrics_port_and_json_logs() {
     let mport = common::free_port();
     let port = common::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+    let child = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
         .args(["models", "serve", "-m"])
         .arg(model_dir("wine_cols"))
         .args([
