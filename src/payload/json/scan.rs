@@ -145,20 +145,44 @@ impl<'a> Scanner<'a> {
 
     /// Reads a number (the cursor is on it).
     pub fn number(&mut self) -> Result<Num<'a>, JsonError> {
+        match self.number_span()? {
+            NumSpan::Special(x) => Ok(Num::Float(x)),
+            NumSpan::Text { start, end, float } => {
+                let text = &self.doc[start..end];
+                if float {
+                    Ok(Num::Float(text.parse::<f64>().unwrap_or(f64::NAN)))
+                } else {
+                    match text.parse::<i64>() {
+                        Ok(i) => Ok(Num::Int(i)),
+                        Err(_) => Ok(Num::BigInt(text)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves past a number without converting it (validation pass).
+    pub fn skip_number(&mut self) -> Result<(), JsonError> {
+        self.number_span().map(|_| ())
+    }
+
+    /// Finds the extent of the number under the cursor, as Python's scanner does, and moves
+    /// past it.
+    fn number_span(&mut self) -> Result<NumSpan, JsonError> {
         self.ws();
         let start = self.pos;
         let rest = &self.b[self.pos..];
         if rest.starts_with(b"NaN") {
             self.pos += 3;
-            return Ok(Num::Float(f64::NAN));
+            return Ok(NumSpan::Special(f64::NAN));
         }
         if rest.starts_with(b"Infinity") {
             self.pos += 8;
-            return Ok(Num::Float(f64::INFINITY));
+            return Ok(NumSpan::Special(f64::INFINITY));
         }
         if rest.starts_with(b"-Infinity") {
             self.pos += 9;
-            return Ok(Num::Float(f64::NEG_INFINITY));
+            return Ok(NumSpan::Special(f64::NEG_INFINITY));
         }
         let mut p = self.pos;
         if self.b.get(p) == Some(&b'-') {
@@ -173,9 +197,9 @@ impl<'a> Scanner<'a> {
             }
             _ => return self.err("Expecting value", start),
         }
-        let mut is_float = false;
+        let mut float = false;
         if self.b.get(p) == Some(&b'.') && self.b.get(p + 1).is_some_and(|c| c.is_ascii_digit()) {
-            is_float = true;
+            float = true;
             p += 1;
             while self.b.get(p).is_some_and(|c| c.is_ascii_digit()) {
                 p += 1;
@@ -190,20 +214,16 @@ impl<'a> Scanner<'a> {
                 while self.b.get(q).is_some_and(|c| c.is_ascii_digit()) {
                     q += 1;
                 }
-                is_float = true;
+                float = true;
                 p = q;
             }
         }
-        let text = &self.doc[start..p];
         self.pos = p;
-        if is_float {
-            Ok(Num::Float(text.parse::<f64>().unwrap_or(f64::NAN)))
-        } else {
-            match text.parse::<i64>() {
-                Ok(i) => Ok(Num::Int(i)),
-                Err(_) => Ok(Num::BigInt(text)),
-            }
-        }
+        Ok(NumSpan::Text {
+            start,
+            end: p,
+            float,
+        })
     }
 
     /// Reads a string literal (the cursor is on its opening quote).
@@ -457,7 +477,7 @@ impl<'a> Scanner<'a> {
         match self.kind()? {
             Kind::Null => self.null(),
             Kind::Bool => self.boolean().map(|_| ()),
-            Kind::Number => self.number().map(|_| ()),
+            Kind::Number => self.skip_number(),
             Kind::String => self.string().map(|_| ()),
             Kind::Array => {
                 if self.array_open()? {
@@ -483,6 +503,12 @@ impl<'a> Scanner<'a> {
 }
 
 /// Checks that `doc` is one JSON value with only whitespace around it, like `json.loads`.
+/// Where a number is in the document, or a non-finite literal.
+enum NumSpan {
+    Special(f64),
+    Text { start: usize, end: usize, float: bool },
+}
+
 /// Returns the top-level object's keys (in order, first occurrence) when it is an object.
 pub fn validate(doc: &str) -> Result<Option<Vec<String>>, JsonError> {
     let mut s = Scanner::new(doc);
