@@ -506,7 +506,11 @@ impl<'a> Scanner<'a> {
 /// Where a number is in the document, or a non-finite literal.
 enum NumSpan {
     Special(f64),
-    Text { start: usize, end: usize, float: bool },
+    Text {
+        start: usize,
+        end: usize,
+        float: bool,
+    },
 }
 
 /// Returns the top-level object's keys (in order, first occurrence) when it is an object.
