@@ -22,13 +22,7 @@ fn rows_body(rows: usize) -> String {
 }
 
 fn spawn(model: &std::path::Path, port: u16, extra: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
-        .args(["models", "serve", "-m"])
-        .arg(model)
-        .args(["-p", &port.to_string()])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+    common::serve_command(model, port, extra)
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn")

@@ -111,21 +111,16 @@ fn metrics_follow_traffic_and_pass_promtool() {
 fn metrics_port_and_json_logs() {
     let mport = common::free_port();
     let port = common::free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
-        .args(["models", "serve", "-m"])
-        .arg(model_dir("wine_cols"))
-        .args([
-            "-p",
-            &port.to_string(),
-            "--metrics-port",
-            &mport.to_string(),
-        ])
-        .args(["--log-format", "json"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mport_s = mport.to_string();
+    let child = common::serve_command(
+        &model_dir("wine_cols"),
+        port,
+        &["--metrics-port", &mport_s, "--log-format", "json"],
+    )
+    .env("RUST_LOG", "info")
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let start = std::time::Instant::now();
     while common::http(port, "GET", "/ping", &[], b"")
         .map(|r| r.status)

@@ -240,9 +240,7 @@ fn execute(rt: &mut dyn Runtime, mut jobs: Vec<Job>, observer: Option<&Observer>
         .iter_mut()
         .map(|j| std::mem::take(&mut j.feeds))
         .collect();
-    let merged = merge_feeds(&feeds);
-    let mut feeds = Some(feeds);
-    if let Some(merged) = merged {
+    if let Some(merged) = merge_feeds(&feeds) {
         let started = Instant::now();
         let result = rt.run(merged);
         if let Some(o) = observer {
@@ -268,7 +266,7 @@ fn execute(rt: &mut dyn Runtime, mut jobs: Vec<Job>, observer: Option<&Observer>
         }
     }
     // Isolation: run each request alone so only a faulty one fails.
-    for (mut job, f) in jobs.into_iter().zip(feeds.take().unwrap_or_default()) {
+    for (mut job, f) in jobs.into_iter().zip(feeds) {
         if job.reply.is_closed() {
             continue;
         }

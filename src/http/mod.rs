@@ -93,6 +93,34 @@ impl AppState {
         self.phase.store(DRAINING, Ordering::SeqCst);
     }
 
+    /// `/ping` and `/health`: 200 with a newline when ready (as MLflow), else 503 saying why.
+    fn probe_response(&self) -> Response<Full<Bytes>> {
+        match self.phase.load(Ordering::SeqCst) {
+            READY => respond(
+                StatusCode::OK,
+                "application/json",
+                Bytes::from_static(b"\n"),
+            ),
+            LOADING => detail(StatusCode::SERVICE_UNAVAILABLE, "{\"status\": \"loading\"}"),
+            _ => detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{\"status\": \"draining\"}",
+            ),
+        }
+    }
+
+    /// `/metrics`: the Prometheus text, with the queue depth read now.
+    fn metrics_response(&self) -> Response<Full<Bytes>> {
+        self.metrics
+            .queue_depth
+            .set(self.model.get().map_or(0, |s| s.queue_depth() as i64));
+        respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            self.metrics.render(),
+        )
+    }
+
     /// Whether `/ping` answers 200.
     pub fn is_ready(&self) -> bool {
         self.phase.load(Ordering::SeqCst) == READY
@@ -127,17 +155,15 @@ async fn handle(
         .filter(|v| !v.is_empty() && v.len() <= 200)
         .map(str::to_string)
         .unwrap_or_else(|| state.app.next_request_id());
-    let route = ROUTES
-        .iter()
-        .find(|(p, _)| *p == req.uri().path())
-        .map_or("other", |(p, _)| *p);
+    let found = ROUTES.iter().find(|(p, _)| *p == req.uri().path());
+    let route = found.map_or("other", |(p, _)| *p);
     let method = req.method().clone();
     let invocation = route == "/invocations";
     let metrics = state.app.metrics.clone();
     if invocation {
         metrics.in_flight.inc();
     }
-    let Ok(mut response) = route_request(state, req).await;
+    let Ok(mut response) = route_request(state, found, req).await;
     if invocation {
         metrics.in_flight.dec();
     }
@@ -161,10 +187,11 @@ fn detail(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
 
 async fn route_request(
     state: Arc<State>,
+    found: Option<&'static (&'static str, Method)>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_string();
-    let Some((_, allowed)) = ROUTES.iter().find(|(p, _)| *p == path) else {
+    let Some((route, allowed)) = found else {
+        let path = req.uri().path();
         let trimmed = path.trim_end_matches('/');
         if path.len() > 1 && trimmed.len() < path.len() && ROUTES.iter().any(|(p, _)| *p == trimmed)
         {
@@ -193,29 +220,9 @@ async fn route_request(
         );
         return Ok(r);
     }
-    let response = match path.as_str() {
-        "/ping" | "/health" => match state.app.phase.load(Ordering::SeqCst) {
-            READY => respond(
-                StatusCode::OK,
-                "application/json",
-                Bytes::from_static(b"\n"),
-            ),
-            LOADING => detail(StatusCode::SERVICE_UNAVAILABLE, "{\"status\": \"loading\"}"),
-            _ => detail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "{\"status\": \"draining\"}",
-            ),
-        },
-        "/metrics" => {
-            let m = &state.app.metrics;
-            m.queue_depth
-                .set(state.app.model.get().map_or(0, |s| s.queue_depth() as i64));
-            respond(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                m.render(),
-            )
-        }
+    let response = match *route {
+        "/ping" | "/health" => state.app.probe_response(),
+        "/metrics" => state.app.metrics_response(),
         "/version" => respond(
             StatusCode::OK,
             "application/json",
@@ -328,25 +335,8 @@ pub async fn serve_metrics(listener: TcpListener, app: Arc<AppState>) {
             let app = app.clone();
             async move {
                 let r = match (req.method(), req.uri().path()) {
-                    (&Method::GET, "/metrics") => {
-                        app.metrics
-                            .queue_depth
-                            .set(app.model.get().map_or(0, |s| s.queue_depth() as i64));
-                        respond(
-                            StatusCode::OK,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                            app.metrics.render(),
-                        )
-                    }
-                    (&Method::GET, "/ping" | "/health") if app.is_ready() => respond(
-                        StatusCode::OK,
-                        "application/json",
-                        Bytes::from_static(b"\n"),
-                    ),
-                    (&Method::GET, "/ping" | "/health") => detail(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "{\"status\": \"not ready\"}",
-                    ),
+                    (&Method::GET, "/metrics") => app.metrics_response(),
+                    (&Method::GET, "/ping" | "/health") => app.probe_response(),
                     _ => detail(StatusCode::NOT_FOUND, "{\"detail\":\"Not Found\"}"),
                 };
                 Ok::<_, Infallible>(r)

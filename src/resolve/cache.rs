@@ -193,11 +193,13 @@ impl Cache {
                             std::fs::create_dir_all(parent)
                                 .map_err(io(format!("creating {}", parent.display())))?;
                         }
+                        let mut out = std::fs::File::create(&dst)
+                            .map_err(io(format!("creating {}", dst.display())))?;
                         let mut got = 0u64;
                         remote
-                            .download(f, &dst, &mut |n| {
-                                got += n;
-                                done += n;
+                            .download(f, &mut |chunk| {
+                                got += chunk.len() as u64;
+                                done += chunk.len() as u64;
                                 if loud && last_report.elapsed() >= Duration::from_secs(2) {
                                     last_report = Instant::now();
                                     eprintln!(
@@ -206,8 +208,11 @@ impl Cache {
                                         total as f64 / 1048576.0
                                     );
                                 }
+                                std::io::Write::write_all(&mut out, chunk)
                             })
                             .await?;
+                        out.sync_all()
+                            .map_err(io(format!("writing {}", dst.display())))?;
                         if let Some(want) = f.size {
                             if want != got {
                                 return Err(ResolveError::Artifact {

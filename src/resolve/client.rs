@@ -149,54 +149,30 @@ impl ServerClient {
         url: &str,
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<(), ResolveError> {
-        let mut attempt = 0u32;
+        let mut resp = self.send_retrying(url, |c| c.get(url)).await?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(http_error(url, status, &body));
+        }
         loop {
-            let result = async {
-                let resp = self.authed(self.http.get(url)).send().await?;
-                Ok::<_, reqwest::Error>(resp)
-            }
-            .await;
-            match result {
-                Ok(mut resp) if resp.status().is_success() => loop {
-                    let chunk = tokio::time::timeout(self.per_request(), resp.chunk())
-                        .await
-                        .map_err(|_| ResolveError::Unreachable {
-                            url: url.to_string(),
-                            message: "download stalled".into(),
-                        })?;
-                    match chunk {
-                        Ok(Some(c)) => sink(&c).map_err(|e| ResolveError::Io {
-                            what: "writing a downloaded artifact".into(),
-                            message: e.to_string(),
-                        })?,
-                        Ok(None) => return Ok(()),
-                        Err(e) => {
-                            return Err(ResolveError::Unreachable {
-                                url: url.to_string(),
-                                message: e.to_string(),
-                            })
-                        }
-                    }
-                },
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let body = resp.bytes().await.unwrap_or_default();
-                    if is_transient_status(status) && self.backoff(&mut attempt).await {
-                        continue;
-                    }
-                    return Err(http_error(url, status, &body));
-                }
+            let chunk = tokio::time::timeout(self.per_request(), resp.chunk())
+                .await
+                .map_err(|_| ResolveError::Unreachable {
+                    url: url.to_string(),
+                    message: "download stalled".into(),
+                })?;
+            match chunk {
+                Ok(Some(c)) => sink(&c).map_err(|e| ResolveError::Io {
+                    what: "writing a downloaded artifact".into(),
+                    message: e.to_string(),
+                })?,
+                Ok(None) => return Ok(()),
                 Err(e) => {
-                    if let Some(tls) = tls_failure(url, &e) {
-                        return Err(tls);
-                    }
-                    if self.backoff(&mut attempt).await {
-                        continue;
-                    }
                     return Err(ResolveError::Unreachable {
                         url: url.to_string(),
-                        message: error_chain(&e),
-                    });
+                        message: super::cause_chain(&e).0,
+                    })
                 }
             }
         }
@@ -245,23 +221,34 @@ impl ServerClient {
         url: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Reply, ResolveError> {
+        let resp = self.send_retrying(url, build).await?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| ResolveError::Unreachable {
+            url: url.to_string(),
+            message: super::cause_chain(&e).0,
+        })?;
+        Ok(Reply { status, body })
+    }
+
+    /// Sends until the answer is not transient (connection errors, 429, 5xx are retried with
+    /// backoff inside the deadline; certificate errors are not).
+    async fn send_retrying(
+        &self,
+        url: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ResolveError> {
         let mut attempt = 0u32;
         loop {
-            let result = async {
-                let resp = self.authed(build(&self.http)).send().await?;
-                let status = resp.status().as_u16();
-                let body = resp.bytes().await?;
-                Ok::<_, reqwest::Error>(Reply { status, body })
-            }
-            .await;
-            match result {
-                Ok(r) if is_transient_status(r.status) => {
+            match self.authed(build(&self.http)).send().await {
+                Ok(resp) if is_transient_status(resp.status().as_u16()) => {
                     if self.backoff(&mut attempt).await {
                         continue;
                     }
-                    return Err(http_error(url, r.status, &r.body));
+                    let status = resp.status().as_u16();
+                    let body = resp.bytes().await.unwrap_or_default();
+                    return Err(http_error(url, status, &body));
                 }
-                Ok(r) => return Ok(r),
+                Ok(resp) => return Ok(resp),
                 Err(e) => {
                     if let Some(tls) = tls_failure(url, &e) {
                         return Err(tls);
@@ -271,7 +258,7 @@ impl ServerClient {
                     }
                     return Err(ResolveError::Unreachable {
                         url: url.to_string(),
-                        message: error_chain(&e),
+                        message: super::cause_chain(&e).0,
                     });
                 }
             }
@@ -281,12 +268,7 @@ impl ServerClient {
 
 /// A certificate problem is not transient: report it at once, with the innermost cause.
 fn tls_failure(url: &str, e: &(dyn std::error::Error + 'static)) -> Option<ResolveError> {
-    let mut innermost = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        innermost = s.to_string();
-        src = s.source();
-    }
+    let innermost = super::cause_chain(e).1;
     let lower = innermost.to_ascii_lowercase();
     (lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")).then(
         || ResolveError::Tls {
@@ -299,21 +281,6 @@ fn tls_failure(url: &str, e: &(dyn std::error::Error + 'static)) -> Option<Resol
 /// 429 and 5xx gateway-ish statuses are retried (as MLflow's client does).
 fn is_transient_status(status: u16) -> bool {
     matches!(status, 429 | 500 | 502 | 503 | 504)
-}
-
-/// The innermost causes of a reqwest error, joined: "connection refused" rather than
-/// "error sending request".
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        src = s.source();
-    }
-    parts.join(": ")
 }
 
 /// An error answer of the server as a [`ResolveError`], with MLflow's message when the body

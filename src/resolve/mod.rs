@@ -114,6 +114,23 @@ pub enum ResolveError {
     },
 }
 
+/// An error and its sources on one line (each cause once, newlines flattened), and the
+/// innermost cause alone.
+pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> (String, String) {
+    let mut line = e.to_string();
+    let mut innermost = line.clone();
+    let mut src = e.source();
+    while let Some(s) = src {
+        innermost = s.to_string();
+        if !line.contains(&innermost) {
+            line.push_str(": ");
+            line.push_str(&innermost);
+        }
+        src = s.source();
+    }
+    (line.replace('\n', " "), innermost)
+}
+
 /// How to resolve.
 #[derive(Debug, Clone)]
 pub struct ResolveOptions {

@@ -41,17 +41,23 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// `mlflow-serve models serve -m <model> -p <port> <extra>`, warnings only, stdout discarded.
+pub fn serve_command(model: &Path, port: u16, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"));
+    cmd.args(["models", "serve", "-m"])
+        .arg(model)
+        .args(["-p", &port.to_string()])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    cmd
+}
+
 impl Server {
     /// Starts the binary on `model` with extra args and waits for `/ping`.
     pub fn start(model: &Path, extra: &[&str]) -> Server {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
-            .args(["models", "serve", "-m"])
-            .arg(model)
-            .args(["-p", &port.to_string()])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+        let child = serve_command(model, port, extra)
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn mlflow-serve");

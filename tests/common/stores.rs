@@ -99,9 +99,9 @@ fn spawn_logged(mut cmd: Command, dir: &Path, name: &str, port: u16) -> Proc {
     Proc { child, port, log }
 }
 
-/// `mlflow server` with a SQLite backend and an artifact proxy, in `dir`.
-pub fn mlflow_server(dir: &Path, envs: &[(&str, &str)], extra: &[&str]) -> Proc {
-    let port = free_port();
+/// `mlflow server` on `port` with `dir/server.db` as backend and `dir/proxied-artifacts` as
+/// artifact destination.
+fn mlflow_server_command(dir: &Path, port: u16) -> Command {
     let mut cmd = Command::new(ref_bin("mlflow"));
     cmd.args(["server", "--host", "127.0.0.1", "--workers", "1"])
         .args(["--port", &port.to_string()])
@@ -109,9 +109,15 @@ pub fn mlflow_server(dir: &Path, envs: &[(&str, &str)], extra: &[&str]) -> Proc 
         .arg(format!("sqlite:///{}", dir.join("server.db").display()))
         .arg("--artifacts-destination")
         .arg(dir.join("proxied-artifacts"))
-        .args(extra)
-        .env("PATH", path_with_venv())
-        .envs(envs.iter().copied());
+        .env("PATH", path_with_venv());
+    cmd
+}
+
+/// `mlflow server` with a SQLite backend and an artifact proxy, in `dir`.
+pub fn mlflow_server(dir: &Path, envs: &[(&str, &str)], extra: &[&str]) -> Proc {
+    let port = free_port();
+    let mut cmd = mlflow_server_command(dir, port);
+    cmd.args(extra).envs(envs.iter().copied());
     let mut p = spawn_logged(cmd, dir, "mlflow-server", port);
     wait_http(&mut p, "/health", 120);
     p
@@ -124,20 +130,12 @@ pub fn mlflow_tls_server(dir: &Path) -> (Proc, PathBuf) {
     make_stores(dir, &["cert"], &[]);
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let port = free_port();
-    let mut cmd = Command::new(ref_bin("mlflow"));
-    cmd.args(["server", "--host", "127.0.0.1", "--workers", "1"])
-        .args(["--port", &port.to_string()])
-        .arg("--backend-store-uri")
-        .arg(format!("sqlite:///{}", dir.join("server.db").display()))
-        .arg("--artifacts-destination")
-        .arg(dir.join("proxied-artifacts"))
-        .arg("--uvicorn-opts")
-        .arg(format!(
-            "--ssl-keyfile {} --ssl-certfile {}",
-            key.display(),
-            cert.display()
-        ))
-        .env("PATH", path_with_venv());
+    let mut cmd = mlflow_server_command(dir, port);
+    cmd.arg("--uvicorn-opts").arg(format!(
+        "--ssl-keyfile {} --ssl-certfile {}",
+        key.display(),
+        cert.display()
+    ));
     let mut p = spawn_logged(cmd, dir, "mlflow-tls-server", port);
     let deadline = Instant::now() + Duration::from_secs(120);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -42,16 +42,15 @@ impl Remote {
         }
     }
 
-    /// Downloads one listed file to `dst`, calling `progress` with each chunk's size.
+    /// Streams one listed file into `sink`, chunk by chunk.
     pub async fn download(
         &self,
         file: &RemoteFile,
-        dst: &Path,
-        progress: &mut dyn FnMut(u64),
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<(), ResolveError> {
         match self {
-            Remote::Proxy(p) => p.download(file, dst, progress).await,
-            Remote::Object(o) => o.download(file, dst, progress).await,
+            Remote::Proxy(p) => p.download(file, sink).await,
+            Remote::Object(o) => o.download(file, sink).await,
         }
     }
 }

@@ -2,8 +2,6 @@
 //! S3-compatible servers), `gs://`, `wasbs://`/`abfss://` and plain `http(s)://` (WebDAV-style
 //! listing). Credentials come from each cloud's usual env vars.
 
-use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -143,11 +141,11 @@ impl ObjectDir {
             | object_store::Error::PermissionDenied { .. } => ResolveError::Auth {
                 url: self.uri.clone(),
                 status: 403,
-                message: one_line(&e),
+                message: super::super::cause_chain(&e).0,
             },
             other => ResolveError::Artifact {
                 uri: self.uri.clone(),
-                message: one_line(&other),
+                message: super::super::cause_chain(&other).0,
             },
         }
     }
@@ -185,41 +183,22 @@ impl ObjectDir {
         Ok(out)
     }
 
-    /// Downloads one object.
+    /// Streams one object into `sink`.
     pub async fn download(
         &self,
         file: &RemoteFile,
-        dst: &Path,
-        progress: &mut dyn FnMut(u64),
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<(), ResolveError> {
-        let io = |e: std::io::Error| ResolveError::Io {
-            what: format!("writing {}", dst.display()),
-            message: e.to_string(),
-        };
         let loc = ObjPath::from(format!("{}/{}", self.prefix.as_ref(), file.rel));
         let got = self.store.get(&loc).await.map_err(|e| self.err(e))?;
-        let mut out = std::fs::File::create(dst).map_err(io)?;
         let mut stream = got.into_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.err(e))?;
-            progress(chunk.len() as u64);
-            out.write_all(&chunk).map_err(io)?;
+            sink(&chunk).map_err(|e| ResolveError::Io {
+                what: format!("writing {}", file.rel),
+                message: e.to_string(),
+            })?;
         }
-        out.sync_all().map_err(io)
+        Ok(())
     }
-}
-
-/// An error's message on one line.
-fn one_line(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        let t = x.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = x.source();
-    }
-    s.replace('\n', " ")
 }

@@ -1,9 +1,6 @@
 //! The tracking server's artifact proxy (`mlflow server --artifacts-destination …`):
 //! `mlflow-artifacts:/<path>` and `mlflow-artifacts://host:port/<path>`.
 
-use std::io::Write;
-use std::path::Path;
-
 use super::super::client::{http_error, ServerAuth, ServerClient};
 use super::super::{Context, ResolveError};
 use super::RemoteFile;
@@ -143,12 +140,11 @@ impl ProxyDir {
         Ok(out)
     }
 
-    /// Downloads one file.
+    /// Streams one file into `sink`.
     pub async fn download(
         &self,
         file: &RemoteFile,
-        dst: &Path,
-        progress: &mut dyn FnMut(u64),
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<(), ResolveError> {
         let url = format!(
             "{}{}/{}",
@@ -156,20 +152,7 @@ impl ProxyDir {
             ENDPOINT,
             encode_path(&super::join(&self.root, &file.rel))
         );
-        let mut out = std::fs::File::create(dst).map_err(|e| ResolveError::Io {
-            what: format!("creating {}", dst.display()),
-            message: e.to_string(),
-        })?;
-        self.client
-            .download(&url, |chunk| {
-                progress(chunk.len() as u64);
-                out.write_all(chunk)
-            })
-            .await?;
-        out.sync_all().map_err(|e| ResolveError::Io {
-            what: format!("writing {}", dst.display()),
-            message: e.to_string(),
-        })
+        self.client.download(&url, sink).await
     }
 }
 

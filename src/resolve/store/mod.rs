@@ -209,8 +209,7 @@ pub fn open(
     deadline: Deadline,
 ) -> Result<Store, ResolveError> {
     let lower = uri.to_ascii_lowercase();
-    if let Some(rest) = lower.strip_prefix("sqlite://") {
-        let _ = rest;
+    if lower.starts_with("sqlite://") {
         return sql::SqlStore::open_sqlite(uri).map(Store::Sql);
     }
     for scheme in ["postgresql", "postgres", "mysql", "mssql"] {
