@@ -400,24 +400,34 @@ mod tests {
         )
     }
 
+    type Pending = tokio::task::JoinHandle<Result<Named<OutputValue>, PoolError>>;
+
+    fn submit(pool: &Arc<WorkerPool>, v: &[f32]) -> Pending {
+        let (p, feeds) = (pool.clone(), rows(v));
+        tokio::spawn(async move { p.run(feeds).await })
+    }
+
+    /// Starts a first request that the runtime holds, then queues `queued` behind it.
+    async fn queue_behind_first(
+        pool: &Arc<WorkerPool>,
+        queued: &[&[f32]],
+    ) -> (Pending, Vec<Pending>) {
+        let first = submit(pool, &[0.5]);
+        first_call_started().await;
+        let rest: Vec<_> = queued.iter().map(|v| submit(pool, v)).collect();
+        while pool.queue_depth() < queued.len() {
+            tokio::task::yield_now().await;
+        }
+        (first, rest)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queued_requests_merge_and_each_gets_its_own_rows() {
         let (pool, open, calls, events) = pool(64);
         let pool = Arc::new(pool);
-        let first = tokio::spawn({
-            let p = pool.clone();
-            async move { p.run(rows(&[0.5])).await }
-        });
-        first_call_started().await;
         // The worker holds the first call; these three queue up and must be merged.
-        let mut rest = Vec::new();
-        for v in [vec![1.0, 2.0], vec![3.0], vec![4.0, 5.0, 6.0]] {
-            let p = pool.clone();
-            rest.push(tokio::spawn(async move { p.run(rows(&v)).await }));
-        }
-        while pool.queue_depth() < 3 {
-            tokio::task::yield_now().await;
-        }
+        let (first, rest) =
+            queue_behind_first(&pool, &[&[1.0, 2.0], &[3.0], &[4.0, 5.0, 6.0]]).await;
         open.send(()).unwrap();
         assert_eq!(values(&first.await.unwrap().unwrap()), vec![1.0]);
         let got: Vec<Vec<f32>> = futures_util::future::join_all(rest)
@@ -439,19 +449,7 @@ mod tests {
     async fn a_failing_merged_call_is_retried_one_by_one_so_only_the_faulty_request_fails() {
         let (pool, open, _calls, _) = pool(64);
         let pool = Arc::new(pool);
-        let first = tokio::spawn({
-            let p = pool.clone();
-            async move { p.run(rows(&[0.5])).await }
-        });
-        first_call_started().await;
-        let mut rest = Vec::new();
-        for v in [vec![1.0], vec![-1.0], vec![3.0]] {
-            let p = pool.clone();
-            rest.push(tokio::spawn(async move { p.run(rows(&v)).await }));
-        }
-        while pool.queue_depth() < 3 {
-            tokio::task::yield_now().await;
-        }
+        let (first, rest) = queue_behind_first(&pool, &[&[1.0], &[-1.0], &[3.0]]).await;
         open.send(()).unwrap();
         first.await.unwrap().unwrap();
         let got: Vec<_> = futures_util::future::join_all(rest)
@@ -470,17 +468,9 @@ mod tests {
     async fn abandoned_requests_never_reach_the_runtime() {
         let (pool, open, calls, _) = pool(1);
         let pool = Arc::new(pool);
-        let first = tokio::spawn({
-            let p = pool.clone();
-            async move { p.run(rows(&[0.5])).await }
-        });
-        first_call_started().await;
+        let (first, mut queued) = queue_behind_first(&pool, &[&[1.0]]).await;
         // A client that gives up (the HTTP timeout drops the future).
-        let p = pool.clone();
-        let gone = tokio::spawn(async move { p.run(rows(&[1.0])).await });
-        while pool.queue_depth() < 1 {
-            tokio::task::yield_now().await;
-        }
+        let gone = queued.remove(0);
         gone.abort();
         let _ = gone.await;
         open.send(()).unwrap();
