@@ -9,7 +9,8 @@ use crate::batch::{BatchConfig, PoolError, WorkerPool};
 use crate::enforce::{self, Enforced};
 use crate::flavor::{self, onnx::OutputStyle, FlavorError};
 use crate::http::response::ServeError;
-use crate::model::{LoadError, MlModel};
+use crate::model::mlmodel::Flavor;
+use crate::model::{LoadError, MlModel, OnnxFlavor};
 use crate::payload::{self, BodyFormat, Request};
 
 /// Options for loading a model.
@@ -31,6 +32,22 @@ pub struct LoadOptions {
     pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
+/// Which pyfunc wrapper's semantics the served model follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Semantics {
+    /// `mlflow.onnx` (§4.1).
+    Onnx,
+    /// `mlflow.pytorch` (§4.2), run by the TorchScript backend.
+    PyTorch,
+}
+
+/// How a prepared request's outputs become predictions.
+#[derive(Debug, Clone, Copy)]
+enum Style {
+    Onnx(OutputStyle),
+    PyTorch(flavor::pytorch::OutputStyle),
+}
+
 /// A loaded model with its worker pool.
 pub struct ServedModel {
     /// The parsed MLmodel.
@@ -39,6 +56,8 @@ pub struct ServedModel {
     pub inputs: Vec<IoSpec>,
     /// Graph outputs.
     pub outputs: Vec<IoSpec>,
+    /// The flavor semantics requests follow.
+    pub semantics: Semantics,
     pool: WorkerPool,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
@@ -46,47 +65,161 @@ pub struct ServedModel {
 /// The work done before inference: parse, enforce, build feeds.
 pub struct Prepared {
     feeds: Vec<(String, runtime_api::Tensor)>,
-    style: OutputStyle,
+    params: Vec<(String, runtime_api::Param)>,
+    style: Style,
     unwrapped: bool,
 }
 
-impl ServedModel {
-    /// Loads `dir` and starts `opts.workers` ONNX Runtime sessions.
-    pub fn load(dir: &Path, opts: &LoadOptions) -> Result<ServedModel, LoadError> {
-        let mlmodel = MlModel::load(dir)?;
-        let path = mlmodel.onnx_path();
-        if !path.is_file() {
-            return Err(LoadError::MissingModelFile(path));
+/// The runtimes (one per worker) and what the pool needs to know about the model.
+struct Loaded {
+    runtimes: Vec<Box<dyn Runtime>>,
+    inputs: Vec<IoSpec>,
+    outputs: Vec<IoSpec>,
+    batchable: bool,
+}
+
+fn load_onnx(
+    mlmodel: &MlModel,
+    onnx: &OnnxFlavor,
+    opts: &LoadOptions,
+) -> Result<Loaded, LoadError> {
+    let path = mlmodel.dir.join(&onnx.data);
+    if !path.is_file() {
+        return Err(LoadError::MissingModelFile(path, "onnx"));
+    }
+    for p in &onnx.providers {
+        if p != "CPUExecutionProvider" {
+            tracing::warn!(provider = %p, "execution provider listed in MLmodel is not available in this build; using CPUExecutionProvider");
         }
-        for p in &mlmodel.onnx.providers {
-            if p != "CPUExecutionProvider" {
-                tracing::warn!(provider = %p, "execution provider listed in MLmodel is not available in this build; using CPUExecutionProvider");
-            }
-        }
-        let lib = runtime_onnx::find_library(opts.onnxruntime_lib.as_deref()).map_err(|search| LoadError::Runtime {
-            path: path.clone(),
-            reason: format!(
-                "libonnxruntime not found (run `make setup`, or pass --onnxruntime-lib / ORT_DYLIB_PATH); looked in: {}",
-                search.tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-            ),
-        })?;
-        let mut so = mlmodel.onnx.session_options.clone();
-        if so.intra_op_threads == 0 {
-            so.intra_op_threads = opts.intra_op_threads;
-        }
-        let rt_err = |e: runtime_api::RuntimeError| LoadError::Runtime {
+    }
+    let lib = runtime_onnx::find_library(opts.onnxruntime_lib.as_deref()).map_err(|search| LoadError::Runtime {
+        kind: "ONNX",
+        path: path.clone(),
+        reason: format!(
+            "libonnxruntime not found (run `make setup`, or pass --onnxruntime-lib / ORT_DYLIB_PATH); looked in: {}",
+            search.tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    })?;
+    let mut so = onnx.session_options.clone();
+    if so.intra_op_threads == 0 {
+        so.intra_op_threads = opts.intra_op_threads;
+    }
+    let rt_err = |e: runtime_api::RuntimeError| LoadError::Runtime {
+        kind: "ONNX",
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    let (model, first) = runtime_onnx::OnnxModel::load(&lib, &path, so).map_err(rt_err)?;
+    let inputs = first.inputs().to_vec();
+    let outputs = first.outputs().to_vec();
+    let mut runtimes: Vec<Box<dyn Runtime>> = vec![Box::new(first)];
+    for _ in 1..opts.workers.max(1) {
+        runtimes.push(Box::new(model.session().map_err(rt_err)?));
+    }
+    tracing::info!(library = %lib.display(), model = %path.display(), workers = runtimes.len(), "ONNX model loaded");
+    let batchable = crate::batch::merge::model_is_batchable(&inputs, &outputs);
+    Ok(Loaded {
+        runtimes,
+        inputs,
+        outputs,
+        batchable,
+    })
+}
+
+#[cfg(feature = "torch")]
+/// MLflow's `MLFLOW_ALLOW_PICKLE_DESERIALIZATION` (default true): when false, MLflow refuses
+/// every `.pth` file, TorchScript included.
+fn pickle_allowed() -> bool {
+    !matches!(
+        std::env::var("MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref(),
+        Ok("false") | Ok("0")
+    )
+}
+
+#[cfg(feature = "torch")]
+fn load_pytorch(
+    mlmodel: &MlModel,
+    flavor: &crate::model::mlmodel::PyTorchFlavor,
+    opts: &LoadOptions,
+) -> Result<Loaded, LoadError> {
+    let path = flavor.model_file(&mlmodel.dir);
+    if !path.is_file() {
+        return Err(LoadError::MissingModelFile(path, "pytorch"));
+    }
+    let is_pth = path.extension().is_some_and(|e| e == "pth");
+    if is_pth && !pickle_allowed() {
+        return Err(LoadError::Runtime {
+            kind: "PyTorch",
+            path,
+            reason: "Deserializing model using pickle is disallowed, but this model is saved in pickle format. The recommended way is to save the model with serialization_format='pt2' like `mlflow.pytorch.save_model(model, path, serialization_format='pt2')`, or you can set environment variable 'MLFLOW_ALLOW_PICKLE_DESERIALIZATION' to 'true' to allow deserializing model using pickle.".into(),
+        });
+    }
+    let device = flavor
+        .device
+        .clone()
+        .or_else(|| std::env::var("MLFLOW_DEFAULT_PREDICTION_DEVICE").ok())
+        .filter(|d| !d.is_empty());
+    if let Some(d) = device.filter(|d| d != "cpu") {
+        tracing::warn!(device = %d, "mlflow-serve runs TorchScript on the CPU; ignoring the configured device");
+    }
+    let model = runtime_torch::TorchModel::load(&path, opts.intra_op_threads).map_err(|e| {
+        LoadError::Runtime {
+            kind: "PyTorch",
             path: path.clone(),
             reason: e.to_string(),
-        };
-        let (model, first) = runtime_onnx::OnnxModel::load(&lib, &path, so).map_err(rt_err)?;
-        let inputs = first.inputs().to_vec();
-        let outputs = first.outputs().to_vec();
-        let mut runtimes: Vec<Box<dyn Runtime>> = vec![Box::new(first)];
-        for _ in 1..opts.workers.max(1) {
-            runtimes.push(Box::new(model.session().map_err(rt_err)?));
         }
-        tracing::info!(library = %lib.display(), model = %path.display(), workers = runtimes.len(), "ONNX model loaded");
-        let batchable = crate::batch::merge::model_is_batchable(&inputs, &outputs);
+    })?;
+    let first = model.session();
+    let inputs = first.inputs().to_vec();
+    let outputs = first.outputs().to_vec();
+    let mut runtimes: Vec<Box<dyn Runtime>> = vec![Box::new(first)];
+    for _ in 1..opts.workers.max(1) {
+        runtimes.push(Box::new(model.session()));
+    }
+    tracing::info!(model = %path.display(), workers = runtimes.len(), forward = ?model.forward_args().map(|a| a.iter().map(|x| x.name.as_str()).collect::<Vec<_>>()), "TorchScript model loaded");
+    // Rows may be merged only when the signature promises a batch dimension.
+    let batchable = match &mlmodel.signature.inputs {
+        Some(crate::model::InputSchema::Columns(_)) => true,
+        Some(crate::model::InputSchema::Tensors(t)) => {
+            t.len() == 1 && t[0].shape.first().is_some_and(|d| *d < 0)
+        }
+        None => false,
+    };
+    Ok(Loaded {
+        runtimes,
+        inputs,
+        outputs,
+        batchable,
+    })
+}
+
+#[cfg(not(feature = "torch"))]
+fn load_pytorch(
+    _mlmodel: &MlModel,
+    _flavor: &crate::model::mlmodel::PyTorchFlavor,
+    _opts: &LoadOptions,
+) -> Result<Loaded, LoadError> {
+    Err(LoadError::UnsupportedFlavor(
+        "this model has the `pytorch` flavor, and this mlflow-serve was built without TorchScript support: rebuild it with `--features torch` (`make setup-torch`), or export the model with torch.onnx.export and log it with mlflow.onnx.log_model".into(),
+    ))
+}
+
+impl ServedModel {
+    /// Loads `dir` and starts `opts.workers` runtime sessions for its flavor.
+    pub fn load(dir: &Path, opts: &LoadOptions) -> Result<ServedModel, LoadError> {
+        let mlmodel = MlModel::load(dir)?;
+        let (loaded, semantics) = match &mlmodel.flavor {
+            Flavor::Onnx(onnx) => (load_onnx(&mlmodel, onnx, opts)?, Semantics::Onnx),
+            Flavor::PyTorch(pt) => (load_pytorch(&mlmodel, pt, opts)?, Semantics::PyTorch),
+        };
+        let Loaded {
+            runtimes,
+            inputs,
+            outputs,
+            batchable,
+        } = loaded;
         tracing::info!(
             batchable,
             max_batch_rows = opts.max_batch_rows,
@@ -110,6 +243,7 @@ impl ServedModel {
             mlmodel,
             inputs,
             outputs,
+            semantics,
             pool,
             metrics: opts.metrics.clone(),
         })
@@ -125,19 +259,35 @@ impl ServedModel {
             unwrapped,
         } = payload::parse(format, body, sig.inputs.as_ref(), sig.params.as_deref())?;
         let describe = input.describe();
-        let (enforced, _params): (Enforced, _) = enforce::enforce(
+        let (enforced, params): (Enforced, _) = enforce::enforce(
             input,
             sig.inputs.as_ref(),
             format == BodyFormat::Json,
             params,
             sig.params.as_deref(),
         )?;
-        let (feeds, style) = flavor::onnx::feeds(enforced, &self.inputs, &describe)?;
-        Ok(Prepared {
-            feeds,
-            style,
-            unwrapped,
-        })
+        match self.semantics {
+            Semantics::Onnx => {
+                // MLflow's ONNX wrapper accepts params and ignores them.
+                let (feeds, style) = flavor::onnx::feeds(enforced, &self.inputs, &describe)?;
+                Ok(Prepared {
+                    feeds,
+                    params: Vec::new(),
+                    style: Style::Onnx(style),
+                    unwrapped,
+                })
+            }
+            Semantics::PyTorch => {
+                let params = flavor::pytorch::params(params)?;
+                let (feeds, style) = flavor::pytorch::feeds(enforced)?;
+                Ok(Prepared {
+                    feeds,
+                    params,
+                    style: Style::PyTorch(style),
+                    unwrapped,
+                })
+            }
+        }
     }
 
     /// Requests waiting for an inference worker.
@@ -147,7 +297,11 @@ impl ServedModel {
 
     /// Runs a prepared request on the worker pool and serializes MLflow's answer.
     pub async fn run(&self, prepared: Prepared) -> Result<Vec<u8>, ServeError> {
-        let outputs = self.pool.run(prepared.feeds).await.map_err(pool_error)?;
+        let outputs = self
+            .pool
+            .run_with_params(prepared.feeds, prepared.params)
+            .await
+            .map_err(|e| pool_error(e, self.semantics))?;
         let started = std::time::Instant::now();
         let body = finish(outputs, prepared.style, prepared.unwrapped);
         if let Some(m) = &self.metrics {
@@ -163,25 +317,34 @@ impl ServedModel {
         body: &[u8],
     ) -> Result<Vec<u8>, ServeError> {
         let p = self.prepare(content_type, body)?;
-        let outputs = self.pool.run_blocking(p.feeds).map_err(pool_error)?;
+        let outputs = self
+            .pool
+            .run_blocking(p.feeds, p.params)
+            .map_err(|e| pool_error(e, self.semantics))?;
         finish(outputs, p.style, p.unwrapped)
     }
 }
 
-fn pool_error(e: PoolError) -> ServeError {
-    match e {
-        PoolError::Runtime(r) => ServeError::Flavor(FlavorError::model(format!(
-            "onnxruntime.capi.onnxruntime_pybind11_state.Fail: [ONNXRuntimeError] : {r}"
-        ))),
-        other => ServeError::Pool(other),
+fn pool_error(e: PoolError, semantics: Semantics) -> ServeError {
+    match (e, semantics) {
+        (PoolError::Runtime(r), Semantics::Onnx) => ServeError::Flavor(FlavorError::model(
+            format!("onnxruntime.capi.onnxruntime_pybind11_state.Fail: [ONNXRuntimeError] : {r}"),
+        )),
+        (PoolError::Runtime(r), Semantics::PyTorch) => {
+            ServeError::Flavor(FlavorError::model(r.to_string()))
+        }
+        (other, _) => ServeError::Pool(other),
     }
 }
 
 fn finish(
     outputs: Vec<(String, OutputValue)>,
-    style: OutputStyle,
+    style: Style,
     unwrapped: bool,
 ) -> Result<Vec<u8>, ServeError> {
-    let preds = flavor::onnx::predictions(outputs, style)?;
+    let preds = match style {
+        Style::Onnx(style) => flavor::onnx::predictions(outputs, style)?,
+        Style::PyTorch(style) => flavor::pytorch::predictions(outputs, style)?,
+    };
     Ok(preds.to_body(unwrapped))
 }

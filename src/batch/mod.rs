@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use runtime_api::{OutputValue, Runtime, RuntimeError, Tensor};
+use runtime_api::{OutputValue, Param, Runtime, RuntimeError, Tensor};
 use tokio::sync::oneshot;
 
 use merge::{merge_feeds, rows_of, split_outputs, Named};
@@ -26,6 +26,8 @@ type Reply = oneshot::Sender<Result<Named<OutputValue>, RuntimeError>>;
 /// One inference request.
 struct Job {
     feeds: Named<Tensor>,
+    /// Inference params (requests with params never share a call).
+    params: Vec<(String, Param)>,
     rows: usize,
     enqueued: Instant,
     reply: Reply,
@@ -140,12 +142,14 @@ impl WorkerPool {
     fn submit(
         &self,
         feeds: Named<Tensor>,
+        params: Vec<(String, Param)>,
     ) -> Result<oneshot::Receiver<Result<Named<OutputValue>, RuntimeError>>, PoolError> {
         let (reply, rx) = oneshot::channel();
-        let rows = rows_of(&feeds);
+        let rows = rows_of(&feeds).filter(|_| params.is_empty());
         let job = Job {
             rows: rows.unwrap_or(0),
             feeds,
+            params,
             enqueued: Instant::now(),
             reply,
         };
@@ -167,13 +171,26 @@ impl WorkerPool {
     /// Queues a request and waits for its outputs without blocking the async worker.
     /// Dropping the returned future abandons the request: it will not run.
     pub async fn run(&self, feeds: Named<Tensor>) -> Result<Named<OutputValue>, PoolError> {
-        let rx = self.submit(feeds)?;
+        self.run_with_params(feeds, Vec::new()).await
+    }
+
+    /// [`WorkerPool::run`] with inference params for the runtime.
+    pub async fn run_with_params(
+        &self,
+        feeds: Named<Tensor>,
+        params: Vec<(String, Param)>,
+    ) -> Result<Named<OutputValue>, PoolError> {
+        let rx = self.submit(feeds, params)?;
         Ok(rx.await.map_err(|_| PoolError::Stopped)??)
     }
 
     /// Runs a request synchronously from a non-async thread (start-up warm-up).
-    pub fn run_blocking(&self, feeds: Named<Tensor>) -> Result<Named<OutputValue>, PoolError> {
-        let rx = self.submit(feeds)?;
+    pub fn run_blocking(
+        &self,
+        feeds: Named<Tensor>,
+        params: Vec<(String, Param)>,
+    ) -> Result<Named<OutputValue>, PoolError> {
+        let rx = self.submit(feeds, params)?;
         Ok(rx.blocking_recv().map_err(|_| PoolError::Stopped)??)
     }
 }
@@ -216,7 +233,7 @@ fn run_one(rt: &mut dyn Runtime, job: Job, observer: Option<&Observer>) {
     let started = Instant::now();
     let rows = job.rows;
     let waited = started.saturating_duration_since(job.enqueued);
-    let out = rt.run(job.feeds);
+    let out = rt.run_with_params(job.feeds, &job.params);
     if let Some(o) = observer {
         o(&BatchEvent {
             queue_waits: vec![waited],

@@ -3,6 +3,7 @@
 
 pub mod onnx;
 pub mod predictions;
+pub mod pytorch;
 
 pub use predictions::Predictions;
 

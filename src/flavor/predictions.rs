@@ -40,6 +40,10 @@ pub enum Predictions {
     },
     /// A dict of arrays → `{name: nested list}`.
     Dict(Vec<(String, OutputValue)>),
+    /// One array → nested lists (`ndarray.tolist()`).
+    Array(runtime_api::Tensor),
+    /// `DataFrame(array)` of a 1-D or 2-D array: columns `0..k-1` → records.
+    Frame(runtime_api::Tensor),
 }
 
 fn write_elem(out: &mut Vec<u8>, d: &TensorData, i: usize) {
@@ -130,6 +134,18 @@ impl Predictions {
                             OutputColumn::Flat(d) => write_elem(out, d, i),
                             OutputColumn::Maps(m) => write_map(out, &m[i]),
                         }
+                    })
+                })
+            }
+            Predictions::Array(t) => write_nested(out, &t.data, &t.shape, &mut 0),
+            Predictions::Frame(t) => {
+                let rows = t.shape.first().copied().unwrap_or(0);
+                let cols = if t.shape.len() == 2 { t.shape[1] } else { 1 };
+                let keys: Vec<String> = (0..cols).map(|j| j.to_string()).collect();
+                write_seq(out, b'[', b']', 0..rows, |out, i| {
+                    write_seq(out, b'{', b'}', keys.iter().enumerate(), |out, (j, key)| {
+                        write_key(out, key);
+                        write_elem(out, &t.data, i * cols + j);
                     })
                 })
             }

@@ -39,14 +39,16 @@ pub enum LoadError {
     #[error("This model's artifacts are external and are not stored in the model directory. This model cannot be loaded with MLflow.")]
     External,
     /// The model file the flavor names is missing.
-    #[error("model file \"{0}\" named by the onnx flavor does not exist")]
-    MissingModelFile(PathBuf),
-    /// ONNX Runtime refused the model.
-    #[error("cannot load ONNX model \"{path}\": {reason}")]
+    #[error("model file \"{0}\" named by the {1} flavor does not exist")]
+    MissingModelFile(PathBuf, &'static str),
+    /// The runtime refused the model.
+    #[error("cannot load {kind} model \"{path}\": {reason}")]
     Runtime {
+        /// `ONNX` or `PyTorch`.
+        kind: &'static str,
         /// The model file.
         path: PathBuf,
-        /// ONNX Runtime's message.
+        /// The runtime's message.
         reason: String,
     },
 }
@@ -113,13 +115,46 @@ pub struct OnnxFlavor {
     pub onnx_version: Option<String>,
 }
 
+/// The `pytorch` flavor block (§2.5) and the pyfunc `config` the PyTorch wrapper reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PyTorchFlavor {
+    /// The data folder relative to the model directory (`data`).
+    pub model_data: String,
+    /// `pytorch_version` the model was saved with.
+    pub pytorch_version: Option<String>,
+    /// `python_function.config.device`, when set.
+    pub device: Option<String>,
+}
+
+impl PyTorchFlavor {
+    /// The model file MLflow loads: `model.pth` when present, else `model.pt2`.
+    pub fn model_file(&self, dir: &Path) -> PathBuf {
+        let data = dir.join(&self.model_data);
+        let pth = data.join("model.pth");
+        if pth.is_file() || !data.join("model.pt2").is_file() {
+            pth
+        } else {
+            data.join("model.pt2")
+        }
+    }
+}
+
+/// The flavor mlflow-serve runs the model with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Flavor {
+    /// `mlflow.onnx` (preferred when a model has both).
+    Onnx(OnnxFlavor),
+    /// `mlflow.pytorch` (served when built with the `torch` feature).
+    PyTorch(PyTorchFlavor),
+}
+
 /// A parsed `MLmodel` file.
 #[derive(Debug, Clone)]
 pub struct MlModel {
     /// The model directory.
     pub dir: PathBuf,
-    /// The ONNX flavor.
-    pub onnx: OnnxFlavor,
+    /// The flavor to serve.
+    pub flavor: Flavor,
     /// The signature (inputs, outputs, params), when one was logged.
     pub signature: Signature,
     /// `saved_input_example_info`.
@@ -169,9 +204,12 @@ impl MlModel {
                 return Err(LoadError::External);
             }
         }
-        let onnx = match raw.flavors.get("onnx") {
-            Some(v) => parse_onnx_flavor(v),
-            None => {
+        let flavor = match (raw.flavors.get("onnx"), raw.flavors.get("pytorch")) {
+            (Some(v), _) => Flavor::Onnx(parse_onnx_flavor(v)),
+            (None, Some(v)) => {
+                Flavor::PyTorch(parse_pytorch_flavor(v, raw.flavors.get("python_function")))
+            }
+            (None, None) => {
                 return Err(LoadError::UnsupportedFlavor(unsupported_flavor_message(
                     &raw.flavors,
                 )))
@@ -191,7 +229,7 @@ impl MlModel {
         };
         Ok(MlModel {
             dir: dir.to_path_buf(),
-            onnx,
+            flavor,
             signature,
             input_example: raw.saved_input_example_info,
             mlflow_version: raw.mlflow_version,
@@ -203,11 +241,6 @@ impl MlModel {
             model_size_bytes: raw.model_size_bytes,
             is_signature_from_type_hint: raw.is_signature_from_type_hint.unwrap_or(false),
         })
-    }
-
-    /// Path of the ONNX file.
-    pub fn onnx_path(&self) -> PathBuf {
-        self.dir.join(&self.onnx.data)
     }
 
     /// Path of `serving_input_example.json`, when the model has one.
@@ -223,7 +256,7 @@ fn unsupported_flavor_message(flavors: &BTreeMap<String, serde_yaml::Value>) -> 
     let hint = if flavors.contains_key("sklearn") {
         "convert it with skl2onnx and log it with mlflow.onnx.log_model"
     } else if flavors.contains_key("pytorch") {
-        "export it with torch.onnx.export and log it with mlflow.onnx.log_model (TorchScript support is planned)"
+        "export it with torch.onnx.export and log it with mlflow.onnx.log_model, or serve it as TorchScript with a build that has the `torch` feature"
     } else if flavors.contains_key("tensorflow") || flavors.contains_key("keras") {
         "convert it with tf2onnx and log it with mlflow.onnx.log_model"
     } else if flavors.contains_key("xgboost") || flavors.contains_key("lightgbm") {
@@ -235,6 +268,22 @@ fn unsupported_flavor_message(flavors: &BTreeMap<String, serde_yaml::Value>) -> 
         "mlflow-serve serves models with the `onnx` flavor; this model has flavors [{}]: {hint}",
         names.join(", ")
     )
+}
+
+fn parse_pytorch_flavor(
+    v: &serde_yaml::Value,
+    pyfunc: Option<&serde_yaml::Value>,
+) -> PyTorchFlavor {
+    let text = |v: Option<&serde_yaml::Value>| v.and_then(|x| x.as_str()).map(str::to_string);
+    PyTorchFlavor {
+        model_data: text(v.get("model_data")).unwrap_or_else(|| "data".to_string()),
+        pytorch_version: text(v.get("pytorch_version")),
+        device: text(
+            pyfunc
+                .and_then(|p| p.get("config"))
+                .and_then(|c| c.get("device")),
+        ),
+    }
 }
 
 fn parse_onnx_flavor(v: &serde_yaml::Value) -> OnnxFlavor {
@@ -315,10 +364,27 @@ mod tests {
     fn session_options_follow_mlflow_truthiness() {
         let text = "flavors:\n  onnx:\n    data: model.onnx\n    onnx_session_options:\n      intra_op_num_threads: 19\n      graph_optimization_level: 0\n      execution_mode: SEQUENTIAL\n    providers: [CPUExecutionProvider]\n";
         let m = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), text).unwrap();
-        assert_eq!(m.onnx.session_options.intra_op_threads, 19);
-        assert_eq!(m.onnx.session_options.graph_optimization_level, None);
-        assert!(!m.onnx.session_options.parallel_execution);
-        assert_eq!(m.onnx.providers, vec!["CPUExecutionProvider"]);
+        let Flavor::Onnx(onnx) = m.flavor else {
+            panic!("onnx flavor expected")
+        };
+        assert_eq!(onnx.session_options.intra_op_threads, 19);
+        assert_eq!(onnx.session_options.graph_optimization_level, None);
+        assert!(!onnx.session_options.parallel_execution);
+        assert_eq!(onnx.providers, vec!["CPUExecutionProvider"]);
+    }
+
+    #[test]
+    fn pytorch_flavor_reads_data_folder_and_device() {
+        let text = "flavors:\n  python_function:\n    config: {device: cuda}\n    loader_module: mlflow.pytorch\n  pytorch:\n    model_data: data\n    pytorch_version: 2.13.0+cu130\n";
+        let m = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), text).unwrap();
+        assert_eq!(
+            m.flavor,
+            Flavor::PyTorch(PyTorchFlavor {
+                model_data: "data".into(),
+                pytorch_version: Some("2.13.0+cu130".into()),
+                device: Some("cuda".into()),
+            })
+        );
     }
 
     #[test]

@@ -268,6 +268,38 @@ pub enum RuntimeError {
     Run(String),
 }
 
+/// A scalar or list argument passed to a model beside its tensors (MLflow inference params;
+/// TorchScript `forward` keyword arguments).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    /// Python `None`.
+    None,
+    /// `bool`.
+    Bool(bool),
+    /// `int`.
+    Int(i64),
+    /// `float`.
+    Float(f64),
+    /// `str`.
+    Str(String),
+    /// `list` of params.
+    List(Vec<Param>),
+}
+
+impl Param {
+    /// The Python type name of the value (`int`, `float`, `list`, …).
+    pub fn py_type(&self) -> &'static str {
+        match self {
+            Param::None => "NoneType",
+            Param::Bool(_) => "bool",
+            Param::Int(_) => "int",
+            Param::Float(_) => "float",
+            Param::Str(_) => "str",
+            Param::List(_) => "list",
+        }
+    }
+}
+
 /// A loaded model instance, owned by one worker thread.
 ///
 /// Implementations must not spawn work back onto the caller's async runtime; `run` is called
@@ -282,4 +314,15 @@ pub trait Runtime: Send {
         &mut self,
         feeds: Vec<(String, Tensor)>,
     ) -> Result<Vec<(String, OutputValue)>, RuntimeError>;
+
+    /// Runs the model with inference params beside the feeds. Backends that take no params
+    /// (ONNX Runtime: MLflow ignores them) keep this default, which drops them.
+    fn run_with_params(
+        &mut self,
+        feeds: Vec<(String, Tensor)>,
+        params: &[(String, Param)],
+    ) -> Result<Vec<(String, OutputValue)>, RuntimeError> {
+        let _ = params;
+        self.run(feeds)
+    }
 }

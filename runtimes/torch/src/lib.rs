@@ -1,0 +1,214 @@
+//! TorchScript backend for mlflow-serve, through `tch` on libtorch 2.13.
+//!
+//! [`TorchModel::load`] refuses anything that is not a TorchScript archive (eager pickles and
+//! `torch.export` programs need Python) before libtorch is asked, then loads the module once
+//! on the CPU in eval mode. Worker threads share it: a TorchScript module's `forward` is safe
+//! to call from several threads, each [`TorchSession`] only holds a handle. Inputs are handed
+//! to libtorch without copying (the tensor borrows the request's buffer for the call); outputs
+//! are copied out once into the request's own buffer.
+#![deny(missing_docs)]
+
+pub mod archive;
+mod convert;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use runtime_api::{IoKind, IoSpec, OutputValue, Param, Runtime, RuntimeError, Tensor};
+use tch::jit::{CModule, IValue};
+
+pub use archive::{ArchiveKind, ForwardArg};
+
+/// The hint every refusal ends with.
+pub const CONVERSION_HINT: &str = "script or trace the module (torch.jit.script / torch.jit.trace) and log it with mlflow.pytorch.log_model(..., serialization_format=\"pickle\"), or export it to ONNX (torch.onnx.export) and log it with mlflow.onnx.log_model";
+
+/// A TorchScript module loaded once and shared by every worker.
+pub struct TorchModel {
+    module: Arc<CModule>,
+    forward: Option<Vec<ForwardArg>>,
+    path: PathBuf,
+}
+
+static THREADS: OnceLock<()> = OnceLock::new();
+
+/// Sets libtorch's thread pools once per process: `intra_op` threads for one operator
+/// (0 keeps libtorch's default) and a single inter-op thread (each worker is its own thread;
+/// libtorch's inter-op pool would only compete with them and with ONNX Runtime's pools).
+fn init_threads(intra_op: usize) {
+    THREADS.get_or_init(|| {
+        // tch panics on a libtorch error here (e.g. inter-op threads already started).
+        let set = std::panic::catch_unwind(|| {
+            if intra_op > 0 {
+                tch::set_num_threads(intra_op as i32);
+            }
+            tch::set_num_interop_threads(1);
+        });
+        if set.is_err() {
+            tracing::warn!("libtorch refused the thread settings; keeping its defaults");
+        }
+    });
+}
+
+impl TorchModel {
+    /// Checks what `path` is, refuses eager pickles and `torch.export` archives with a
+    /// conversion hint, and loads a TorchScript archive on the CPU.
+    pub fn load(path: &Path, intra_op_threads: usize) -> Result<TorchModel, RuntimeError> {
+        let forward = match archive::inspect(path) {
+            ArchiveKind::TorchScript(args) => args,
+            ArchiveKind::EagerPickle => {
+                return Err(RuntimeError::Load(format!(
+                    "a pickled eager nn.Module, which only Python can load: {CONVERSION_HINT}"
+                )))
+            }
+            ArchiveKind::Exported => {
+                return Err(RuntimeError::Load(format!(
+                    "a torch.export program (MLflow's default \"pt2\" format), which libtorch cannot run without Python: {CONVERSION_HINT}"
+                )))
+            }
+            ArchiveKind::Unknown(why) => {
+                return Err(RuntimeError::Load(format!(
+                    "not a TorchScript archive ({why}): {CONVERSION_HINT}"
+                )))
+            }
+        };
+        init_threads(intra_op_threads);
+        let mut module = CModule::load_on_device(path, tch::Device::Cpu).map_err(|e| {
+            RuntimeError::Load(format!(
+                "libtorch cannot load it: {}",
+                convert::first_line(&e.to_string())
+            ))
+        })?;
+        module
+            .f_set_eval()
+            .map_err(|e| RuntimeError::Load(convert::first_line(&e.to_string()).to_string()))?;
+        Ok(TorchModel {
+            module: Arc::new(module),
+            forward,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The `forward` arguments after `self`, when the archive's source could be read.
+    pub fn forward_args(&self) -> Option<&[ForwardArg]> {
+        self.forward.as_deref()
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A handle for one more worker thread.
+    pub fn session(&self) -> TorchSession {
+        let io = |name: &str| IoSpec {
+            name: name.to_string(),
+            kind: IoKind::Tensor {
+                dtype: None,
+                shape: vec![-1],
+                type_string: "Tensor".to_string(),
+            },
+        };
+        TorchSession {
+            module: self.module.clone(),
+            forward: self.forward.clone(),
+            inputs: vec![io("input")],
+            outputs: vec![io("output")],
+        }
+    }
+}
+
+/// One worker's handle on the shared module.
+pub struct TorchSession {
+    module: Arc<CModule>,
+    forward: Option<Vec<ForwardArg>>,
+    inputs: Vec<IoSpec>,
+    outputs: Vec<IoSpec>,
+}
+
+impl TorchSession {
+    /// Positional arguments after the input tensor: each `forward` argument takes the param
+    /// of its name or, when absent, its own default (left to TorchScript).
+    fn param_args(&self, params: &[(String, Param)]) -> Result<Vec<IValue>, RuntimeError> {
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(forward) = &self.forward else {
+            // The source could not be read: pass the params in the order MLflow gives them.
+            return params
+                .iter()
+                .map(|(n, p)| convert::param_to_ivalue(n, p, None))
+                .collect();
+        };
+        if let Some((name, _)) = params
+            .iter()
+            .find(|(n, _)| !forward.iter().skip(1).any(|a| a.name == *n))
+        {
+            return Err(RuntimeError::Input(format!(
+                "RuntimeError: forward() Unknown keyword argument '{name}' for operator 'forward'. Schema: forward({})",
+                forward
+                    .iter()
+                    .map(|a| format!("{}: {}", a.name, a.ty))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        // Positional order; stop at the last argument a param names (later ones keep their
+        // defaults), and fill gaps before it from the source's defaults.
+        let last = forward
+            .iter()
+            .rposition(|a| params.iter().any(|(n, _)| *n == a.name))
+            .unwrap_or(0);
+        let mut out = Vec::new();
+        for arg in forward.iter().take(last + 1).skip(1) {
+            match params.iter().find(|(n, _)| *n == arg.name) {
+                Some((n, p)) => out.push(convert::param_to_ivalue(n, p, Some(&arg.ty))?),
+                None => out.push(convert::default_to_ivalue(arg)?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Runtime for TorchSession {
+    fn inputs(&self) -> &[IoSpec] {
+        &self.inputs
+    }
+
+    fn outputs(&self) -> &[IoSpec] {
+        &self.outputs
+    }
+
+    fn run(
+        &mut self,
+        feeds: Vec<(String, Tensor)>,
+    ) -> Result<Vec<(String, OutputValue)>, RuntimeError> {
+        self.run_with_params(feeds, &[])
+    }
+
+    fn run_with_params(
+        &mut self,
+        feeds: Vec<(String, Tensor)>,
+        params: &[(String, Param)],
+    ) -> Result<Vec<(String, OutputValue)>, RuntimeError> {
+        let [(_, input)] = feeds.as_slice() else {
+            return Err(RuntimeError::Input(format!(
+                "a TorchScript model takes one input tensor, got {}",
+                feeds.len()
+            )));
+        };
+        let mut args = vec![IValue::Tensor(convert::to_torch(input)?)];
+        args.extend(self.param_args(params)?);
+        let out = tch::no_grad(|| self.module.forward_is(&args))
+            .map_err(|e| RuntimeError::Run(convert::torch_error(&e.to_string())))?;
+        // Copy the result out while `input`'s buffer (borrowed by args[0]) is still alive.
+        let result = match out {
+            IValue::Tensor(t) => convert::from_torch(&t),
+            other => Err(RuntimeError::Run(format!(
+                "TypeError: Expected PyTorch model to output a single output tensor, but got output of type '<class '{}'>'",
+                convert::py_type(&other)
+            ))),
+        };
+        drop(args);
+        Ok(vec![("output".to_string(), OutputValue::Tensor(result?))])
+    }
+}
