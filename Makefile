@@ -6,8 +6,13 @@ PORT ?= 5002
 MODEL ?= models:/wine-quality/Staging
 BIN := target/release/mlflow-serve
 REF := .venv-ref/.ready-3
+TORCH_REF := .venv-ref/.torch-ready-1
+# libtorch 2.13.0 (from the PyPI torch wheel) for the `torch` feature; see scripts/fetch_libtorch.py.
+LIBTORCH_DIR := $(CURDIR)/.local/libtorch/torch
+TORCH := .local/libtorch/torch/build-version
+export LIBTORCH := $(LIBTORCH_DIR)
 
-.PHONY: setup build run test bench load lint fixtures goldens reference-env example-store clean
+.PHONY: setup setup-torch build build-torch run test bench load lint fixtures goldens reference-env example-store clean
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -18,6 +23,15 @@ setup: .local/onnxruntime/lib/libonnxruntime.so build
 build:
 	cargo build --release
 
+## The same with TorchScript support (`pytorch` flavor): fetches libtorch (~530 MB) first.
+setup-torch: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) build-torch
+
+$(TORCH):
+	$(PYTHON) scripts/fetch_libtorch.py
+
+build-torch: $(TORCH)
+	cargo build --release --features torch
+
 ## Serve the bundled example registry's wine-quality model in Staging on port $(PORT),
 ## exactly as `mlflow models serve -m models:/wine-quality/Staging` would from that directory
 ## (the default tracking store is ./mlflow.db).
@@ -26,8 +40,9 @@ run: setup
 
 ## Every test: unit, golden replay against MLflow's recorded answers, robustness, and URI
 ## resolution against real stores (needs the reference environment: real MLflow, moto).
-test: .local/onnxruntime/lib/libonnxruntime.so $(REF) .local/promtool/usr/bin/promtool
-	cargo test --all-targets --workspace
+## Built with the `torch` feature, so the TorchScript backend is tested too.
+test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) .local/promtool/usr/bin/promtool
+	cargo test --all-targets --workspace --features torch
 
 ## promtool (checks /metrics in a test), from Debian's prometheus package, unpacked without root.
 .local/promtool/usr/bin/promtool:
@@ -49,12 +64,13 @@ load: .local/onnxruntime/lib/libonnxruntime.so .local/wrk/usr/bin/wrk $(REF) bui
 	$(PYTHON) benches/load.py --model tests/fixtures/models/cnn_mnist
 
 ## Criterion benches of the hot path.
-bench: .local/onnxruntime/lib/libonnxruntime.so
-	cargo bench --bench hot_path
+bench: .local/onnxruntime/lib/libonnxruntime.so $(TORCH)
+	cargo bench --bench hot_path --features torch
 
-lint:
+lint: $(TORCH)
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --workspace -- -D warnings
+	cargo clippy --all-targets --workspace --features torch -- -D warnings
 
 ## The reference environment (real MLflow 3.17.2) used to make fixtures and goldens.
 ## Bump the stamp's number when this list changes, so existing environments update.
@@ -69,13 +85,21 @@ example-store: $(REF)
 	rm -rf examples/wine-store && mkdir -p examples/wine-store
 	cd examples/wine-store && ../../.venv-ref/bin/python ../../tests/registry/make_stores.py registry "sqlite:///$$PWD/mlflow.db" expected.json --relocatable
 
-## Regenerate the committed test models with real MLflow.
-fixtures: reference-env
+## PyTorch in the reference environment (torch 2.13.0 with its CUDA wheels, about 4.7 GB):
+## only to regenerate the PyTorch fixtures and goldens, never needed by `make test`.
+$(TORCH_REF): $(REF)
+	.venv-ref/bin/pip install -q 'torch==2.13.0'
+	touch $@
+
+## Regenerate the committed test models with real MLflow (generate_torch.py after
+## generate_cnn.py: torch_cnn takes cnn_mnist's weights).
+fixtures: reference-env $(TORCH_REF)
 	.venv-ref/bin/python tests/fixtures/generate_models.py
 	.venv-ref/bin/python tests/fixtures/generate_cnn.py
+	.venv-ref/bin/python tests/fixtures/generate_torch.py
 
 ## Re-record the committed golden answers from real `mlflow models serve`.
-goldens: reference-env
+goldens: reference-env $(TORCH_REF)
 	.venv-ref/bin/python tests/golden/record.py
 
 clean:

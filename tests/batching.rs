@@ -66,8 +66,19 @@ fn answers(server: &Server, bodies: &[String]) -> Vec<(u16, Vec<u8>)> {
 
 #[test]
 fn concurrent_requests_get_exactly_their_own_rows() {
+    batched_answers_match_serial("wine_cols");
+}
+
+/// The TorchScript backend plugs into the same engine: a column-signature model batches too.
+#[cfg(feature = "torch")]
+#[test]
+fn torchscript_requests_batch_and_get_their_own_rows() {
+    batched_answers_match_serial("torch_wine_cols");
+}
+
+fn batched_answers_match_serial(model: &str) {
     let bodies: Vec<String> = (0..48).map(|i| body(1 + i % 9, i)).collect();
-    let serial = Server::start(&model_dir("wine_cols"), &["--max-batch-rows", "1"]);
+    let serial = Server::start(&model_dir(model), &["--max-batch-rows", "1"]);
     let expected: Vec<_> = bodies
         .iter()
         .map(|b| {
@@ -81,7 +92,7 @@ fn concurrent_requests_get_exactly_their_own_rows() {
         })
         .collect();
     let batched = Server::start(
-        &model_dir("wine_cols"),
+        &model_dir(model),
         &["--max-batch-rows", "32", "--max-batch-delay", "20"],
     );
     for round in 0..3 {

@@ -382,6 +382,112 @@ def string_cases():
     ]
 
 
+# --- PyTorch (TorchScript) models: mlflow.pytorch's pyfunc wrapper (§4.2) ---
+
+def torch_wine_cols_cases():
+    cs = [case(f"split_{n}", split(wine_rows(n))) for n in (1, 7, 64)]
+    r = wine_rows(2)
+    cs += [
+        case("records", records(r)),
+        case("inputs_dict", {"inputs": {c: [x[i] for x in r] for i, c in enumerate(WINE)}}),
+        case("instances", {"instances": [dict(zip(WINE, x)) for x in r]}),
+        case("csv", csv_body(r), ctype="text/csv"),
+        case("parquet", parquet_body(r), ctype="application/vnd.apache.parquet"),
+        case("split_ints", split([[int(v) for v in x] for x in r])),
+        case("split_numeric_strings", split([[str(v) for v in x] for x in r])),
+        case("split_bad_string", split([["abc"] + x[1:] for x in r])),
+        case("split_missing_column", split([x[:10] for x in r], WINE[:10]), compare="predict"),
+        case("split_extra_column", split([x + [1.0] for x in r], WINE + ["extra"])),
+        case("split_reordered", split([x[::-1] for x in r], WINE[::-1])),
+        case("split_null", split([[None] + x[1:] for x in r])),
+        case("inputs_list", {"inputs": r}, compare="predict"),
+        case("params_ignored", {**split(r), "params": {"foo": 1}}),
+    ]
+    return cs
+
+
+def torch_wine_tensor_cases():
+    cs = [case(f"inputs_{n}", {"inputs": wine_rows(n)}) for n in (1, 64)]
+    r = wine_rows(2)
+    cs += [
+        case("instances", {"instances": r}),
+        case("split_no_columns", {"dataframe_split": {"data": r}}),
+        case("split_named_columns", split(r)),
+        case("inputs_ints", {"inputs": [[int(v) for v in x] for x in r]}),
+        case("inputs_wrong_width", {"inputs": [x[:10] for x in r]}, compare="predict"),
+        case("inputs_3d", {"inputs": [r]}, compare="predict"),
+        case("inputs_string", {"inputs": [["x"] + x[1:] for x in r]}),
+        case("inputs_bool", {"inputs": [[True] + x[1:] for x in r]}),
+        case("inputs_dict", {"inputs": {"x": r}}),
+        case("inputs_empty", {"inputs": []}, compare="predict"),
+        case("csv", csv_body(r), ctype="text/csv"),
+    ]
+    return cs
+
+
+def torch_cnn_cases():
+    imgs = rng.random((8, 1, 28, 28)).round(4)
+    return [
+        case("inputs_1", {"inputs": imgs[:1].tolist()}),
+        case("inputs_8", {"inputs": imgs.tolist()}),
+        case("inputs_wrong_shape", {"inputs": imgs[:, :, :27, :].tolist()}, compare="predict"),
+        case("inputs_channels_last", {"inputs": imgs.reshape(8, 28, 28, 1).tolist()}, compare="predict"),
+    ]
+
+
+def torch_linear_typed_cases():
+    return [
+        case("split", {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2], [3.0, 4]]}}),
+        case("records", {"dataframe_records": [{"a": 1.5, "b": 2}, {"a": -3.0, "b": 7}]}),
+        case("inputs_dict", {"inputs": {"a": [1.0, 2.0], "b": [3, 4]}}),
+        case("split_b_float", {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.5]]}}, compare="predict"),
+        case("split_b_string", {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, "x"]]}}, compare="predict"),
+        case("split_a_int", {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]]}}),
+        case("csv", "a,b\n1.0,2\n3.5,4\n", ctype="text/csv"),
+    ]
+
+
+def torch_nosig_sum_cases():
+    return [
+        case("inputs_ints", {"inputs": [[1, 2], [3, 4]]}),
+        case("inputs_floats", {"inputs": [[1.0, 2], [3.0, 4]]}),
+        case("inputs_bools", {"inputs": [[True, False], [True, True]]}),
+        case("inputs_3d", {"inputs": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]}),
+        case("inputs_dict", {"inputs": {"x": [[1, 2]]}}),
+        case("inputs_strings", {"inputs": [["a", "b"]]}),
+        case("inputs_scalar", {"inputs": 5}),
+        case("inputs_1d", {"inputs": [1, 2, 3]}),
+        case("instances", {"instances": [[1.5, 2.5], [3.5, 4.5]]}),
+        case("split", {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2.5], [3, 4]]}}),
+        case("split_strings", {"dataframe_split": {"columns": ["a", "b"], "data": [["1.5", 2], ["x", 4]]}}),
+        case("records", {"dataframe_records": [{"a": 1, "b": True}, {"a": 2, "b": False}]}),
+        case("csv", "a,b\n1,2\n3,4\n", ctype="text/csv"),
+        case("params_ignored", {"inputs": [[1, 2]], "params": {"scale": 2}}),
+    ]
+
+
+def torch_params_cases():
+    x = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    ps = [
+        ("none", None), ("scale", {"scale": 2.0}), ("scale_int", {"scale": 2}), ("shift", {"shift": 3}),
+        ("negate", {"negate": True}), ("all", {"scale": 0.5, "shift": -1, "negate": True}),
+        ("shift_float", {"shift": 1.5}), ("scale_str", {"scale": "x"}), ("unknown", {"zzz": 1}),
+        ("device", {"device": "cpu"}),
+    ]
+    cs = []
+    for name, p in ps:
+        body = {"inputs": x}
+        if p is not None:
+            body["params"] = p
+        cs.append(case(f"params_{name}", body))
+    cs.append(case("split_no_columns", {"dataframe_split": {"data": x}, "params": {"scale": 3.0}}))
+    return cs
+
+
+def torch_tuple_out_cases():
+    return [case("inputs", {"inputs": [[1.0, 2.0]]})]
+
+
 MODEL_CASES = {
     "wine_cols": lambda: protocol_cases() + wine_cols_cases(),
     "wine_tensor": wine_tensor_cases,
@@ -394,6 +500,13 @@ MODEL_CASES = {
     "wine_mlp_external": lambda: [case("split_3", split(wine_rows(3))), case("split_64", split(wine_rows(64)))],
     "typed_columns": typed_cases,
     "string_echo": string_cases,
+    "torch_wine_cols": torch_wine_cols_cases,
+    "torch_wine_tensor": torch_wine_tensor_cases,
+    "torch_cnn": torch_cnn_cases,
+    "torch_linear_typed": torch_linear_typed_cases,
+    "torch_nosig_sum": torch_nosig_sum_cases,
+    "torch_params": torch_params_cases,
+    "torch_tuple_out": torch_tuple_out_cases,
 }
 
 

@@ -1,0 +1,98 @@
+//! Start-up of PyTorch models: what the TorchScript backend refuses, and how.
+//! Models made by real MLflow 3.17.2 (tests/fixtures/generate_torch.py). Serving itself is
+//! covered by the golden replay (tests/golden/torch_*.json) and the conformance suite.
+
+mod common;
+
+use std::path::Path;
+
+use common::stores::{serve_outcome, work_dir, Outcome};
+
+fn failure(model: &Path, envs: &[(&str, &str)]) -> String {
+    let uri = model.to_string_lossy().to_string();
+    match serve_outcome(&uri, &common::root(), envs, &[]) {
+        Outcome::Failed(code, lines) => {
+            assert_eq!(code, 1, "{uri}: {lines:?}");
+            assert_eq!(lines.len(), 1, "{uri}: one line expected, got {lines:?}");
+            assert!(!lines[0].contains("panicked"), "{uri}: {lines:?}");
+            lines[0].clone()
+        }
+        Outcome::Served(v) => panic!("{uri} served ({v}) but must be refused"),
+    }
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn eager_pickles_and_pt2_programs_are_refused_with_a_way_out() {
+    for (model, what) in [
+        ("torch_eager_pickle", "pickled eager nn.Module"),
+        ("torch_pt2", "torch.export program"),
+    ] {
+        let line = failure(&common::model_dir(model), &[]);
+        assert!(line.starts_with("mlflow-serve: error: "), "{line}");
+        assert!(line.contains(what), "{line}");
+        assert!(
+            line.contains("torch.jit.script / torch.jit.trace"),
+            "{line}"
+        );
+        assert!(line.contains("serialization_format=\"pickle\""), "{line}");
+        assert!(line.contains("torch.onnx.export"), "{line}");
+    }
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn pickle_deserialization_disallowed_refuses_pth_as_mlflow_does() {
+    let line = failure(
+        &common::model_dir("torch_wine_tensor"),
+        &[("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")],
+    );
+    assert!(
+        line.contains("Deserializing model using pickle is disallowed, but this model is saved in pickle format."),
+        "{line}"
+    );
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn broken_torchscript_files_fail_with_one_line() {
+    let src = common::model_dir("torch_wine_tensor");
+    let pth = std::fs::read(src.join("data/model.pth")).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "garbage",
+            b"not a zip at all".to_vec(),
+            "not a TorchScript archive",
+        ),
+        (
+            "truncated",
+            pth[..pth.len() / 2].to_vec(),
+            "not a TorchScript archive",
+        ),
+        ("empty", Vec::new(), "not a TorchScript archive"),
+    ];
+    for (name, bytes, expect) in cases {
+        let d = work_dir(&format!("torch-broken-{name}"));
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        std::fs::copy(src.join("MLmodel"), d.join("MLmodel")).unwrap();
+        std::fs::write(d.join("data/model.pth"), bytes).unwrap();
+        let line = failure(&d, &[]);
+        assert!(line.contains(expect), "{name}: {line}");
+    }
+    let d = work_dir("torch-broken-missing");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(src.join("MLmodel"), d.join("MLmodel")).unwrap();
+    let line = failure(&d, &[]);
+    assert!(
+        line.contains("named by the pytorch flavor does not exist"),
+        "{line}"
+    );
+}
+
+#[cfg(not(feature = "torch"))]
+#[test]
+fn without_the_torch_feature_pytorch_models_are_refused_with_a_build_hint() {
+    let line = failure(&common::model_dir("torch_wine_tensor"), &[]);
+    assert!(line.contains("--features torch"), "{line}");
+    assert!(line.contains("torch.onnx.export"), "{line}");
+}
