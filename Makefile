@@ -58,10 +58,13 @@ test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) .local/promtool/u
 	cd .local/wrk && for d in *.deb; do dpkg -x $$d .; done && rm -f *.deb
 	test -x $@
 
-## Load harness: mlflow-serve vs `mlflow models serve` vs in-process ONNX Runtime.
-load: .local/onnxruntime/lib/libonnxruntime.so .local/wrk/usr/bin/wrk $(REF) build
+## Load harness: mlflow-serve vs `mlflow models serve` vs the in-process runtime (ONNX Runtime
+## or, for the TorchScript twins, torch.jit: needs `$(TORCH_REF)` for mlflow's side).
+load: .local/onnxruntime/lib/libonnxruntime.so .local/wrk/usr/bin/wrk $(REF) build-torch
 	$(PYTHON) benches/load.py --model tests/fixtures/models/wine_cols
 	$(PYTHON) benches/load.py --model tests/fixtures/models/cnn_mnist
+	$(PYTHON) benches/load.py --model tests/fixtures/models/torch_wine_cols
+	$(PYTHON) benches/load.py --model tests/fixtures/models/torch_cnn
 
 ## Criterion benches of the hot path.
 bench: .local/onnxruntime/lib/libonnxruntime.so $(TORCH)

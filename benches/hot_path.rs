@@ -1,6 +1,8 @@
 //! Criterion benches of the hot path: parse + enforce + feeds for dataframe_split bodies,
-//! serialization of predictions, and one in-process ONNX Runtime run at batch 1 and 64.
-//! Run with `make bench` (needs `make setup` for libonnxruntime).
+//! serialization of predictions, and in-process model runs at batch 1 and 64: ONNX Runtime
+//! on the wine MLP and the MNIST CNN, and (with the `torch` feature) libtorch on their
+//! TorchScript twins, the same networks with the same weights.
+//! Run with `make bench` (fetches libonnxruntime and libtorch).
 
 use std::path::PathBuf;
 
@@ -97,5 +99,67 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(hot_path, benches);
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
+}
+
+/// The in-process limit per backend: one call of the same network at batch 1 and 64.
+fn runtimes(c: &mut Criterion) {
+    let lib = runtime_onnx::find_library(None).expect("libonnxruntime");
+    let so = runtime_onnx::SessionOptions {
+        intra_op_threads: 1,
+        ..Default::default()
+    };
+    let nets: [(&str, &str, &str, Vec<usize>); 2] = [
+        (
+            "wine_mlp",
+            "onnx_wine_tensor",
+            "torch_wine_tensor",
+            vec![11],
+        ),
+        ("cnn_mnist", "cnn_mnist", "torch_cnn", vec![1, 28, 28]),
+    ];
+    for (net, onnx, _torch, row) in &nets {
+        let (_m, mut session) =
+            runtime_onnx::OnnxModel::load(&lib, &fixture(onnx).join("model.onnx"), so.clone())
+                .expect("session");
+        let input = session.inputs()[0].name.clone();
+        for batch in [1usize, 64] {
+            let shape: Vec<usize> = std::iter::once(batch).chain(row.iter().copied()).collect();
+            let n: usize = shape.iter().product();
+            c.bench_function(&format!("in_process/onnx/{net}/batch/{batch}"), |bench| {
+                bench.iter(|| {
+                    let t = Tensor {
+                        shape: shape.clone(),
+                        data: TensorData::F32(vec![0.5; n]),
+                    };
+                    black_box(session.run(vec![(input.clone(), t)]).ok())
+                })
+            });
+        }
+        #[cfg(feature = "torch")]
+        {
+            let model = runtime_torch::TorchModel::load(&fixture(_torch).join("data/model.pth"), 1)
+                .expect("TorchScript model");
+            let mut session = model.session();
+            for batch in [1usize, 64] {
+                let shape: Vec<usize> = std::iter::once(batch).chain(row.iter().copied()).collect();
+                let n: usize = shape.iter().product();
+                c.bench_function(&format!("in_process/torch/{net}/batch/{batch}"), |bench| {
+                    bench.iter(|| {
+                        let t = Tensor {
+                            shape: shape.clone(),
+                            data: TensorData::F32(vec![0.5; n]),
+                        };
+                        black_box(session.run(vec![("input".into(), t)]).ok())
+                    })
+                });
+            }
+        }
+    }
+}
+
+criterion_group!(hot_path, benches, runtimes);
 criterion_main!(hot_path);

@@ -91,7 +91,24 @@ def wrk(port, body_path, conns, duration):
 
 
 def in_process(model_dir, row, rows, threads, seconds=2.0):
-    """In-process onnxruntime through the reference environment (same thread count)."""
+    """In-process runtime through the reference environment (same thread count): onnxruntime
+    for ONNX models, torch.jit for TorchScript ones."""
+    if (Path(model_dir) / "data/model.pth").exists():
+        code = f"""
+import json, time, torch
+torch.set_num_threads({threads}); torch.set_num_interop_threads(1)
+m = torch.jit.load("{model_dir}/data/model.pth").eval()
+x = torch.tensor([{json.dumps(row)}] * {rows}, dtype=torch.float32)
+with torch.no_grad():
+    for _ in range(100): m(x)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < {seconds}:
+        m(x); n += 1
+print(json.dumps({{"us": (time.perf_counter() - t0) / n * 1e6}}))
+"""
+        out = subprocess.run([str(REF / "python"), "-c", code], capture_output=True, text=True,
+                             check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])["us"]
     code = f"""
 import json, time, numpy as np, onnxruntime as ort
 so = ort.SessionOptions(); so.intra_op_num_threads = {threads}; so.inter_op_num_threads = 1
@@ -183,6 +200,7 @@ def main():
     inproc = ({rows: in_process(model, first_row(example), rows, args.threads) for rows in bodies}
               if have_ref else {})
     print()
+    print(f"model {model.name}")
     print(f"mlflow-serve ready {ready_s:.2f} s after start; RSS after the run {rss:.1f} MB; "
           f"intra-op threads {args.threads}; {os.cpu_count()} CPUs")
     print()

@@ -130,6 +130,15 @@ pub struct ServeArgs {
         default_value_t = 30.0
     )]
     pub graceful_timeout: f64,
+    /// Seconds a connection may sit idle between requests, or take to send a request's
+    /// headers, before it is closed (slowloris guard). Behind a load balancer keep it above
+    /// the balancer's own idle timeout (AWS ALB: 60 s) so the balancer closes first.
+    #[arg(
+        long = "keep-alive-timeout",
+        env = "MLFLOW_SERVE_KEEP_ALIVE_TIMEOUT",
+        default_value_t = 75.0
+    )]
+    pub keep_alive_timeout: f64,
     /// Also serve `/metrics` (and the probes) on this port, e.g. to keep it off the public
     /// listener. `/metrics` stays available on the main port too.
     #[arg(long = "metrics-port", env = "MLFLOW_SERVE_METRICS_PORT")]

@@ -64,6 +64,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         drain_delay: Duration::from_secs_f64(args.drain_delay.max(0.0)),
         graceful_timeout: Duration::from_secs_f64(args.graceful_timeout.max(0.0)),
+        keep_alive_timeout: Duration::from_secs_f64(args.keep_alive_timeout.max(0.1)),
     };
     if let Some(mport) = args.metrics_port {
         let maddr = SocketAddr::new(addr.ip(), mport);

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub batch_requests: Histogram,
     /// Requests waiting for a worker (set at scrape time).
     pub queue_depth: IntGauge,
+    /// Workers inside a runtime call (read at scrape time).
+    pub busy_workers: IntGauge,
     /// Requests being handled.
     pub in_flight: IntGauge,
     /// Seconds spent resolving and loading the model.
@@ -95,6 +97,10 @@ impl Metrics {
         )?;
         let in_flight =
             IntGauge::new("mlflow_serve_in_flight_requests", "Requests being handled.")?;
+        let busy_workers = IntGauge::new(
+            "mlflow_serve_busy_workers",
+            "Inference workers running a model call (saturation: equal to --workers).",
+        )?;
         let load_seconds = Gauge::new(
             "mlflow_serve_model_load_seconds",
             "Seconds spent resolving and loading the model.",
@@ -126,6 +132,7 @@ impl Metrics {
             Box::new(batch_requests.clone()),
             Box::new(queue_depth.clone()),
             Box::new(in_flight.clone()),
+            Box::new(busy_workers.clone()),
             Box::new(load_seconds.clone()),
             Box::new(warmup_seconds.clone()),
             Box::new(build_info.clone()),
@@ -143,6 +150,7 @@ impl Metrics {
             batch_requests,
             queue_depth,
             in_flight,
+            busy_workers,
             load_seconds,
             warmup_seconds,
             build_info,

@@ -295,6 +295,11 @@ impl ServedModel {
         self.pool.queue_depth()
     }
 
+    /// Inference workers inside a runtime call.
+    pub fn busy_workers(&self) -> usize {
+        self.pool.busy_workers()
+    }
+
     /// Runs a prepared request on the worker pool and serializes MLflow's answer.
     pub async fn run(&self, prepared: Prepared) -> Result<Vec<u8>, ServeError> {
         let outputs = self

@@ -86,3 +86,113 @@ fn a_request_over_the_timeout_gets_504_and_the_server_goes_on() {
     let v: serde_json::Value = serde_json::from_slice(&ok.body).unwrap();
     assert_eq!(v["predictions"]["logits"].as_array().unwrap().len(), 2);
 }
+
+/// A metric's value from `/metrics` (`name` includes any labels, e.g. `x_sum`).
+fn metric(server: &Server, name: &str) -> f64 {
+    let m = server.request("GET", "/metrics", &[], b"");
+    String::from_utf8_lossy(&m.body)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|r| r.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("{name} missing"))
+}
+
+/// Requests the runtime has run so far.
+fn requests_run(server: &Server) -> f64 {
+    metric(server, "mlflow_serve_batch_requests_sum")
+}
+
+/// Polls `/metrics` until `cond` holds on `name` (at most 60 s).
+fn wait_metric(server: &Server, name: &str, cond: impl Fn(f64) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond(metric(server, name)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} never reached the state"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_client_that_hangs_up_while_queued_is_never_run() {
+    use std::io::Write;
+    let server = Server::start(
+        &model_dir("cnn_mnist"),
+        &[
+            "--workers",
+            "1",
+            "--max-batch-rows",
+            "1",
+            "--intra-op-threads",
+            "1",
+        ],
+    );
+    let before = requests_run(&server); // the warm-up
+    let port = server.port;
+    // A long call occupies the only worker...
+    let long = std::thread::spawn(move || {
+        common::http(port, "POST", "/invocations", &JSON, &images(6000)).expect("long request")
+    });
+    // (parsed and running in the worker)
+    wait_metric(&server, "mlflow_serve_busy_workers", |v| v == 1.0);
+    // ...while another client sends a request and hangs up before its turn.
+    let body = images(50);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = format!(
+        "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body).unwrap();
+    wait_metric(&server, "mlflow_serve_queue_depth", |v| v == 1.0);
+    drop(s);
+    let r = long.join().unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The next request runs right after the long one: the abandoned one was skipped.
+    assert_eq!(
+        server
+            .request("POST", "/invocations", &JSON, &images(1))
+            .status,
+        200
+    );
+    assert_eq!(
+        requests_run(&server) - before,
+        2.0,
+        "the abandoned request ran (or the long one did not)"
+    );
+}
+
+#[test]
+fn idle_and_slow_connections_are_closed_after_the_keep_alive_timeout() {
+    use std::io::{Read, Write};
+    let server = Server::start(&model_dir("wine_cols"), &["--keep-alive-timeout", "1"]);
+    // Idle after a response: the server closes the connection.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all)
+        .expect("the server closes the idle connection");
+    assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200"));
+    let idle = started.elapsed();
+    assert!(
+        idle >= std::time::Duration::from_millis(900) && idle < std::time::Duration::from_secs(5),
+        "{idle:?}"
+    );
+    // Headers that never finish: closed too (slowloris).
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"POST /invocations HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(std::time::Instant::now() - started < std::time::Duration::from_secs(8));
+}

@@ -83,6 +83,8 @@ pub type Observer = Arc<dyn Fn(&BatchEvent) + Send + Sync>;
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// Workers inside a runtime call.
+    busy: std::sync::atomic::AtomicUsize,
 }
 
 struct State {
@@ -112,6 +114,7 @@ impl WorkerPool {
                 stopped: false,
             }),
             wake: Condvar::new(),
+            busy: std::sync::atomic::AtomicUsize::new(0),
         });
         let threads = runtimes
             .into_iter()
@@ -132,6 +135,11 @@ impl WorkerPool {
             batchable,
             threads,
         }
+    }
+
+    /// Workers inside a runtime call.
+    pub fn busy_workers(&self) -> usize {
+        self.shared.busy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Requests waiting for a worker.
@@ -225,7 +233,13 @@ fn worker(mut rt: Box<dyn Runtime>, shared: &Shared, observer: Option<Observer>)
         };
         // Others may be waiting too: let another worker look at the queue.
         shared.wake.notify_one();
+        shared
+            .busy
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         execute(rt.as_mut(), jobs, observer.as_ref());
+        shared
+            .busy
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -41,6 +41,10 @@ pub struct ServerConfig {
     pub drain_delay: Duration,
     /// How long in-flight requests may take to finish once the listener is closed.
     pub graceful_timeout: Duration,
+    /// How long a connection may wait idle for its next request, or take to send its
+    /// headers, before it is closed (hyper's header-read timer runs from the moment the
+    /// connection is ready for a request head, so it covers both).
+    pub keep_alive_timeout: Duration,
 }
 
 const LOADING: u8 = 0;
@@ -109,11 +113,15 @@ impl AppState {
         }
     }
 
-    /// `/metrics`: the Prometheus text, with the queue depth read now.
+    /// `/metrics`: the Prometheus text, with the queue depth and busy workers read now.
     fn metrics_response(&self) -> Response<Full<Bytes>> {
+        let model = self.model.get();
         self.metrics
             .queue_depth
-            .set(self.model.get().map_or(0, |s| s.queue_depth() as i64));
+            .set(model.map_or(0, |s| s.queue_depth() as i64));
+        self.metrics
+            .busy_workers
+            .set(model.map_or(0, |s| s.busy_workers() as i64));
         respond(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
@@ -277,6 +285,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "listening");
     let graceful_timeout = config.graceful_timeout;
+    let keep_alive_timeout = config.keep_alive_timeout;
     let state = Arc::new(State { app, config });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -295,7 +304,7 @@ pub async fn serve(
                 let state = state.clone();
                 let conn = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
+                    .header_read_timeout(keep_alive_timeout)
                     .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(state.clone(), req)));
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
