@@ -145,9 +145,32 @@ impl<'a> Scanner<'a> {
 
     /// Reads a number (the cursor is on it).
     pub fn number(&mut self) -> Result<Num<'a>, JsonError> {
-        match self.number_span()? {
+        match self.number_span::<true>()? {
             NumSpan::Special(x) => Ok(Num::Float(x)),
-            NumSpan::Text { start, end, float } => {
+            NumSpan::Text {
+                start,
+                end,
+                float,
+                digits,
+            } => {
+                // Clinger's fast path: an integer mantissa below 2^53 and a power of ten up to
+                // 10^22 are both exact doubles, so one IEEE division is correctly rounded,
+                // the same double `float()` gives. Anything else takes the full parser.
+                if let Some(Digits {
+                    mantissa,
+                    frac,
+                    negative,
+                }) = digits
+                {
+                    if float && mantissa < (1 << 53) && (frac as usize) < POW10.len() {
+                        let x = mantissa as f64 / POW10[frac as usize];
+                        return Ok(Num::Float(if negative { -x } else { x }));
+                    }
+                    if !float && frac == 0 && mantissa <= i64::MAX as u64 {
+                        let i = mantissa as i64;
+                        return Ok(Num::Int(if negative { -i } else { i }));
+                    }
+                }
                 let text = &self.doc[start..end];
                 if float {
                     Ok(Num::Float(text.parse::<f64>().unwrap_or(f64::NAN)))
@@ -163,48 +186,68 @@ impl<'a> Scanner<'a> {
 
     /// Moves past a number without converting it (validation pass).
     pub fn skip_number(&mut self) -> Result<(), JsonError> {
-        self.number_span().map(|_| ())
+        self.number_span::<false>().map(|_| ())
     }
 
     /// Finds the extent of the number under the cursor, as Python's scanner does, and moves
     /// past it.
-    fn number_span(&mut self) -> Result<NumSpan, JsonError> {
+    /// `DIGITS`: also gather the digits for `number`'s fast path (not needed to skip).
+    fn number_span<const DIGITS: bool>(&mut self) -> Result<NumSpan, JsonError> {
         self.ws();
         let start = self.pos;
         let rest = &self.b[self.pos..];
-        if rest.starts_with(b"NaN") {
-            self.pos += 3;
-            return Ok(NumSpan::Special(f64::NAN));
-        }
-        if rest.starts_with(b"Infinity") {
-            self.pos += 8;
-            return Ok(NumSpan::Special(f64::INFINITY));
-        }
-        if rest.starts_with(b"-Infinity") {
-            self.pos += 9;
-            return Ok(NumSpan::Special(f64::NEG_INFINITY));
+        match rest.first() {
+            Some(b'N') if rest.starts_with(b"NaN") => {
+                self.pos += 3;
+                return Ok(NumSpan::Special(f64::NAN));
+            }
+            Some(b'I') if rest.starts_with(b"Infinity") => {
+                self.pos += 8;
+                return Ok(NumSpan::Special(f64::INFINITY));
+            }
+            Some(b'-') if rest.starts_with(b"-Infinity") => {
+                self.pos += 9;
+                return Ok(NumSpan::Special(f64::NEG_INFINITY));
+            }
+            _ => {}
         }
         let mut p = self.pos;
-        if self.b.get(p) == Some(&b'-') {
+        let negative = self.b.get(p) == Some(&b'-');
+        if negative {
             p += 1;
         }
+        // The decimal digits as an integer mantissa while they fit in 19 digits (no u64
+        // overflow), for `number`'s fast path.
+        let mut mantissa: u64 = 0;
+        let mut ndigits: u32 = 0;
+        let mut take = |c: u8, ndigits: &mut u32| {
+            if DIGITS && *ndigits < 19 {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+            }
+            *ndigits += 1;
+        };
         match self.b.get(p) {
             Some(b'0') => p += 1,
             Some(c) if c.is_ascii_digit() => {
-                while self.b.get(p).is_some_and(|c| c.is_ascii_digit()) {
+                while let Some(&c) = self.b.get(p).filter(|c| c.is_ascii_digit()) {
+                    take(c, &mut ndigits);
                     p += 1;
                 }
             }
             _ => return self.err("Expecting value", start),
         }
         let mut float = false;
+        let mut frac: u32 = 0;
         if self.b.get(p) == Some(&b'.') && self.b.get(p + 1).is_some_and(|c| c.is_ascii_digit()) {
             float = true;
             p += 1;
-            while self.b.get(p).is_some_and(|c| c.is_ascii_digit()) {
+            while let Some(&c) = self.b.get(p).filter(|c| c.is_ascii_digit()) {
+                take(c, &mut ndigits);
+                frac += 1;
                 p += 1;
             }
         }
+        let mut exponent = false;
         if matches!(self.b.get(p), Some(b'e') | Some(b'E')) {
             let mut q = p + 1;
             if matches!(self.b.get(q), Some(b'+') | Some(b'-')) {
@@ -215,6 +258,7 @@ impl<'a> Scanner<'a> {
                     q += 1;
                 }
                 float = true;
+                exponent = true;
                 p = q;
             }
         }
@@ -223,6 +267,11 @@ impl<'a> Scanner<'a> {
             start,
             end: p,
             float,
+            digits: (DIGITS && !exponent && ndigits <= 19).then_some(Digits {
+                mantissa,
+                frac,
+                negative,
+            }),
         })
     }
 
@@ -510,8 +559,24 @@ enum NumSpan {
         start: usize,
         end: usize,
         float: bool,
+        /// The digits as an integer, when there is no exponent and at most 19 digits.
+        digits: Option<Digits>,
     },
 }
+
+/// A number's decimal digits read as one integer: `-12.345` is 12345, 3 fraction digits.
+#[derive(Clone, Copy)]
+struct Digits {
+    mantissa: u64,
+    frac: u32,
+    negative: bool,
+}
+
+/// The powers of ten that are exact doubles.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
 
 /// Returns the top-level object's keys (in order, first occurrence) when it is an object.
 pub fn validate(doc: &str) -> Result<Option<Vec<String>>, JsonError> {
@@ -586,6 +651,71 @@ mod tests {
             "Expecting ',' delimiter: line 1 column 6 (char 5)"
         );
         assert_eq!(msg("-"), "Expecting value: line 1 column 1 (char 0)");
+    }
+
+    #[test]
+    fn fast_path_numbers_equal_the_full_parser() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "7.4",
+            "0.1",
+            "0.3",
+            "1.001",
+            "9007199254740993",
+            "9007199254740992.5",
+            "123456789012345678",
+            "1234567890123456789",
+            "12345678901234567890",
+            "-9223372036854775808",
+            "9223372036854775807",
+            "9223372036854775808",
+            "0.0000000000000000000001",
+            "1.00000000000000000000001",
+            "4.9406564584124654e-324",
+            "1e22",
+            "1.5E+3",
+            "-2.5e-3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..20000 {
+            let int = next() % 10u64.pow((next() % 17) as u32 + 1);
+            let frac_digits = (next() % 20) as usize;
+            let frac = next() % 10u64.pow(frac_digits.min(19) as u32).max(1);
+            let sign = if next() % 2 == 0 { "-" } else { "" };
+            texts.push(if frac_digits == 0 {
+                format!("{sign}{int}")
+            } else {
+                format!("{sign}{int}.{frac:0frac_digits$}")
+            });
+        }
+        for t in texts {
+            let got = Scanner::new(&t).number().unwrap();
+            let is_float = t.contains(['.', 'e', 'E']);
+            match got {
+                Num::Float(x) => {
+                    assert!(is_float, "{t}");
+                    let want: f64 = t.parse().unwrap();
+                    assert_eq!(x.to_bits(), want.to_bits(), "{t}");
+                }
+                Num::Int(i) => assert_eq!(Ok(i), t.parse::<i64>(), "{t}"),
+                Num::BigInt(b) => {
+                    assert_eq!(b, t);
+                    assert!(t.parse::<i64>().is_err(), "{t}");
+                }
+            }
+        }
     }
 
     #[test]
