@@ -90,6 +90,26 @@ def wrk(port, body_path, conns, duration):
             "p99_ms": m["p99"] / 1000, "errors": m["errors"] + m["non2xx"]}
 
 
+def scrape(port):
+    """The server-side duration sums and counts from mlflow-serve's /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for name in ("request", "queue", "compute", "serialize"):
+        for part in ("sum", "count"):
+            m = re.search(rf"^mlflow_serve_{name}_duration_seconds_{part}(?:{{[^}}]*route=\"/invocations\"[^}}]*}})? (\S+)$",
+                          text, re.M)
+            out[f"{name}_{part}"] = float(m.group(1)) if m else 0.0
+    return out
+
+
+def breakdown(before, after):
+    """Mean µs per request inside the server: total, queue wait, compute, serialize."""
+    def mean(name):
+        n = after[f"{name}_count"] - before[f"{name}_count"]
+        return (after[f"{name}_sum"] - before[f"{name}_sum"]) / n * 1e6 if n else 0.0
+    return {k: mean(k) for k in ("request", "queue", "compute", "serialize")}
+
+
 def in_process(model_dir, row, rows, threads, seconds=2.0):
     """In-process runtime through the reference environment (same thread count): onnxruntime
     for ONNX models, torch.jit for TorchScript ones."""
@@ -185,7 +205,10 @@ def main():
         for rows, path in bodies.items():
             for conns in (1, 8, 64):
                 for name, (proc, p) in servers.items():
+                    before = scrape(p) if name == "mlflow-serve" else None
                     r = wrk(p, path, conns, args.duration)
+                    if before is not None:
+                        r["inside"] = breakdown(before, scrape(p))
                     r["rows_s"] = r["rps"] * rows
                     results[(name, rows, conns)] = r
                     print(f"{name:20} batch {rows:3} conns {conns:3}: {r['rps']:9.0f} req/s "
@@ -201,6 +224,11 @@ def main():
               if have_ref else {})
     print()
     print(f"model {model.name}")
+    print("inside mlflow-serve at 1 connection (mean µs per request, from /metrics): " + "; ".join(
+        f"batch {rows}: total {b['request']:.1f}, queue wait {b['queue']:.1f}, compute "
+        f"{b['compute']:.1f}, serialize {b['serialize']:.1f}, rest (HTTP, parse, enforce, "
+        f"hand-back) {b['request'] - b['queue'] - b['compute'] - b['serialize']:.1f}"
+        for rows in bodies for b in [results[("mlflow-serve", rows, 1)]["inside"]]))
     print(f"mlflow-serve ready {ready_s:.2f} s after start; RSS after the run {rss:.1f} MB; "
           f"intra-op threads {args.threads}; {os.cpu_count()} CPUs")
     print()
