@@ -30,7 +30,7 @@ $(TORCH):
 	$(PYTHON) scripts/fetch_libtorch.py
 
 build-torch: $(TORCH)
-	cargo build --release --features torch
+	cargo build --release --features torch -p mlflow-serve -p mlflow-serve-torch
 
 ## Serve the bundled example registry's wine-quality model in Staging on port $(PORT),
 ## exactly as `mlflow models serve -m models:/wine-quality/Staging` would from that directory
@@ -40,8 +40,10 @@ run: setup
 
 ## Every test: unit, golden replay against MLflow's recorded answers, robustness, and URI
 ## resolution against real stores (needs the reference environment: real MLflow, moto).
-## Built with the `torch` feature, so the TorchScript backend is tested too.
+## Built with the `torch` feature, so the TorchScript backend is tested too (its plugin,
+## target/debug/libmlflow_serve_torch.so, is built first: `cargo test` does not make cdylibs).
 test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) .local/promtool/usr/bin/promtool
+	cargo build --features torch -p mlflow-serve -p mlflow-serve-torch
 	cargo test --all-targets --workspace --features torch
 
 ## promtool (checks /metrics in a test), from Debian's prometheus package, unpacked without root.
@@ -67,7 +69,7 @@ load: .local/onnxruntime/lib/libonnxruntime.so .local/wrk/usr/bin/wrk $(REF) bui
 	$(PYTHON) benches/load.py --model tests/fixtures/models/torch_cnn
 
 ## Criterion benches of the hot path.
-bench: .local/onnxruntime/lib/libonnxruntime.so $(TORCH)
+bench: .local/onnxruntime/lib/libonnxruntime.so build-torch
 	cargo bench --bench hot_path --features torch
 
 lint: $(TORCH)

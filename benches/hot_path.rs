@@ -42,6 +42,7 @@ fn model_dir() -> PathBuf {
 fn benches(c: &mut Criterion) {
     let opts = LoadOptions {
         onnxruntime_lib: None,
+        torch_plugin: None,
         workers: 1,
         intra_op_threads: 1,
         queue_capacity: 16,
@@ -141,9 +142,16 @@ fn runtimes(c: &mut Criterion) {
         }
         #[cfg(feature = "torch")]
         {
-            let model = runtime_torch::TorchModel::load(&fixture(_torch).join("data/model.pth"), 1)
-                .expect("TorchScript model");
-            let mut session = model.session();
+            let plugin_path =
+                runtime_torch_loader::find_plugin(None).expect("the TorchScript plugin");
+            let plugin = runtime_torch_loader::Plugin::open(&plugin_path).expect("plugin");
+            let model = runtime_torch_loader::TorchModel::load(
+                &plugin,
+                &fixture(_torch).join("data/model.pth"),
+                1,
+            )
+            .expect("TorchScript model");
+            let mut session = model.session().expect("session");
             for batch in [1usize, 64] {
                 let shape: Vec<usize> = std::iter::once(batch).chain(row.iter().copied()).collect();
                 let n: usize = shape.iter().product();

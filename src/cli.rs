@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// the project's `.local/onnxruntime/lib`, then Python site-packages.
     #[arg(long = "onnxruntime-lib", env = "ORT_DYLIB_PATH")]
     pub onnxruntime_lib: Option<PathBuf>,
+    /// The TorchScript plugin `libmlflow_serve_torch.so` (file or directory), for `pytorch`
+    /// models in builds with the `torch` feature. Default: next to the executable, its
+    /// `lib/`, `../lib/` and `..`.
+    #[arg(long = "torch-plugin", env = "MLFLOW_SERVE_TORCH_PLUGIN")]
+    pub torch_plugin: Option<PathBuf>,
     /// Intra-op threads per ONNX Runtime session when the MLmodel does not set
     /// `intra_op_num_threads` (0 = the CPUs this process may use, cgroup quota included,
     /// divided among the workers).

@@ -85,6 +85,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
     let opts = LoadOptions {
         onnxruntime_lib: args.onnxruntime_lib.clone(),
+        torch_plugin: args.torch_plugin.clone(),
         workers: args.workers.max(1),
         intra_op_threads: if args.intra_op_threads == 0 {
             // Share the CPUs this container may use between the workers.

@@ -18,6 +18,8 @@ use crate::payload::{self, BodyFormat, Request};
 pub struct LoadOptions {
     /// `libonnxruntime` location, if given explicitly.
     pub onnxruntime_lib: Option<std::path::PathBuf>,
+    /// The TorchScript plugin, if given explicitly (`torch` feature).
+    pub torch_plugin: Option<std::path::PathBuf>,
     /// Number of runtime sessions / inference threads.
     pub workers: usize,
     /// Intra-op threads per session when the MLmodel does not set them (0 = ORT default).
@@ -164,21 +166,30 @@ fn load_pytorch(
     if let Some(d) = device.filter(|d| d != "cpu") {
         tracing::warn!(device = %d, "mlflow-serve runs TorchScript on the CPU; ignoring the configured device");
     }
-    let model = runtime_torch::TorchModel::load(&path, opts.intra_op_threads).map_err(|e| {
-        LoadError::Runtime {
-            kind: "PyTorch",
-            path: path.clone(),
-            reason: e.to_string(),
-        }
+    let rt_err = |e: runtime_api::RuntimeError| LoadError::Runtime {
+        kind: "PyTorch",
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    let plugin_path = runtime_torch_loader::find_plugin(opts.torch_plugin.as_deref()).map_err(|search| LoadError::Runtime {
+        kind: "PyTorch",
+        path: path.clone(),
+        reason: format!(
+            "the TorchScript plugin {} was not found (build it with `make setup-torch`, or pass --torch-plugin / MLFLOW_SERVE_TORCH_PLUGIN); looked in: {}",
+            runtime_torch_loader::PLUGIN_FILE,
+            search.tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
     })?;
-    let first = model.session();
-    let inputs = first.inputs().to_vec();
-    let outputs = first.outputs().to_vec();
-    let mut runtimes: Vec<Box<dyn Runtime>> = vec![Box::new(first)];
-    for _ in 1..opts.workers.max(1) {
-        runtimes.push(Box::new(model.session()));
+    let plugin = runtime_torch_loader::Plugin::open(&plugin_path).map_err(rt_err)?;
+    let model = runtime_torch_loader::TorchModel::load(&plugin, &path, opts.intra_op_threads)
+        .map_err(rt_err)?;
+    let mut runtimes: Vec<Box<dyn Runtime>> = Vec::with_capacity(opts.workers.max(1));
+    for _ in 0..opts.workers.max(1) {
+        runtimes.push(Box::new(model.session().map_err(rt_err)?));
     }
-    tracing::info!(model = %path.display(), workers = runtimes.len(), forward = ?model.forward_args().map(|a| a.iter().map(|x| x.name.as_str()).collect::<Vec<_>>()), "TorchScript model loaded");
+    let inputs = runtimes[0].inputs().to_vec();
+    let outputs = runtimes[0].outputs().to_vec();
+    tracing::info!(model = %path.display(), plugin = %plugin.path().display(), workers = runtimes.len(), "TorchScript model loaded");
     // Rows may be merged only when the signature promises a batch dimension.
     let batchable = match &mlmodel.signature.inputs {
         Some(crate::model::InputSchema::Columns(_)) => true,

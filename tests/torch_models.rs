@@ -96,3 +96,53 @@ fn without_the_torch_feature_pytorch_models_are_refused_with_a_build_hint() {
     assert!(line.contains("--features torch"), "{line}");
     assert!(line.contains("torch.onnx.export"), "{line}");
 }
+
+#[cfg(feature = "torch")]
+#[test]
+fn a_missing_or_broken_plugin_is_one_line_naming_where_it_looked() {
+    let model = common::model_dir("torch_wine_tensor");
+    let uri = model.to_string_lossy().to_string();
+    let nowhere = work_dir("torch-no-plugin");
+    std::fs::create_dir_all(&nowhere).unwrap();
+    let arg = nowhere.to_string_lossy().to_string();
+    let Outcome::Failed(1, lines) =
+        serve_outcome(&uri, &common::root(), &[], &["--torch-plugin", &arg])
+    else {
+        panic!("a missing plugin must fail")
+    };
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("libmlflow_serve_torch.so was not found"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].contains(&format!("looked in: {arg}/libmlflow_serve_torch.so")),
+        "{lines:?}"
+    );
+    let fake = nowhere.join("libmlflow_serve_torch.so");
+    std::fs::write(&fake, b"not a shared library").unwrap();
+    let Outcome::Failed(1, lines) =
+        serve_outcome(&uri, &common::root(), &[], &["--torch-plugin", &arg])
+    else {
+        panic!("a broken plugin must fail")
+    };
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("cannot load the TorchScript plugin"),
+        "{lines:?}"
+    );
+}
+
+/// The server binary never links libtorch: an ONNX model served by a `torch` build does not
+/// map it; a TorchScript model does, through the plugin.
+#[cfg(feature = "torch")]
+#[test]
+fn libtorch_is_loaded_only_for_pytorch_models() {
+    let maps = |model: &str| {
+        let server = common::Server::start(&common::model_dir(model), &[]);
+        std::fs::read_to_string(format!("/proc/{}/maps", server.pid())).unwrap()
+    };
+    assert!(!maps("wine_cols").contains("libtorch_cpu.so"));
+    let torch = maps("torch_wine_tensor");
+    assert!(torch.contains("libtorch_cpu.so") && torch.contains("libmlflow_serve_torch.so"));
+}

@@ -102,6 +102,11 @@ impl Server {
         http(self.port, method, path, headers, body)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// True while the process is running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

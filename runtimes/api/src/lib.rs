@@ -326,3 +326,82 @@ pub trait Runtime: Send {
         self.run(feeds)
     }
 }
+
+/// The C ABI between mlflow-serve and a runtime plugin loaded at run time (the TorchScript
+/// backend is one: it links libtorch, which the server itself never does). Both sides use
+/// these definitions; the plugin exports `extern "C"` functions named in its crate docs.
+pub mod plugin_abi {
+    use super::DType;
+
+    /// Bumped on any change of the functions or structs below.
+    pub const ABI_VERSION: u32 = 1;
+
+    /// Most dimensions an output may have.
+    pub const MAX_DIMS: usize = 16;
+
+    /// The dtypes in ABI order (a dtype's code is its index).
+    pub const DTYPES: [DType; 13] = [
+        DType::Bool,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::F16,
+        DType::F32,
+        DType::F64,
+        DType::Str,
+    ];
+
+    /// The ABI code of a dtype.
+    pub fn code(d: DType) -> u32 {
+        DTYPES.iter().position(|x| *x == d).unwrap_or(0) as u32
+    }
+
+    /// The dtype of an ABI code.
+    pub fn dtype(code: u32) -> Option<DType> {
+        DTYPES.get(code as usize).copied()
+    }
+
+    /// An input tensor lent to the plugin for one call: row-major element bytes.
+    #[repr(C)]
+    pub struct RawTensor {
+        /// [`code`] of the dtype (`F16` elements as f32 bytes).
+        pub dtype: u32,
+        /// Number of dimensions.
+        pub ndim: usize,
+        /// `ndim` dimensions.
+        pub shape: *const usize,
+        /// The elements.
+        pub data: *const u8,
+        /// Bytes at `data`.
+        pub nbytes: usize,
+    }
+
+    /// What a plugin call reports: `kind` 0 = success, 1 = load, 2 = input, 3 = run error;
+    /// `message` is a NUL-terminated string the plugin allocated (free it with the plugin's
+    /// string-free function), or null.
+    #[repr(C)]
+    pub struct RawError {
+        /// 0 on success.
+        pub kind: u32,
+        /// The message, or null.
+        pub message: *mut std::ffi::c_char,
+    }
+
+    /// An output's description.
+    #[repr(C)]
+    pub struct RawMeta {
+        /// [`code`] of the dtype (`F16` elements as f32 bytes).
+        pub dtype: u32,
+        /// Number of dimensions (at most [`MAX_DIMS`]).
+        pub ndim: usize,
+        /// The dimensions.
+        pub shape: [usize; MAX_DIMS],
+        /// Bytes the elements take.
+        pub nbytes: usize,
+    }
+}

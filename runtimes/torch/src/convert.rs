@@ -1,6 +1,6 @@
 //! Crossing the boundary: mlflow-serve tensors and params to libtorch values and back.
 
-use runtime_api::{Param, RuntimeError, Tensor, TensorData};
+use runtime_api::{DType, Param, RuntimeError, Tensor, TensorData};
 use tch::jit::IValue;
 use tch::Kind;
 
@@ -12,88 +12,205 @@ const FROM_NUMPY: &str = "The only supported types are: float64, float32, float1
 /// A libtorch tensor over `t`'s own buffer (no copy), like `torch.from_numpy`.
 ///
 /// The result borrows `t`'s memory: it must be dropped, and anything computed from it copied
-/// out, before `t` is dropped. [`crate::TorchSession::run_with_params`] keeps both in scope.
-pub fn to_torch(t: &Tensor) -> Result<tch::Tensor, RuntimeError> {
+/// out, before `t`'s buffer is freed. [`crate::TorchSession::forward`] documents this.
+pub fn to_torch(t: &TensorView<'_>) -> Result<tch::Tensor, RuntimeError> {
     let shape: Vec<i64> = t.shape.iter().map(|&d| d as i64).collect();
-    let (ptr, kind): (*const u8, Kind) = match &t.data {
-        TensorData::F32(v) => (v.as_ptr().cast(), Kind::Float),
-        TensorData::F64(v) => (v.as_ptr().cast(), Kind::Double),
-        TensorData::I64(v) => (v.as_ptr().cast(), Kind::Int64),
-        TensorData::I32(v) => (v.as_ptr().cast(), Kind::Int),
-        TensorData::I16(v) => (v.as_ptr().cast(), Kind::Int16),
-        TensorData::I8(v) => (v.as_ptr().cast(), Kind::Int8),
-        TensorData::U8(v) => (v.as_ptr().cast(), Kind::Uint8),
-        TensorData::Bool(v) => (v.as_ptr().cast(), Kind::Bool),
-        TensorData::F16(v) => {
-            // float16 is carried as f32 on our side: one conversion, as numpy would have it.
-            let wide = tch::Tensor::f_from_slice(v).map_err(run_err)?;
-            return wide
-                .f_reshape(&shape)
-                .and_then(|w| w.f_to_kind(Kind::Half))
-                .map_err(run_err);
-        }
-        TensorData::U16(_) | TensorData::U32(_) | TensorData::U64(_) => {
+    let n: usize = t.shape.iter().product();
+    let kind = match t.dtype {
+        DType::F32 => Kind::Float,
+        DType::F64 => Kind::Double,
+        DType::I64 => Kind::Int64,
+        DType::I32 => Kind::Int,
+        DType::I16 => Kind::Int16,
+        DType::I8 => Kind::Int8,
+        DType::U8 => Kind::Uint8,
+        DType::Bool => Kind::Bool,
+        // float16 is carried as f32 on our side: one conversion, as numpy would have it.
+        DType::F16 => Kind::Float,
+        DType::U16 | DType::U32 | DType::U64 => {
             return Err(RuntimeError::Input(format!(
                 "TypeError: libtorch (through tch) has no {} tensors; send a signed integer type",
-                t.dtype()
+                t.dtype
             )))
         }
-        TensorData::Str(_) => {
+        DType::Str => {
             return Err(RuntimeError::Input(format!(
                 "TypeError: can't convert np.ndarray of type numpy.object_. {FROM_NUMPY}"
             )))
         }
     };
-    if t.data.is_empty() {
-        // An empty buffer's pointer is dangling: let libtorch allocate.
-        return tch::Tensor::f_zeros(&shape, (kind, tch::Device::Cpu)).map_err(run_err);
+    if t.bytes.len() != n * kind.elt_size_in_bytes() {
+        return Err(RuntimeError::Input(format!(
+            "a {} tensor of shape {:?} needs {} bytes, got {}",
+            t.dtype,
+            t.shape,
+            n * kind.elt_size_in_bytes(),
+            t.bytes.len()
+        )));
     }
-    // SAFETY: `ptr` points at `product(shape)` initialised elements of `kind` (Rust's bool is
-    // one byte holding 0 or 1, as libtorch's), and the caller keeps `t` alive and unmoved for
-    // as long as the returned tensor or anything viewing it exists (see above).
-    unsafe { tch::Tensor::f_from_blob(ptr, &shape, &[], kind, tch::Device::Cpu) }.map_err(run_err)
+    let tensor = if n == 0 {
+        // An empty buffer's pointer may dangle: let libtorch allocate.
+        tch::Tensor::f_zeros(&shape, (kind, tch::Device::Cpu)).map_err(run_err)?
+    } else {
+        // SAFETY: `bytes` holds exactly `product(shape)` initialised elements of `kind`
+        // (checked above; Rust's bool is one byte holding 0 or 1, as libtorch's), and the
+        // caller keeps the buffer alive and unmoved for as long as the returned tensor or
+        // anything viewing it exists.
+        unsafe { tch::Tensor::f_from_blob(t.bytes.as_ptr(), &shape, &[], kind, tch::Device::Cpu) }
+            .map_err(run_err)?
+    };
+    if t.dtype == DType::F16 {
+        return tensor.f_to_kind(Kind::Half).map_err(run_err);
+    }
+    Ok(tensor)
+}
+
+/// A borrowed view of an mlflow-serve tensor: its dtype, shape and element bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorView<'a> {
+    /// Element type (`F16` elements are carried as f32 bytes).
+    pub dtype: DType,
+    /// Dimensions.
+    pub shape: &'a [usize],
+    /// The elements, row-major, native endianness (empty for `Str`).
+    pub bytes: &'a [u8],
+}
+
+fn as_bytes<T: Copy>(v: &[T]) -> &[u8] {
+    // SAFETY: any initialised `T: Copy` slice of plain numbers (or bools) may be read as
+    // bytes; the length is the slice's size in bytes.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+impl<'a> TensorView<'a> {
+    /// Views `t`'s buffer without copying it.
+    pub fn of(t: &'a Tensor) -> TensorView<'a> {
+        let bytes: &[u8] = match &t.data {
+            TensorData::Bool(v) => as_bytes(v),
+            TensorData::I8(v) => as_bytes(v),
+            TensorData::I16(v) => as_bytes(v),
+            TensorData::I32(v) => as_bytes(v),
+            TensorData::I64(v) => as_bytes(v),
+            TensorData::U8(v) => as_bytes(v),
+            TensorData::U16(v) => as_bytes(v),
+            TensorData::U32(v) => as_bytes(v),
+            TensorData::U64(v) => as_bytes(v),
+            TensorData::F16(v) | TensorData::F32(v) => as_bytes(v),
+            TensorData::F64(v) => as_bytes(v),
+            TensorData::Str(_) => &[],
+        };
+        TensorView {
+            dtype: t.dtype(),
+            shape: &t.shape,
+            bytes,
+        }
+    }
 }
 
 fn run_err(e: tch::TchError) -> RuntimeError {
     RuntimeError::Run(torch_error(&e.to_string()))
 }
 
-macro_rules! copy_out {
-    ($t:expr, $n:expr, $ty:ty, $variant:ident) => {{
-        let mut v: Vec<$ty> = vec![Default::default(); $n];
-        $t.f_copy_data(&mut v, $n).map_err(run_err)?;
-        TensorData::$variant(v)
-    }};
+/// A `forward` result, contiguous on the CPU, ready to be copied out once.
+pub struct TorchOutput {
+    tensor: tch::Tensor,
+    dtype: DType,
+    shape: Vec<usize>,
 }
 
-/// Copies a libtorch result into an mlflow-serve tensor (`preds.numpy()`).
-pub fn from_torch(t: &tch::Tensor) -> Result<Tensor, RuntimeError> {
-    let t = t.f_contiguous().map_err(run_err)?;
-    let shape: Vec<usize> = t.size().iter().map(|&d| d.max(0) as usize).collect();
-    let n: usize = shape.iter().product();
-    let kind = t.f_kind().map_err(run_err)?;
-    let data = match kind {
-        Kind::Float => copy_out!(t, n, f32, F32),
-        Kind::Double => copy_out!(t, n, f64, F64),
-        Kind::Int64 => copy_out!(t, n, i64, I64),
-        Kind::Int => copy_out!(t, n, i32, I32),
-        Kind::Int16 => copy_out!(t, n, i16, I16),
-        Kind::Int8 => copy_out!(t, n, i8, I8),
-        Kind::Uint8 => copy_out!(t, n, u8, U8),
-        Kind::Bool => copy_out!(t, n, bool, Bool),
-        Kind::Half => {
-            let wide = t.f_to_kind(Kind::Float).map_err(run_err)?;
-            let mut v = vec![0f32; n];
-            wide.f_copy_data(&mut v, n).map_err(run_err)?;
-            TensorData::F16(v)
-        }
-        other => {
+impl TorchOutput {
+    /// Checks the result's type (`preds.numpy()`'s refusals) and makes it contiguous.
+    pub fn new(t: &tch::Tensor) -> Result<TorchOutput, RuntimeError> {
+        let kind = t.f_kind().map_err(run_err)?;
+        let (tensor, dtype) = match kind {
+            Kind::Float => (t.f_contiguous(), DType::F32),
+            Kind::Double => (t.f_contiguous(), DType::F64),
+            Kind::Int64 => (t.f_contiguous(), DType::I64),
+            Kind::Int => (t.f_contiguous(), DType::I32),
+            Kind::Int16 => (t.f_contiguous(), DType::I16),
+            Kind::Int8 => (t.f_contiguous(), DType::I8),
+            Kind::Uint8 => (t.f_contiguous(), DType::U8),
+            Kind::Bool => (t.f_contiguous(), DType::Bool),
+            // float16 is carried as f32 values on our side.
+            Kind::Half => (t.f_to_kind(Kind::Float), DType::F16),
+            other => {
+                return Err(RuntimeError::Run(format!(
+                    "TypeError: Got unsupported ScalarType {other:?}"
+                )))
+            }
+        };
+        let tensor = tensor.map_err(run_err)?;
+        let shape = tensor.size().iter().map(|&d| d.max(0) as usize).collect();
+        Ok(TorchOutput {
+            tensor,
+            dtype,
+            shape,
+        })
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The dimensions.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Bytes the elements take (`F16` as f32).
+    pub fn nbytes(&self) -> usize {
+        let elem = match self.dtype {
+            DType::F64 | DType::I64 => 8,
+            DType::F32 | DType::F16 | DType::I32 => 4,
+            DType::I16 => 2,
+            _ => 1,
+        };
+        self.shape.iter().product::<usize>() * elem
+    }
+
+    /// Copies the elements straight from libtorch into `dst` (exactly [`Self::nbytes`]).
+    pub fn read_into(&self, dst: &mut [u8]) -> Result<(), RuntimeError> {
+        if dst.len() != self.nbytes() {
             return Err(RuntimeError::Run(format!(
-                "TypeError: Got unsupported ScalarType {other:?}"
-            )))
+                "output buffer of {} bytes for {} bytes",
+                dst.len(),
+                self.nbytes()
+            )));
         }
-    };
-    Tensor::new(shape, data)
+        let n = self.shape.iter().product();
+        if n == 0 {
+            return Ok(());
+        }
+        self.tensor.f_copy_data_u8(dst, n).map_err(run_err)
+    }
+
+    /// The result as an mlflow-serve tensor (one copy, from libtorch into the new buffer).
+    pub fn to_tensor(&self) -> Result<Tensor, RuntimeError> {
+        let n: usize = self.shape.iter().product();
+        macro_rules! read {
+            ($ty:ty, $variant:ident) => {{
+                let mut v: Vec<$ty> = vec![Default::default(); n];
+                if n > 0 {
+                    self.tensor.f_copy_data(&mut v, n).map_err(run_err)?;
+                }
+                TensorData::$variant(v)
+            }};
+        }
+        let data = match self.dtype {
+            DType::F32 => read!(f32, F32),
+            DType::F16 => read!(f32, F16),
+            DType::F64 => read!(f64, F64),
+            DType::I64 => read!(i64, I64),
+            DType::I32 => read!(i32, I32),
+            DType::I16 => read!(i16, I16),
+            DType::I8 => read!(i8, I8),
+            DType::U8 => read!(u8, U8),
+            DType::Bool => read!(bool, Bool),
+            other => return Err(RuntimeError::Run(format!("unexpected output type {other}"))),
+        };
+        Tensor::new(self.shape.clone(), data)
+    }
 }
 
 /// Python's type name of a non-tensor `forward` result.

@@ -9,7 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
-mod convert;
+pub mod convert;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -18,6 +18,7 @@ use runtime_api::{IoKind, IoSpec, OutputValue, Param, Runtime, RuntimeError, Ten
 use tch::jit::{CModule, IValue};
 
 pub use archive::{ArchiveKind, ForwardArg};
+pub use convert::{TensorView, TorchOutput};
 
 /// The hint every refusal ends with.
 pub const CONVERSION_HINT: &str = "script or trace the module (torch.jit.script / torch.jit.trace) and log it with mlflow.pytorch.log_model(..., serialization_format=\"pickle\"), or export it to ONNX (torch.onnx.export) and log it with mlflow.onnx.log_model";
@@ -126,6 +127,27 @@ pub struct TorchSession {
 }
 
 impl TorchSession {
+    /// Runs `forward(input, *params)` without copying the input: libtorch reads `input`'s
+    /// bytes in place, so the result (which may even alias them) must be read out before
+    /// the buffer behind `input` is freed.
+    pub fn forward(
+        &mut self,
+        input: TensorView<'_>,
+        params: &[(String, Param)],
+    ) -> Result<TorchOutput, RuntimeError> {
+        let mut args = vec![IValue::Tensor(convert::to_torch(&input)?)];
+        args.extend(self.param_args(params)?);
+        let out = tch::no_grad(|| self.module.forward_is(&args))
+            .map_err(|e| RuntimeError::Run(convert::torch_error(&e.to_string())))?;
+        match out {
+            IValue::Tensor(t) => TorchOutput::new(&t),
+            other => Err(RuntimeError::Run(format!(
+                "TypeError: Expected PyTorch model to output a single output tensor, but got output of type '<class '{}'>'",
+                convert::py_type(&other)
+            ))),
+        }
+    }
+
     /// Positional arguments after the input tensor: each `forward` argument takes the param
     /// of its name or, when absent, its own default (left to TorchScript).
     fn param_args(&self, params: &[(String, Param)]) -> Result<Vec<IValue>, RuntimeError> {
@@ -196,19 +218,8 @@ impl Runtime for TorchSession {
                 feeds.len()
             )));
         };
-        let mut args = vec![IValue::Tensor(convert::to_torch(input)?)];
-        args.extend(self.param_args(params)?);
-        let out = tch::no_grad(|| self.module.forward_is(&args))
-            .map_err(|e| RuntimeError::Run(convert::torch_error(&e.to_string())))?;
-        // Copy the result out while `input`'s buffer (borrowed by args[0]) is still alive.
-        let result = match out {
-            IValue::Tensor(t) => convert::from_torch(&t),
-            other => Err(RuntimeError::Run(format!(
-                "TypeError: Expected PyTorch model to output a single output tensor, but got output of type '<class '{}'>'",
-                convert::py_type(&other)
-            ))),
-        };
-        drop(args);
-        Ok(vec![("output".to_string(), OutputValue::Tensor(result?))])
+        // Copied out before `feeds` (whose buffer the call borrowed) is dropped.
+        let out = self.forward(TensorView::of(input), params)?.to_tensor()?;
+        Ok(vec![("output".to_string(), OutputValue::Tensor(out))])
     }
 }
