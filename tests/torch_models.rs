@@ -6,7 +6,9 @@ mod common;
 
 use std::path::Path;
 
-use common::stores::{serve_outcome, work_dir, Outcome};
+use common::stores::{serve_outcome, Outcome};
+#[cfg(feature = "torch")]
+use common::stores::work_dir;
 
 fn failure(model: &Path, envs: &[(&str, &str)]) -> String {
     let uri = model.to_string_lossy().to_string();
