@@ -6,9 +6,9 @@ mod common;
 
 use std::path::Path;
 
-use common::stores::{serve_outcome, Outcome};
 #[cfg(feature = "torch")]
 use common::stores::work_dir;
+use common::stores::{serve_outcome, Outcome};
 
 fn failure(model: &Path, envs: &[(&str, &str)]) -> String {
     let uri = model.to_string_lossy().to_string();
