@@ -37,17 +37,34 @@ static THREADS: OnceLock<()> = OnceLock::new();
 /// libtorch's inter-op pool would only compete with them and with ONNX Runtime's pools).
 fn init_threads(intra_op: usize) {
     THREADS.get_or_init(|| {
-        // tch panics on a libtorch error here (e.g. inter-op threads already started).
-        let set = std::panic::catch_unwind(|| {
-            if intra_op > 0 {
-                tch::set_num_threads(intra_op as i32);
+        // SAFETY (both calls): plain setters without pointers; errors are read right after.
+        if intra_op > 0 {
+            if let Err(e) = torch_call(|| unsafe { torch_sys::at_set_num_threads(intra_op as i32) })
+            {
+                tracing::warn!(error = %e, "libtorch refused the intra-op thread count");
             }
-            tch::set_num_interop_threads(1);
-        });
-        if set.is_err() {
-            tracing::warn!("libtorch refused the thread settings; keeping its defaults");
+        }
+        // Refused once libtorch has started inter-op work (then its pool is already sized).
+        if let Err(e) = torch_call(|| unsafe { torch_sys::at_set_num_interop_threads(1) }) {
+            tracing::debug!(error = %e, "libtorch kept its inter-op thread count");
         }
     });
+}
+
+/// Calls into torch-sys and reads libtorch's error for the call, without tch's panic.
+fn torch_call(f: impl FnOnce()) -> Result<(), String> {
+    f();
+    // SAFETY: reads and clears the calling thread's last libtorch error; the string was
+    // allocated with malloc by torch-sys's C++ wrapper and is freed here once.
+    unsafe {
+        let p = torch_sys::get_and_reset_last_err();
+        if p.is_null() {
+            return Ok(());
+        }
+        let text = std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
+        libc::free(p.cast());
+        Err(convert::torch_error(&text))
+    }
 }
 
 impl TorchModel {
