@@ -44,6 +44,11 @@ fn init_threads(intra_op: usize) {
                 tracing::warn!(error = %e, "libtorch refused the intra-op thread count");
             }
         }
+        // The simple graph executor: the profiling one re-profiles whenever the batch size
+        // changes (every request, with dynamic batching) and measured ~20% slower per call
+        // here; on the CPU both run the same kernels (libtorch does not fuse on the CPU by
+        // default), so the answers are the same.
+        tch::jit::set_profiling_mode(false);
         // Refused once libtorch has started inter-op work (then its pool is already sized).
         if let Err(e) = torch_call(|| unsafe { torch_sys::at_set_num_interop_threads(1) }) {
             tracing::debug!(error = %e, "libtorch kept its inter-op thread count");
