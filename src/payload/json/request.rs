@@ -101,14 +101,42 @@ fn decode_error_repr(e: &scan::JsonError, doc: &str) -> String {
 }
 
 /// Parses a JSON `/invocations` body.
+///
+/// Python decodes the whole document first, so a syntax error anywhere wins over any other
+/// error. The common case reads in one pass: the top-level keys come from a cheap structural
+/// scan, then the typed pass reads (and checks) every byte; only when that pass fails is the
+/// document validated, so that a syntax error is reported the way `json.loads` reports it.
+/// Documents the structural scan cannot handle take the validate-first path.
 pub fn parse(
     body: &[u8],
     schema: Option<&InputSchema>,
     params_schema: Option<&[ParamSpec]>,
 ) -> Result<Request, PayloadError> {
     let doc = decode(body)?;
-    let keys = scan::validate(&doc).map_err(|e| json_error(body, decode_error_repr(&e, &doc)))?;
-    let mut s = Scanner::new(&doc);
+    if let Some(keys) = scan::top_level_keys(&doc) {
+        if !keys.iter().any(|k| LLM_KEYS.contains(&k.as_str())) {
+            return match read_object(&doc, keys, schema) {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    scan::validate(&doc)
+                        .map_err(|je| json_error(body, decode_error_repr(&je, &doc)))?;
+                    Err(e)
+                }
+            };
+        }
+    }
+    parse_validated(body, &doc, schema, params_schema)
+}
+
+/// The validate-first path: `json.loads`' checks, then the typed read.
+fn parse_validated(
+    body: &[u8],
+    doc: &str,
+    schema: Option<&InputSchema>,
+    params_schema: Option<&[ParamSpec]>,
+) -> Result<Request, PayloadError> {
+    let keys = scan::validate(doc).map_err(|e| json_error(body, decode_error_repr(&e, doc)))?;
+    let mut s = Scanner::new(doc);
     let Some(keys) = keys else {
         let what = match s.kind().unwrap_or(Kind::Null) {
             Kind::Array => {
@@ -133,6 +161,17 @@ pub fn parse(
     if keys.iter().any(|k| LLM_KEYS.contains(&k.as_str())) {
         return parse_llm(&mut s, params_schema);
     }
+    read_object(doc, keys, schema)
+}
+
+/// Reads the top-level object (whose keys are `keys`) into a typed request, checking every
+/// byte it reads, trailing whitespace included.
+fn read_object(
+    doc: &str,
+    keys: Vec<String>,
+    schema: Option<&InputSchema>,
+) -> Result<Request, PayloadError> {
+    let mut s = Scanner::new(doc);
     let formats: Vec<&String> = keys
         .iter()
         .filter(|k| FORMATS.contains(&k.as_str()))
@@ -165,6 +204,13 @@ pub fn parse(
             s.skip(1).map_err(internal)?;
         }
         key = s.object_next().map_err(internal)?;
+    }
+    s.ws();
+    if s.pos != doc.len() {
+        return Err(internal(scan::JsonError {
+            msg: "Extra data",
+            pos: s.pos,
+        }));
     }
     let input = input.ok_or_else(|| PayloadError::BadRequest("missing input".into()))?;
     let params = params.filter(|p| *p != Cell::Null);
@@ -785,4 +831,100 @@ fn read_input_records(
         out.push(conv);
     }
     Ok(Input::Records(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::signature::Signature;
+
+    /// The validate-first answer, the reference the one-pass path must reproduce.
+    fn reference(body: &[u8], schema: Option<&InputSchema>) -> Result<Request, PayloadError> {
+        let doc = decode(body)?;
+        parse_validated(body, &doc, schema, None)
+    }
+
+    fn bodies() -> Vec<Vec<u8>> {
+        let seeds = [
+            r#"{"dataframe_split": {"columns": ["a", "b"], "data": [[1.5, 2], [3, 4.25]]}}"#,
+            r#"{"dataframe_records": [{"a": 1, "b": "x"}, {"a": null, "b": true}], "params": {"k": [1, 2]}}"#,
+            r#"{"inputs": [[1.0, 2.0], [3.0, -4e3]], "extra": {"deep": [[["s\"q"]]]}}"#,
+            r#"{"instances": [{"a": [1, 2]}, {"a": [3, 4]}]}"#,
+            r#"{"inputs": {"a": [1, 2], "b": ["x", "y"]}, "params": null}"#,
+            r#" {"dataframe_split": {"data": [[NaN, Infinity, -Infinity]]}} "#,
+        ];
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let noise = b"{}[],:\"\\ 0123456789.eE+-tfnaulsxNI";
+        for seed in seeds {
+            let b = seed.as_bytes();
+            out.push(b.to_vec());
+            for cut in 0..b.len() {
+                out.push(b[..cut].to_vec());
+                let mut del = b.to_vec();
+                del.remove(cut);
+                out.push(del);
+            }
+            for _ in 0..400 {
+                let mut m = b.to_vec();
+                for _ in 0..1 + next() % 3 {
+                    let at = (next() as usize) % (m.len() + 1);
+                    let c = noise[(next() as usize) % noise.len()];
+                    if next() % 2 == 0 && at < m.len() {
+                        m[at] = c;
+                    } else {
+                        m.insert(at, c);
+                    }
+                }
+                out.push(m);
+            }
+        }
+        for depth in [100, 300, 600] {
+            let deep = format!(
+                r#"{{"inputs": [[1.0, 2.0]], "x": {}1{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            out.push(deep.clone().into_bytes());
+            out.push(deep[..deep.len() - 3].as_bytes().to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn one_pass_parse_answers_exactly_as_validate_first() {
+        let cols = Signature::from_json_strings(
+            Some(r#"[{"type": "double", "name": "a"}, {"type": "long", "name": "b"}]"#),
+            None,
+            None,
+        )
+        .unwrap();
+        let tensor = Signature::from_json_strings(
+            Some(r#"[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 2]}}]"#),
+            None,
+            None,
+        )
+        .unwrap();
+        let mut checked = 0;
+        for body in bodies() {
+            for schema in [None, cols.inputs.as_ref(), tensor.inputs.as_ref()] {
+                let got = parse(&body, schema, None);
+                let want = reference(&body, schema);
+                assert_eq!(
+                    format!("{got:?}"),
+                    format!("{want:?}"),
+                    "body {:?}",
+                    String::from_utf8_lossy(&body)
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 5000, "{checked}");
+    }
 }

@@ -551,6 +551,69 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The top-level object's keys (in order, first occurrence) found by a structural scan that
+/// only tracks strings and brackets, without checking scalars: a few instructions per byte
+/// against [`validate`]'s full check. `None` when `doc` is not an object, when the scan meets
+/// anything unexpected, or when nesting comes near [`MAX_DEPTH`]: the caller then validates
+/// first, as before. A document this accepts may still be invalid JSON; the typed pass that
+/// follows checks every byte it reads and falls back to [`validate`] on any error.
+pub fn top_level_keys(doc: &str) -> Option<Vec<String>> {
+    let mut s = Scanner::new(doc);
+    if s.kind().ok()? != Kind::Object {
+        return None;
+    }
+    let mut keys: Vec<String> = Vec::new();
+    let mut key = s.object_open().ok()?;
+    while let Some(k) = key {
+        if !keys.iter().any(|e| e.as_str() == k) {
+            keys.push(k.into_owned());
+        }
+        s.pos = structural_skip(s.b, s.pos)?;
+        key = s.object_next().ok()?;
+    }
+    Some(keys)
+}
+
+/// Moves past one value by brackets and string quotes only; `None` on EOF or deep nesting.
+fn structural_skip(b: &[u8], mut p: usize) -> Option<usize> {
+    while matches!(b.get(p), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        p += 1;
+    }
+    let mut depth = 0usize;
+    loop {
+        match *b.get(p)? {
+            b'"' => {
+                p += 1;
+                loop {
+                    match *b.get(p)? {
+                        b'\\' => p += 2,
+                        b'"' => break,
+                        _ => p += 1,
+                    }
+                }
+                p += 1;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH / 2 {
+                    return None;
+                }
+                p += 1;
+            }
+            b']' | b'}' if depth == 0 => return Some(p),
+            b']' | b'}' => {
+                depth -= 1;
+                p += 1;
+            }
+            b',' if depth == 0 => return Some(p),
+            _ => p += 1,
+        }
+        if depth == 0 && matches!(b.get(p.saturating_sub(1)), Some(b'"' | b']' | b'}')) {
+            return Some(p);
+        }
+    }
+}
+
 /// Checks that `doc` is one JSON value with only whitespace around it, like `json.loads`.
 /// Where a number is in the document, or a non-finite literal.
 enum NumSpan {
