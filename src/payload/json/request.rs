@@ -892,7 +892,7 @@ mod tests {
                 "]".repeat(depth)
             );
             out.push(deep.clone().into_bytes());
-            out.push(deep[..deep.len() - 3].as_bytes().to_vec());
+            out.push(deep.as_bytes()[..deep.len() - 3].to_vec());
         }
         out
     }
