@@ -126,20 +126,7 @@ fn runtimes(c: &mut Criterion) {
         let (_m, mut session) =
             runtime_onnx::OnnxModel::load(&lib, &fixture(onnx).join("model.onnx"), so.clone())
                 .expect("session");
-        let input = session.inputs()[0].name.clone();
-        for batch in [1usize, 64] {
-            let shape: Vec<usize> = std::iter::once(batch).chain(row.iter().copied()).collect();
-            let n: usize = shape.iter().product();
-            c.bench_function(&format!("in_process/onnx/{net}/batch/{batch}"), |bench| {
-                bench.iter(|| {
-                    let t = Tensor {
-                        shape: shape.clone(),
-                        data: TensorData::F32(vec![0.5; n]),
-                    };
-                    black_box(session.run(vec![(input.clone(), t)]).ok())
-                })
-            });
-        }
+        bench_runtime(c, "onnx", net, &mut session, row);
         #[cfg(feature = "torch")]
         {
             let plugin_path =
@@ -152,20 +139,29 @@ fn runtimes(c: &mut Criterion) {
             )
             .expect("TorchScript model");
             let mut session = model.session().expect("session");
-            for batch in [1usize, 64] {
-                let shape: Vec<usize> = std::iter::once(batch).chain(row.iter().copied()).collect();
-                let n: usize = shape.iter().product();
-                c.bench_function(&format!("in_process/torch/{net}/batch/{batch}"), |bench| {
-                    bench.iter(|| {
-                        let t = Tensor {
-                            shape: shape.clone(),
-                            data: TensorData::F32(vec![0.5; n]),
-                        };
-                        black_box(session.run(vec![("input".into(), t)]).ok())
-                    })
-                });
-            }
+            bench_runtime(c, "torch", net, &mut session, row);
         }
+    }
+}
+
+/// One runtime call at batch 1 and 64 on float32 rows of shape `row`.
+fn bench_runtime(c: &mut Criterion, backend: &str, net: &str, rt: &mut dyn Runtime, row: &[usize]) {
+    let input = rt.inputs()[0].name.clone();
+    for batch in [1usize, 64] {
+        let shape: Vec<usize> = std::iter::once(batch).chain(row.iter().copied()).collect();
+        let n: usize = shape.iter().product();
+        c.bench_function(
+            &format!("in_process/{backend}/{net}/batch/{batch}"),
+            |bench| {
+                bench.iter(|| {
+                    let t = Tensor {
+                        shape: shape.clone(),
+                        data: TensorData::F32(vec![0.5; n]),
+                    };
+                    black_box(rt.run(vec![(input.clone(), t)]).ok())
+                })
+            },
+        );
     }
 }
 

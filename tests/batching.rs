@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{model_dir, Server};
+use common::{model_dir, numbers, Server};
 
 fn body(rows: usize, seed: usize) -> String {
     let data: Vec<String> = (0..rows)
@@ -24,22 +24,6 @@ fn body(rows: usize, seed: usize) -> String {
         r#"{{"dataframe_split": {{"columns": ["fixed acidity","volatile acidity","citric acid","residual sugar","chlorides","free sulfur dioxide","total sulfur dioxide","density","pH","sulphates","alcohol"], "data": [{}]}}}}"#,
         data.join(",")
     )
-}
-
-/// Every number of a predictions body, in order.
-fn numbers(body: &[u8]) -> Vec<f64> {
-    fn walk(v: &serde_json::Value, out: &mut Vec<f64>) {
-        match v {
-            serde_json::Value::Number(n) => out.extend(n.as_f64()),
-            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
-            _ => {}
-        }
-    }
-    let v: serde_json::Value = serde_json::from_slice(body).expect("JSON");
-    let mut out = Vec::new();
-    walk(&v["predictions"], &mut out);
-    out
 }
 
 fn answers(server: &Server, bodies: &[String]) -> Vec<(u16, Vec<u8>)> {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{model_dir, Server};
+use common::{model_dir, numbers, Server};
 
 /// A network and its twin per backend, with the inputs the suite sends.
 struct Case {
@@ -69,23 +69,6 @@ const CASES: &[Case] = &[
         row: image,
     },
 ];
-
-/// Every number of a predictions body, in order, whatever its nesting (ONNX answers
-/// `{"y": [[…]]}`, the PyTorch wrapper `[[…]]`).
-fn numbers(body: &[u8]) -> Vec<f64> {
-    fn walk(v: &serde_json::Value, out: &mut Vec<f64>) {
-        match v {
-            serde_json::Value::Number(n) => out.extend(n.as_f64()),
-            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
-            _ => {}
-        }
-    }
-    let v: serde_json::Value = serde_json::from_slice(body).expect("JSON");
-    let mut out = Vec::new();
-    walk(&v["predictions"], &mut out);
-    out
-}
 
 #[test]
 fn every_backend_gives_the_same_predictions() {

@@ -178,3 +178,20 @@ pub fn http(
         body: raw[split + 4..].to_vec(),
     })
 }
+
+/// Every number of a predictions body, in order, whatever its nesting (ONNX answers
+/// `{"y": [[…]]}` or records, the PyTorch wrapper `[[…]]`).
+pub fn numbers(body: &[u8]) -> Vec<f64> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<f64>) {
+        match v {
+            serde_json::Value::Number(n) => out.extend(n.as_f64()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).expect("JSON");
+    let mut out = Vec::new();
+    walk(&v["predictions"], &mut out);
+    out
+}

@@ -5,7 +5,9 @@
 //! on the CPU in eval mode. Worker threads share it: a TorchScript module's `forward` is safe
 //! to call from several threads, each [`TorchSession`] only holds a handle. Inputs are handed
 //! to libtorch without copying (the tensor borrows the request's buffer for the call); outputs
-//! are copied out once into the request's own buffer.
+//! are copied out once into the request's own buffer. The server reaches this crate through
+//! `runtimes/torch-plugin` (C ABI) and `runtimes/torch-loader` (its `Runtime`), so that it
+//! never links libtorch itself.
 #![deny(missing_docs)]
 
 pub mod archive;
@@ -14,7 +16,7 @@ pub mod convert;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use runtime_api::{IoKind, IoSpec, OutputValue, Param, Runtime, RuntimeError, Tensor};
+use runtime_api::{Param, RuntimeError};
 use tch::jit::{CModule, IValue};
 
 pub use archive::{ArchiveKind, ForwardArg};
@@ -123,19 +125,9 @@ impl TorchModel {
 
     /// A handle for one more worker thread.
     pub fn session(&self) -> TorchSession {
-        let io = |name: &str| IoSpec {
-            name: name.to_string(),
-            kind: IoKind::Tensor {
-                dtype: None,
-                shape: vec![-1],
-                type_string: "Tensor".to_string(),
-            },
-        };
         TorchSession {
             module: self.module.clone(),
             forward: self.forward.clone(),
-            inputs: vec![io("input")],
-            outputs: vec![io("output")],
         }
     }
 }
@@ -144,8 +136,6 @@ impl TorchModel {
 pub struct TorchSession {
     module: Arc<CModule>,
     forward: Option<Vec<ForwardArg>>,
-    inputs: Vec<IoSpec>,
-    outputs: Vec<IoSpec>,
 }
 
 impl TorchSession {
@@ -210,38 +200,5 @@ impl TorchSession {
             }
         }
         Ok(out)
-    }
-}
-
-impl Runtime for TorchSession {
-    fn inputs(&self) -> &[IoSpec] {
-        &self.inputs
-    }
-
-    fn outputs(&self) -> &[IoSpec] {
-        &self.outputs
-    }
-
-    fn run(
-        &mut self,
-        feeds: Vec<(String, Tensor)>,
-    ) -> Result<Vec<(String, OutputValue)>, RuntimeError> {
-        self.run_with_params(feeds, &[])
-    }
-
-    fn run_with_params(
-        &mut self,
-        feeds: Vec<(String, Tensor)>,
-        params: &[(String, Param)],
-    ) -> Result<Vec<(String, OutputValue)>, RuntimeError> {
-        let [(_, input)] = feeds.as_slice() else {
-            return Err(RuntimeError::Input(format!(
-                "a TorchScript model takes one input tensor, got {}",
-                feeds.len()
-            )));
-        };
-        // Copied out before `feeds` (whose buffer the call borrowed) is dropped.
-        let out = self.forward(TensorView::of(input), params)?.to_tensor()?;
-        Ok(vec![("output".to_string(), OutputValue::Tensor(out))])
     }
 }

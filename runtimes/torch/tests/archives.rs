@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use runtime_api::{OutputValue, Param, Runtime, Tensor, TensorData};
-use runtime_torch::{archive, ArchiveKind, TorchModel};
+use runtime_api::{Param, Tensor, TensorData};
+use runtime_torch::{archive, ArchiveKind, TensorView, TorchModel};
 
 fn model_file(name: &str, file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -60,13 +60,9 @@ fn archives_are_told_apart_by_their_contents() {
 
 fn run(model: &TorchModel, t: Tensor, params: &[(String, Param)]) -> Result<Tensor, String> {
     let mut s = model.session();
-    let out = s
-        .run_with_params(vec![("input".into(), t)], params)
-        .map_err(|e| e.to_string())?;
-    match out.into_iter().next() {
-        Some((_, OutputValue::Tensor(t))) => Ok(t),
-        other => Err(format!("unexpected {other:?}")),
-    }
+    s.forward(TensorView::of(&t), params)
+        .and_then(|out| out.to_tensor())
+        .map_err(|e| e.to_string())
 }
 
 #[test]
