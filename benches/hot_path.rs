@@ -48,6 +48,7 @@ fn benches(c: &mut Criterion) {
         queue_capacity: 16,
         max_batch_rows: 1,
         max_batch_delay: std::time::Duration::ZERO,
+        idle_spin: std::time::Duration::ZERO,
         metrics: None,
     };
     let model =

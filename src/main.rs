@@ -96,6 +96,13 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         queue_capacity: args.max_queue,
         max_batch_rows: args.max_batch_rows,
         max_batch_delay: Duration::from_secs_f64(args.max_batch_delay_ms.max(0.0) / 1000.0),
+        idle_spin: Duration::from_micros(args.idle_spin_us.unwrap_or(
+            if mlflow_serve::cpus::available() >= 2 {
+                100
+            } else {
+                0
+            },
+        )),
         metrics: Some(metrics.clone()),
     };
     let model = ServedModel::load(&resolved.dir, &opts)

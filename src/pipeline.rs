@@ -30,6 +30,8 @@ pub struct LoadOptions {
     pub max_batch_rows: usize,
     /// How long a request may wait for others to batch with.
     pub max_batch_delay: std::time::Duration,
+    /// How long an idle inference worker polls for work before sleeping.
+    pub idle_spin: std::time::Duration,
     /// Where runtime calls and serialization are recorded.
     pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
@@ -242,6 +244,7 @@ impl ServedModel {
                 capacity: opts.queue_capacity.max(1),
                 max_rows: opts.max_batch_rows,
                 max_delay: opts.max_batch_delay,
+                idle_spin: opts.idle_spin,
             },
             batchable,
             opts.metrics.clone().map(|m| {
@@ -299,6 +302,11 @@ impl ServedModel {
                 })
             }
         }
+    }
+
+    /// Marks a request as being handled until the guard drops (see [`WorkerPool::admit`]).
+    pub fn admit(&self) -> crate::batch::Admission<'_> {
+        self.pool.admit()
     }
 
     /// Requests waiting for an inference worker.

@@ -271,6 +271,7 @@ async fn invocations(state: &State, req: Request<Incoming>) -> Result<Vec<u8>, S
         })?;
     let body = body.to_bytes();
     let model = state.app.model.get().ok_or(ServeError::NotReady)?;
+    let _handling = model.admit();
     let prepared = model.prepare(content_type.as_deref(), &body)?;
     model.run(prepared).await
 }

@@ -113,6 +113,9 @@ pub fn parse(
     params_schema: Option<&[ParamSpec]>,
 ) -> Result<Request, PayloadError> {
     let doc = decode(body)?;
+    if let Some(request) = read_streaming(&doc, schema) {
+        return Ok(request);
+    }
     if let Some(keys) = scan::top_level_keys(&doc) {
         if !keys.iter().any(|k| LLM_KEYS.contains(&k.as_str())) {
             return match read_object(&doc, keys, schema) {
@@ -126,6 +129,52 @@ pub fn parse(
         }
     }
     parse_validated(body, &doc, schema, params_schema)
+}
+
+/// The common case in a single pass over the bytes: a top-level object with exactly one
+/// input format key (plus `params` or other keys), no LLM keys, and a typed read that
+/// succeeds. `None` for anything else, which the callers then answer exactly (error
+/// precedence included) through the key scan or the validate-first path.
+fn read_streaming(doc: &str, schema: Option<&InputSchema>) -> Option<Request> {
+    let mut s = Scanner::new(doc);
+    if s.kind().ok()? != Kind::Object {
+        return None;
+    }
+    let mut format: Option<Cow<'_, str>> = None;
+    let mut input = None;
+    let mut params = None;
+    let mut key = s.object_open().ok()?;
+    while let Some(k) = key {
+        if LLM_KEYS.contains(&&*k) {
+            return None;
+        }
+        if FORMATS.contains(&&*k) {
+            if format.as_deref().is_some_and(|f| f != k) {
+                return None;
+            }
+            input = Some(match &*k {
+                "dataframe_split" => read_split(&mut s).ok()?,
+                "dataframe_records" => read_records(&mut s).ok()?,
+                "inputs" => read_tf(&mut s, schema, false).ok()?,
+                _ => read_tf(&mut s, schema, true).ok()?,
+            });
+            format = Some(k);
+        } else if k == "params" {
+            params = Some(s.cell(1).ok()?);
+        } else {
+            s.skip(1).ok()?;
+        }
+        key = s.object_next().ok()?;
+    }
+    s.ws();
+    if s.pos != doc.len() {
+        return None;
+    }
+    Some(Request {
+        input: input?,
+        params: params.filter(|p| *p != Cell::Null),
+        unwrapped: false,
+    })
 }
 
 /// The validate-first path: `json.loads`' checks, then the typed read.
