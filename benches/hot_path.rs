@@ -53,7 +53,7 @@ fn benches(c: &mut Criterion) {
     };
     let model =
         ServedModel::load(&model_dir(), &opts).expect("load wine_cols (run `make setup` first)");
-    for rows in [1usize, 1000] {
+    for rows in [1usize, 64, 1000] {
         let b = body(rows);
         c.bench_function(
             &format!("parse_enforce_feeds/dataframe_split/{rows}"),

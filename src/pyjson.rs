@@ -31,15 +31,24 @@ pub fn write_f64(out: &mut Vec<u8>, x: f64) {
         Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
         None => (mantissa, ""),
     };
-    let mut digits: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).collect();
+    // At most 17 significant digits plus ryu's padding zeros: 32 bytes on the stack.
+    let mut buf = [0u8; 32];
+    let mut n = 0;
+    for &d in int_part.as_bytes().iter().chain(frac_part.as_bytes()) {
+        if n < buf.len() {
+            buf[n] = d;
+            n += 1;
+        }
+    }
     let mut decpt = int_part.len() as i32 + exp;
+    let mut digits = &buf[..n];
     // strip leading zeros (e.g. "0.001")
     while digits.len() > 1 && digits[0] == b'0' {
-        digits.remove(0);
+        digits = &digits[1..];
         decpt -= 1;
     }
     while digits.len() > 1 && digits[digits.len() - 1] == b'0' {
-        digits.pop();
+        digits = &digits[..digits.len() - 1];
     }
     if neg {
         out.push(b'-');
@@ -52,9 +61,9 @@ pub fn write_f64(out: &mut Vec<u8>, x: f64) {
         if decpt <= 0 {
             out.extend_from_slice(b"0.");
             out.extend(std::iter::repeat_n(b'0', (-decpt) as usize));
-            out.extend_from_slice(&digits);
+            out.extend_from_slice(digits);
         } else if decpt as usize >= digits.len() {
-            out.extend_from_slice(&digits);
+            out.extend_from_slice(digits);
             out.extend(std::iter::repeat_n(b'0', decpt as usize - digits.len()));
             out.extend_from_slice(b".0");
         } else {

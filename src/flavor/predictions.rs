@@ -161,9 +161,28 @@ impl Predictions {
         }
     }
 
+    /// A guess at the JSON's length (about 24 bytes per value, capped), so the body is
+    /// written without reallocating.
+    fn size_hint(&self) -> usize {
+        const PER_VALUE: usize = 24;
+        const CAP: usize = 64 << 20;
+        let values = match self {
+            Predictions::Records { columns, nrows } => columns.len() * nrows,
+            Predictions::Dict(items) => items
+                .iter()
+                .map(|(_, v)| match v {
+                    OutputValue::Tensor(t) => t.data.len(),
+                    OutputValue::SequenceOfMaps(m) => m.len(),
+                })
+                .sum(),
+            Predictions::Array(t) | Predictions::Frame(t) => t.data.len(),
+        };
+        values.saturating_mul(PER_VALUE).min(CAP)
+    }
+
     /// `{"predictions": ...}` (or the bare value for unified-LLM payloads).
     pub fn to_body(&self, unwrapped: bool) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let mut out = Vec::with_capacity(64 + self.size_hint());
         if !unwrapped {
             out.extend_from_slice(b"{\"predictions\": ");
         }

@@ -391,6 +391,10 @@ impl ColBuf {
     }
 
     fn read(&mut self, s: &mut Scanner<'_>) -> Result<(), PayloadError> {
+        if let Some(n) = s.plain_number() {
+            self.push_num(n);
+            return Ok(());
+        }
         match s.kind().map_err(internal)? {
             Kind::Number => {
                 let n = s.number().map_err(internal)?;
@@ -408,6 +412,16 @@ impl ColBuf {
         Ok(())
     }
 
+    /// Makes room for `n` more cells (a guess from the first row's size).
+    fn reserve(&mut self, n: usize) {
+        match self {
+            ColBuf::Empty { .. } => {}
+            ColBuf::Ints(v) => v.reserve(n),
+            ColBuf::Floats(v) => v.reserve(n),
+            ColBuf::Cells(v) => v.reserve(n),
+        }
+    }
+
     fn pad(&mut self, n: usize) {
         while self.len() < n {
             self.push_null();
@@ -420,6 +434,19 @@ impl ColBuf {
             ColBuf::Floats(v) => Column::F64(v),
             other => Column::infer(other.into_cells()),
         }
+    }
+}
+
+/// Upper bound on the rows pre-allocated from the first row's size.
+const MAX_ROWS_GUESS: usize = 1 << 20;
+
+/// Rows tend to be alike: sizes the columns for as many more rows as the rest of the
+/// document would hold if they were as long as the first one (which began at `first_row`).
+fn reserve_like_first_row(bufs: &mut [ColBuf], s: &Scanner<'_>, first_row: usize) {
+    let row_bytes = (s.pos - first_row).max(1) + 1;
+    let guess = ((s.doc.len() - s.pos) / row_bytes).min(MAX_ROWS_GUESS);
+    for b in bufs {
+        b.reserve(guess);
     }
 }
 
@@ -549,6 +576,7 @@ fn read_rows(s: &mut Scanner<'_>) -> Result<(Vec<ColBuf>, usize), PayloadError> 
     let mut bufs: Vec<ColBuf> = Vec::new();
     let mut nrows = 0usize;
     if s.array_open().map_err(internal)? {
+        let first_row = s.pos;
         loop {
             if s.kind().map_err(internal)? == Kind::Array {
                 let mut i = 0;
@@ -579,6 +607,9 @@ fn read_rows(s: &mut Scanner<'_>) -> Result<(Vec<ColBuf>, usize), PayloadError> 
                 }
             }
             nrows += 1;
+            if nrows == 1 {
+                reserve_like_first_row(&mut bufs, s, first_row);
+            }
             if !s.array_next().map_err(internal)? {
                 break;
             }
@@ -603,6 +634,7 @@ fn read_records(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
     let mut bufs: Vec<ColBuf> = Vec::new();
     let mut nrows = 0usize;
     if s.array_open().map_err(internal)? {
+        let first_row = s.pos;
         loop {
             match s.kind().map_err(internal)? {
                 Kind::Object => {
@@ -660,6 +692,9 @@ fn read_records(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
                 }
             }
             nrows += 1;
+            if nrows == 1 {
+                reserve_like_first_row(&mut bufs, s, first_row);
+            }
             if !s.array_next().map_err(internal)? {
                 break;
             }

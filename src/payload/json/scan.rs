@@ -114,6 +114,67 @@ impl<'a> Scanner<'a> {
         Err(JsonError { msg, pos })
     }
 
+    /// The common number in one tight pass: after whitespace, `-?digits(.digits)?` with at
+    /// most 19 digits, no exponent and no leading zero, whose value the fast path gives
+    /// exactly (a float mantissa below 2^53 with at most 22 decimals; an int that fits i64).
+    /// Anything else returns `None` with the cursor on the value, for [`Scanner::number`]
+    /// (or [`Scanner::kind`]) to handle.
+    #[inline]
+    pub fn plain_number(&mut self) -> Option<Num<'a>> {
+        self.ws();
+        let b = self.b;
+        let mut p = self.pos;
+        let negative = b.get(p) == Some(&b'-');
+        p += usize::from(negative);
+        let int_start = p;
+        let mut mantissa: u64 = 0;
+        while let Some(&c) = b.get(p) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+            p += 1;
+        }
+        let int_len = p - int_start;
+        if int_len == 0 || (int_len > 1 && b[int_start] == b'0') {
+            return None;
+        }
+        let mut frac = 0;
+        if b.get(p) == Some(&b'.') {
+            let frac_start = p + 1;
+            let mut q = frac_start;
+            while let Some(&c) = b.get(q) {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+                q += 1;
+            }
+            frac = q - frac_start;
+            if frac == 0 {
+                return None;
+            }
+            p = q;
+        }
+        if matches!(b.get(p), Some(b'e' | b'E')) || int_len + frac > 19 {
+            return None;
+        }
+        let num = if frac > 0 {
+            if mantissa >= 1 << 53 || frac >= POW10.len() {
+                return None;
+            }
+            let x = mantissa as f64 / POW10[frac];
+            Num::Float(if negative { -x } else { x })
+        } else {
+            let i = i64::try_from(mantissa).ok()?;
+            Num::Int(if negative { -i } else { i })
+        };
+        self.pos = p;
+        Some(num)
+    }
+
     /// Kind of the value at the cursor (after whitespace), or `Expecting value`.
     pub fn kind(&mut self) -> Result<Kind, JsonError> {
         self.ws();
@@ -211,50 +272,56 @@ impl<'a> Scanner<'a> {
             }
             _ => {}
         }
+        let b = self.b;
         let mut p = self.pos;
-        let negative = self.b.get(p) == Some(&b'-');
+        let negative = b.get(p) == Some(&b'-');
         if negative {
             p += 1;
         }
-        // The decimal digits as an integer mantissa while they fit in 19 digits (no u64
-        // overflow), for `number`'s fast path.
+        // The decimal digits as an integer mantissa (wrapping; only used when there are at
+        // most 19 of them, which cannot overflow), for `number`'s fast path.
         let mut mantissa: u64 = 0;
-        let mut ndigits: u32 = 0;
-        let mut take = |c: u8, ndigits: &mut u32| {
-            if DIGITS && *ndigits < 19 {
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-            }
-            *ndigits += 1;
-        };
-        match self.b.get(p) {
+        let int_start = p;
+        match b.get(p) {
             Some(b'0') => p += 1,
             Some(c) if c.is_ascii_digit() => {
-                while let Some(&c) = self.b.get(p).filter(|c| c.is_ascii_digit()) {
-                    take(c, &mut ndigits);
+                while p < b.len() && b[p].is_ascii_digit() {
+                    if DIGITS {
+                        mantissa = mantissa
+                            .wrapping_mul(10)
+                            .wrapping_add(u64::from(b[p] - b'0'));
+                    }
                     p += 1;
                 }
             }
             _ => return self.err("Expecting value", start),
         }
+        let mut ndigits = p - int_start;
         let mut float = false;
         let mut frac: u32 = 0;
-        if self.b.get(p) == Some(&b'.') && self.b.get(p + 1).is_some_and(|c| c.is_ascii_digit()) {
+        if b.get(p) == Some(&b'.') && b.get(p + 1).is_some_and(|c| c.is_ascii_digit()) {
             float = true;
             p += 1;
-            while let Some(&c) = self.b.get(p).filter(|c| c.is_ascii_digit()) {
-                take(c, &mut ndigits);
-                frac += 1;
+            let frac_start = p;
+            while p < b.len() && b[p].is_ascii_digit() {
+                if DIGITS {
+                    mantissa = mantissa
+                        .wrapping_mul(10)
+                        .wrapping_add(u64::from(b[p] - b'0'));
+                }
                 p += 1;
             }
+            ndigits += p - frac_start;
+            frac = u32::try_from(p - frac_start).unwrap_or(u32::MAX);
         }
         let mut exponent = false;
-        if matches!(self.b.get(p), Some(b'e') | Some(b'E')) {
+        if matches!(b.get(p), Some(b'e') | Some(b'E')) {
             let mut q = p + 1;
-            if matches!(self.b.get(q), Some(b'+') | Some(b'-')) {
+            if matches!(b.get(q), Some(b'+') | Some(b'-')) {
                 q += 1;
             }
-            if self.b.get(q).is_some_and(|c| c.is_ascii_digit()) {
-                while self.b.get(q).is_some_and(|c| c.is_ascii_digit()) {
+            if b.get(q).is_some_and(|c| c.is_ascii_digit()) {
+                while q < b.len() && b[q].is_ascii_digit() {
                     q += 1;
                 }
                 float = true;
@@ -762,6 +829,19 @@ mod tests {
             } else {
                 format!("{sign}{int}.{frac:0frac_digits$}")
             });
+        }
+        let odd = ["01", "00.5", "-01.5", "1.", "1.e5", "-", "-x", " 7.5", "2.5e3", "0.5E1"];
+        for t in texts.iter().map(String::as_str).chain(odd) {
+            // The one-pass reader agrees with `number` or declines, leaving the cursor.
+            let mut s = Scanner::new(t);
+            match s.plain_number() {
+                Some(n) => {
+                    let mut full = Scanner::new(t);
+                    assert_eq!(Some(n), full.number().ok(), "{t}");
+                    assert_eq!(s.pos, full.pos, "{t}");
+                }
+                None => assert_eq!(s.pos, t.len() - t.trim_start().len(), "{t}"),
+            }
         }
         for t in texts {
             let got = Scanner::new(&t).number().unwrap();
