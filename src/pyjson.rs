@@ -7,6 +7,19 @@ use std::fmt::Write as _;
 /// digits, `.0` on integral values, exponent form outside `[1e-4, 1e16)`, and the bare
 /// tokens `NaN`, `Infinity`, `-Infinity`.
 pub fn write_f64(out: &mut Vec<u8>, x: f64) {
+    // Where Python prints positional notation, ryu's shortest digits are already Python's
+    // text (`0.0001`, `100.0`, `-0.0`); elsewhere the exponent form differs (`1e-05`).
+    let a = x.abs();
+    if a == 0.0 || (1e-4..1e16).contains(&a) {
+        let mut buf = ryu::Buffer::new();
+        out.extend_from_slice(buf.format_finite(x).as_bytes());
+        return;
+    }
+    write_f64_general(out, x);
+}
+
+/// [`write_f64`] for any value, from ryu's digits and Python's layout rules.
+fn write_f64_general(out: &mut Vec<u8>, x: f64) {
     if x.is_nan() {
         out.extend_from_slice(b"NaN");
         return;
@@ -129,6 +142,13 @@ impl std::fmt::Write for VecWriter<'_> {
 
 /// Appends `s` as a JSON string literal with Python's `ensure_ascii=True` escaping.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     out.push(b'"');
     for ch in s.chars() {
         match ch {
@@ -240,6 +260,27 @@ mod tests {
         assert_eq!(r(2.5e-5), "2.5e-05");
         assert_eq!(r(1.7976931348623157e308), "1.7976931348623157e+308");
         assert_eq!(r(5e-324), "5e-324");
+    }
+
+    #[test]
+    fn positional_fast_path_equals_the_general_layout() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut values = vec![0.0, -0.0, 1e-4, -1e-4, 9.999999999999998e15, 1e16, 1.0, 0.1];
+        for _ in 0..50_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let x = f64::from_bits(rng);
+            values.push(x);
+            // Also values of ordinary magnitude, where the fast path applies.
+            values.push((rng % 1_000_000_007) as f64 / 10f64.powi((rng % 12) as i32));
+        }
+        for x in values.into_iter().filter(|x| x.is_finite()) {
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            write_f64(&mut fast, x);
+            write_f64_general(&mut general, x);
+            assert_eq!(fast, general, "{x:e}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::predictions::{OutputColumn, Predictions};
 use super::FlavorError;
 use crate::enforce::tensors::frame_to_numpy;
 use crate::enforce::Enforced;
-use crate::payload::{Array, Cell, Frame};
+use crate::payload::{Array, Cell, Column, Frame};
 
 /// Which output shape the predictions take (DataFrame input → records, else a dict).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,8 +163,40 @@ pub fn feeds(
     }
 }
 
+/// The common case in one pass: float64 columns (numpy's `(rows, cols)` float64 array) fed
+/// to a `tensor(float)` input, which MLflow casts to float32. `None` for anything else.
+fn float64_frame_as_f32(f: &Frame, input: &IoSpec) -> Option<Tensor> {
+    let IoKind::Tensor {
+        dtype: Some(DType::F32),
+        ..
+    } = &input.kind
+    else {
+        return None;
+    };
+    let m = f.columns.len();
+    if m == 0 || !f.columns.iter().all(|(_, c)| matches!(c, Column::F64(_))) {
+        return None;
+    }
+    let mut out = vec![0f32; f.nrows * m];
+    for (j, (_, c)) in f.columns.iter().enumerate() {
+        if let Column::F64(v) = c {
+            for (dst, &x) in out.iter_mut().skip(j).step_by(m).zip(v) {
+                *dst = x as f32;
+            }
+        }
+    }
+    Some(Tensor {
+        shape: vec![f.nrows, m],
+        data: TensorData::F32(out),
+    })
+}
+
 fn frame_feeds(f: Frame, inputs: &[IoSpec]) -> Result<Vec<(String, Tensor)>, FlavorError> {
     if inputs.len() == 1 {
+        if let Some(t) = float64_frame_as_f32(&f, &inputs[0]) {
+            let t = adapt(t, &inputs[0])?;
+            return Ok(vec![(inputs[0].name.clone(), t)]);
+        }
         let a = frame_to_numpy(&f);
         let t = adapt(array_to_tensor(a, &inputs[0])?, &inputs[0])?;
         return Ok(vec![(inputs[0].name.clone(), t)]);

@@ -116,6 +116,17 @@ fn write_seq<T>(
     out.push(close);
 }
 
+/// Each `"name": ` rendered once, for answers that repeat the keys on every row.
+fn rendered_keys<'a>(names: impl Iterator<Item = &'a str>) -> Vec<Vec<u8>> {
+    names
+        .map(|name| {
+            let mut key = Vec::with_capacity(name.len() + 4);
+            write_key(&mut key, name);
+            key
+        })
+        .collect()
+}
+
 /// Writes `"name": ` (a JSON key with Python's separator).
 fn write_key(out: &mut Vec<u8>, name: &str) {
     write_str(out, name);
@@ -127,9 +138,10 @@ impl Predictions {
     pub fn write_json(&self, out: &mut Vec<u8>) {
         match self {
             Predictions::Records { columns, nrows } => {
+                let keys = rendered_keys(columns.iter().map(|(name, _)| name.as_str()));
                 write_seq(out, b'[', b']', 0..*nrows, |out, i| {
-                    write_seq(out, b'{', b'}', columns, |out, (name, col)| {
-                        write_key(out, name);
+                    write_seq(out, b'{', b'}', columns.iter().zip(&keys), |out, ((_, col), key)| {
+                        out.extend_from_slice(key);
                         match col {
                             OutputColumn::Flat(d) => write_elem(out, d, i),
                             OutputColumn::Maps(m) => write_map(out, &m[i]),
@@ -141,10 +153,11 @@ impl Predictions {
             Predictions::Frame(t) => {
                 let rows = t.shape.first().copied().unwrap_or(0);
                 let cols = if t.shape.len() == 2 { t.shape[1] } else { 1 };
-                let keys: Vec<String> = (0..cols).map(|j| j.to_string()).collect();
+                let names: Vec<String> = (0..cols).map(|j| j.to_string()).collect();
+                let keys = rendered_keys(names.iter().map(String::as_str));
                 write_seq(out, b'[', b']', 0..rows, |out, i| {
                     write_seq(out, b'{', b'}', keys.iter().enumerate(), |out, (j, key)| {
-                        write_key(out, key);
+                        out.extend_from_slice(key);
                         write_elem(out, &t.data, i * cols + j);
                     })
                 })
