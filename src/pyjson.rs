@@ -142,7 +142,9 @@ impl std::fmt::Write for VecWriter<'_> {
 
 /// Appends `s` as a JSON string literal with Python's `ensure_ascii=True` escaping.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+    if s.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());

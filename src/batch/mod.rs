@@ -93,6 +93,26 @@ struct Shared {
     active: std::sync::atomic::AtomicUsize,
     /// Worker threads running.
     workers: std::sync::atomic::AtomicUsize,
+    /// Set when the pool shuts down, so polling workers stop at once.
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    fn new(config: &BatchConfig) -> Shared {
+        Shared {
+            state: Mutex::new(State {
+                queue: BatchQueue::new(config.capacity, config.max_rows, config.max_delay),
+                stopped: false,
+                sleeping: 0,
+            }),
+            wake: Condvar::new(),
+            busy: std::sync::atomic::AtomicUsize::new(0),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            active: std::sync::atomic::AtomicUsize::new(0),
+            workers: std::sync::atomic::AtomicUsize::new(0),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 struct State {
@@ -119,18 +139,7 @@ impl WorkerPool {
         batchable: bool,
         observer: Option<Observer>,
     ) -> WorkerPool {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                queue: BatchQueue::new(config.capacity, config.max_rows, config.max_delay),
-                stopped: false,
-                sleeping: 0,
-            }),
-            wake: Condvar::new(),
-            busy: std::sync::atomic::AtomicUsize::new(0),
-            queued: std::sync::atomic::AtomicUsize::new(0),
-            active: std::sync::atomic::AtomicUsize::new(0),
-            workers: std::sync::atomic::AtomicUsize::new(0),
-        });
+        let shared = Arc::new(Shared::new(&config));
         let threads = runtimes
             .into_iter()
             .enumerate()
@@ -328,7 +337,9 @@ impl Drop for Admission<'_> {
 fn poll_for_work(shared: &Shared, budget: Duration) {
     let until = Instant::now() + budget;
     let mut polls = 0u32;
-    while shared.queued.load(std::sync::atomic::Ordering::Acquire) == 0 {
+    while shared.queued.load(std::sync::atomic::Ordering::Acquire) == 0
+        && !shared.stopping.load(std::sync::atomic::Ordering::Acquire)
+    {
         std::hint::spin_loop();
         polls = polls.wrapping_add(1);
         if polls % 4 == 0 {
@@ -405,6 +416,9 @@ fn execute(rt: &mut dyn Runtime, mut jobs: Vec<Job>, observer: Option<&Observer>
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
+        self.shared
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Release);
         if let Ok(mut s) = self.shared.state.lock() {
             s.stopped = true;
         }
@@ -527,6 +541,88 @@ mod tests {
             calls,
             events,
         )
+    }
+
+    fn config(idle_spin: Duration) -> BatchConfig {
+        BatchConfig {
+            capacity: 16,
+            max_rows: 64,
+            max_delay: Duration::ZERO,
+            idle_spin,
+        }
+    }
+
+    #[test]
+    fn polling_ends_when_work_arrives_or_the_budget_is_spent() {
+        let shared = Shared::new(&config(Duration::ZERO));
+        let t = Instant::now();
+        poll_for_work(&shared, Duration::from_millis(3));
+        assert!(t.elapsed() >= Duration::from_millis(3), "returned early");
+        shared.queued.store(1, Ordering::Release);
+        let t = Instant::now();
+        poll_for_work(&shared, Duration::from_secs(60));
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "missed the queued request"
+        );
+        shared.queued.store(0, Ordering::Release);
+        shared.stopping.store(true, Ordering::Release);
+        let t = Instant::now();
+        poll_for_work(&shared, Duration::from_secs(60));
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "kept polling at shutdown"
+        );
+    }
+
+    #[test]
+    fn workers_poll_only_while_requests_do_not_outnumber_them() {
+        let (pool, _open, _calls, _events) = pool(64);
+        assert!(lightly_loaded(&pool.shared), "idle");
+        let first = pool.admit();
+        assert!(lightly_loaded(&pool.shared), "one request, one worker");
+        let second = pool.admit();
+        assert!(!lightly_loaded(&pool.shared), "two requests, one worker");
+        drop(first);
+        assert!(lightly_loaded(&pool.shared));
+        drop(second);
+        assert_eq!(pool.shared.active.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_polling_worker_answers_every_request_and_stops_promptly() {
+        let io = vec![IoSpec {
+            name: "x".into(),
+            kind: IoKind::Tensor {
+                dtype: None,
+                shape: vec![-1, 1],
+                type_string: "tensor(float)".into(),
+            },
+        }];
+        let rt = Doubler {
+            io,
+            gate: None,
+            calls: Arc::default(),
+            entered: Arc::default(),
+        };
+        // A long budget: every request after the first arrives while the worker polls.
+        let pool = WorkerPool::start(
+            vec![Box::new(rt)],
+            config(Duration::from_secs(30)),
+            true,
+            None,
+        );
+        for i in 0..50 {
+            let _handling = pool.admit();
+            let out = pool.run(rows(&[i as f32])).await.unwrap();
+            assert_eq!(values(&out), vec![2.0 * i as f32]);
+        }
+        let t = Instant::now();
+        drop(pool);
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "shutdown waited for the poll budget"
+        );
     }
 
     type Pending = tokio::task::JoinHandle<Result<Named<OutputValue>, PoolError>>;

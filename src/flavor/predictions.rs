@@ -140,13 +140,19 @@ impl Predictions {
             Predictions::Records { columns, nrows } => {
                 let keys = rendered_keys(columns.iter().map(|(name, _)| name.as_str()));
                 write_seq(out, b'[', b']', 0..*nrows, |out, i| {
-                    write_seq(out, b'{', b'}', columns.iter().zip(&keys), |out, ((_, col), key)| {
-                        out.extend_from_slice(key);
-                        match col {
-                            OutputColumn::Flat(d) => write_elem(out, d, i),
-                            OutputColumn::Maps(m) => write_map(out, &m[i]),
-                        }
-                    })
+                    write_seq(
+                        out,
+                        b'{',
+                        b'}',
+                        columns.iter().zip(&keys),
+                        |out, ((_, col), key)| {
+                            out.extend_from_slice(key);
+                            match col {
+                                OutputColumn::Flat(d) => write_elem(out, d, i),
+                                OutputColumn::Maps(m) => write_map(out, &m[i]),
+                            }
+                        },
+                    )
                 })
             }
             Predictions::Array(t) => write_nested(out, &t.data, &t.shape, &mut 0),

@@ -830,7 +830,9 @@ mod tests {
                 format!("{sign}{int}.{frac:0frac_digits$}")
             });
         }
-        let odd = ["01", "00.5", "-01.5", "1.", "1.e5", "-", "-x", " 7.5", "2.5e3", "0.5E1"];
+        let odd = [
+            "01", "00.5", "-01.5", "1.", "1.e5", "-", "-x", " 7.5", "2.5e3", "0.5E1",
+        ];
         for t in texts.iter().map(String::as_str).chain(odd) {
             // The one-pass reader agrees with `number` or declines, leaving the cursor.
             let mut s = Scanner::new(t);
