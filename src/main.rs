@@ -13,6 +13,11 @@ use mlflow_serve::pipeline::{LoadOptions, ServedModel};
 use mlflow_serve::resolve::cache::default_root as default_cache_root;
 use mlflow_serve::resolve::{resolve, ResolveOptions};
 
+/// mimalloc instead of glibc malloc: requests allocate on tokio threads and free on the
+/// inference thread (and back); measured in the note on issue 5.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     let Command::Models {
