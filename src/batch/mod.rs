@@ -509,17 +509,22 @@ mod tests {
         Arc<Mutex<Vec<BatchEvent>>>,
     );
 
-    fn pool(max_rows: usize) -> Harness {
-        let (open, gate) = std::sync::mpsc::channel();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let io = vec![IoSpec {
+    /// One float input with a variable first dimension: a batchable model.
+    fn batch_input() -> Vec<IoSpec> {
+        vec![IoSpec {
             name: "x".into(),
             kind: IoKind::Tensor {
                 dtype: None,
                 shape: vec![-1, 1],
                 type_string: "tensor(float)".into(),
             },
-        }];
+        }]
+    }
+
+    fn pool(max_rows: usize) -> Harness {
+        let (open, gate) = std::sync::mpsc::channel();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let io = batch_input();
         let events: Arc<Mutex<Vec<BatchEvent>>> = Arc::default();
         let ev = events.clone();
         let observer: Observer = Arc::new(move |e: &BatchEvent| ev.lock().unwrap().push(e.clone()));
@@ -591,14 +596,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_polling_worker_answers_every_request_and_stops_promptly() {
-        let io = vec![IoSpec {
-            name: "x".into(),
-            kind: IoKind::Tensor {
-                dtype: None,
-                shape: vec![-1, 1],
-                type_string: "tensor(float)".into(),
-            },
-        }];
+        let io = batch_input();
         let rt = Doubler {
             io,
             gate: None,

@@ -152,12 +152,7 @@ fn read_streaming(doc: &str, schema: Option<&InputSchema>) -> Option<Request> {
             if format.as_deref().is_some_and(|f| f != k) {
                 return None;
             }
-            input = Some(match &*k {
-                "dataframe_split" => read_split(&mut s).ok()?,
-                "dataframe_records" => read_records(&mut s).ok()?,
-                "inputs" => read_tf(&mut s, schema, false).ok()?,
-                _ => read_tf(&mut s, schema, true).ok()?,
-            });
+            input = Some(read_input(&k, &mut s, schema).ok()?);
             format = Some(k);
         } else if k == "params" {
             params = Some(s.cell(1).ok()?);
@@ -241,12 +236,7 @@ fn read_object(
     let mut key = s.object_open().map_err(internal)?;
     while let Some(k) = key {
         if k == format {
-            input = Some(match format {
-                "dataframe_split" => read_split(&mut s)?,
-                "dataframe_records" => read_records(&mut s)?,
-                "inputs" => read_tf(&mut s, schema, false)?,
-                _ => read_tf(&mut s, schema, true)?,
-            });
+            input = Some(read_input(format, &mut s, schema)?);
         } else if k == "params" {
             params = Some(s.cell(1).map_err(internal)?);
         } else {
@@ -268,6 +258,20 @@ fn read_object(
         params,
         unwrapped: false,
     })
+}
+
+/// Reads the value of the input format key `format` (one of [`FORMATS`]).
+fn read_input(
+    format: &str,
+    s: &mut Scanner<'_>,
+    schema: Option<&InputSchema>,
+) -> Result<Input, PayloadError> {
+    match format {
+        "dataframe_split" => read_split(s),
+        "dataframe_records" => read_records(s),
+        "inputs" => read_tf(s, schema, false),
+        _ => read_tf(s, schema, true),
+    }
 }
 
 /// The document was validated, so scanner errors here are internal.
