@@ -266,6 +266,9 @@ pub enum RuntimeError {
     /// The backend failed while running the model.
     #[error("{0}")]
     Run(String),
+    /// The runtime call panicked; the panic was contained to the requests of that call.
+    #[error("the inference worker panicked: {0}")]
+    Panicked(String),
 }
 
 /// A scalar or list argument passed to a model beside its tensors (MLflow inference params;
@@ -381,7 +384,8 @@ pub mod plugin_abi {
         pub nbytes: usize,
     }
 
-    /// What a plugin call reports: `kind` 0 = success, 1 = load, 2 = input, 3 = run error;
+    /// What a plugin call reports: `kind` 0 = success, 1 = load, 2 = input, 3 = run error,
+    /// 4 = a panic contained inside the plugin;
     /// `message` is a NUL-terminated string the plugin allocated (free it with the plugin's
     /// string-free function), or null.
     #[repr(C)]

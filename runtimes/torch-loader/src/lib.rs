@@ -150,6 +150,10 @@ impl Plugin {
         match e.kind {
             1 => RuntimeError::Load(text),
             2 => RuntimeError::Input(text),
+            4 => RuntimeError::Panicked(
+                text.trim_start_matches("the inference worker panicked: ")
+                    .to_string(),
+            ),
             _ => RuntimeError::Run(text),
         }
     }

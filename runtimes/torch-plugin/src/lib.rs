@@ -12,7 +12,7 @@
 //! | `ms_torch_model_free(model)` | |
 //! | `ms_torch_session(model) -> session` | a handle for one worker thread |
 //! | `ms_torch_session_free(session)` | |
-//! | `ms_torch_forward(session, *input, params_json, len, *err) -> output` | run `forward`; the input is borrowed, not copied |
+//! | `ms_torch_forward(session, *input, params_json, len, *err) -> output` | run `forward`; the input is borrowed for the call and copied into libtorch |
 //! | `ms_torch_output_meta(output, *meta)` | dtype, shape, size of the result |
 //! | `ms_torch_output_read(output, dst, nbytes, *err)` | copy the result into the caller's buffer |
 //! | `ms_torch_output_free(output)` | |
@@ -37,6 +37,7 @@ fn report(err: *mut RawError, e: RuntimeError) {
         RuntimeError::Load(_) => 1,
         RuntimeError::Input(_) => 2,
         RuntimeError::Run(_) => 3,
+        RuntimeError::Panicked(_) => 4,
     };
     let text = e.to_string().replace('\0', " ");
     let message = CString::new(text).map_or(std::ptr::null_mut(), CString::into_raw);
@@ -58,7 +59,7 @@ fn guarded<T>(err: *mut RawError, f: impl FnOnce() -> Result<*mut T, RuntimeErro
         Err(_) => {
             report(
                 err,
-                RuntimeError::Run("the TorchScript plugin panicked".into()),
+                RuntimeError::Panicked("inside the TorchScript plugin".into()),
             );
             std::ptr::null_mut()
         }

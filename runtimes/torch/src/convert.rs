@@ -9,10 +9,8 @@ use crate::archive::ForwardArg;
 /// numpy's refusal, which `torch.from_numpy` raises for dtypes libtorch has no type for.
 const FROM_NUMPY: &str = "The only supported types are: float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint64, uint32, uint16, uint8, and bool.";
 
-/// A libtorch tensor over `t`'s own buffer (no copy), like `torch.from_numpy`.
-///
-/// The result borrows `t`'s memory: it must be dropped, and anything computed from it copied
-/// out, before `t`'s buffer is freed. [`crate::TorchSession::forward`] documents this.
+/// A libtorch-owned copy of `t` (like `torch.from_numpy(a).clone()`): nothing libtorch or
+/// the module does with it can reach `t`'s buffer.
 pub fn to_torch(t: &TensorView<'_>) -> Result<tch::Tensor, RuntimeError> {
     let shape: Vec<i64> = t.shape.iter().map(|&d| d as i64).collect();
     let n: usize = t.shape.iter().product();
@@ -52,12 +50,10 @@ pub fn to_torch(t: &TensorView<'_>) -> Result<tch::Tensor, RuntimeError> {
         // An empty buffer's pointer may dangle: let libtorch allocate.
         tch::Tensor::f_zeros(&shape, (kind, tch::Device::Cpu)).map_err(run_err)?
     } else {
-        // SAFETY: `bytes` holds exactly `product(shape)` initialised elements of `kind`
-        // (checked above; Rust's bool is one byte holding 0 or 1, as libtorch's), and the
-        // caller keeps the buffer alive and unmoved for as long as the returned tensor or
-        // anything viewing it exists.
-        unsafe { tch::Tensor::f_from_blob(t.bytes.as_ptr(), &shape, &[], kind, tch::Device::Cpu) }
-            .map_err(run_err)?
+        // Copied into a tensor libtorch owns: a module may keep its input (`self.last = x`)
+        // or change it in place, and must never see the request's buffer, which is freed
+        // (or reused) once the call returns. One memcpy per call (see the README).
+        tch::Tensor::f_from_data_size(t.bytes, &shape, kind).map_err(run_err)?
     };
     if t.dtype == DType::F16 {
         return tensor.f_to_kind(Kind::Half).map_err(run_err);
@@ -206,7 +202,14 @@ impl TorchOutput {
             DType::I16 => read!(i16, I16),
             DType::I8 => read!(i8, I8),
             DType::U8 => read!(u8, U8),
-            DType::Bool => read!(bool, Bool),
+            DType::Bool => {
+                // Read as bytes, then normalised: a Rust `bool` must be 0 or 1, which a
+                // libtorch bool tensor's storage does not promise.
+                let n = self.tensor.numel();
+                let mut v = vec![0u8; n];
+                self.tensor.f_copy_data_u8(&mut v, n).map_err(run_err)?;
+                TensorData::Bool(v.into_iter().map(|b| b != 0).collect())
+            }
             other => return Err(RuntimeError::Run(format!("unexpected output type {other}"))),
         };
         Tensor::new(self.shape.clone(), data)

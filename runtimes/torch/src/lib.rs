@@ -3,14 +3,16 @@
 //! [`TorchModel::load`] refuses anything that is not a TorchScript archive (eager pickles and
 //! `torch.export` programs need Python) before libtorch is asked, then loads the module once
 //! on the CPU in eval mode. Worker threads share it: a TorchScript module's `forward` is safe
-//! to call from several threads, each [`TorchSession`] only holds a handle. Inputs are handed
-//! to libtorch without copying (the tensor borrows the request's buffer for the call); outputs
-//! are copied out once into the request's own buffer. The server reaches this crate through
+//! to call from several threads, each [`TorchSession`] only holds a handle. Inputs are copied
+//! once into a tensor libtorch owns (a module may keep its input or change it in place, so it
+//! must never see the request's buffer); outputs are copied out once into the request's own
+//! buffer. The server reaches this crate through
 //! `runtimes/torch-plugin` (C ABI) and `runtimes/torch-loader` (its `Runtime`), so that it
 //! never links libtorch itself.
 #![deny(missing_docs)]
 
-pub mod archive;
+/// Archive inspection (no libtorch needed), re-exported from `runtime-torch-archive`.
+pub use runtime_torch_archive as archive;
 pub mod convert;
 
 use std::path::{Path, PathBuf};
@@ -139,9 +141,8 @@ pub struct TorchSession {
 }
 
 impl TorchSession {
-    /// Runs `forward(input, *params)` without copying the input: libtorch reads `input`'s
-    /// bytes in place, so the result (which may even alias them) must be read out before
-    /// the buffer behind `input` is freed.
+    /// Runs `forward(input, *params)` on a copy of `input` that libtorch owns, so that a
+    /// module that keeps or changes its input never touches the caller's buffer.
     pub fn forward(
         &mut self,
         input: TensorView<'_>,

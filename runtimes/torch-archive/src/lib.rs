@@ -6,9 +6,11 @@
 //! (`<root>/models/model.json`, `<root>/archive_format`). Only the first can run without
 //! Python. For it, the `forward` signature is read from the archive's own TorchScript
 //! source, so that MLflow's keyword params can be passed by position.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 /// What a PyTorch model file is.
@@ -42,7 +44,12 @@ pub fn inspect(path: &Path) -> ArchiveKind {
         Ok(f) => f,
         Err(e) => return ArchiveKind::Unknown(format!("cannot open: {e}")),
     };
-    let mut zip = match zip::ZipArchive::new(file) {
+    inspect_reader(file)
+}
+
+/// [`inspect`] on any seekable reader (the fuzz target feeds it bytes).
+pub fn inspect_reader<R: Read + Seek>(reader: R) -> ArchiveKind {
+    let mut zip = match zip::ZipArchive::new(reader) {
         Ok(z) => z,
         Err(e) => return ArchiveKind::Unknown(format!("not a zip archive ({e})")),
     };
@@ -88,11 +95,18 @@ fn after_root(name: &str) -> Option<&str> {
     name.split_once('/').map(|(_, rest)| rest)
 }
 
-fn read_member(zip: &mut zip::ZipArchive<File>, name: &str) -> Option<Vec<u8>> {
-    let mut f = zip.by_name(name).ok()?;
+/// The most bytes read from one archive member (`data.pkl`, a `code/` file): real ones are
+/// kilobytes; a deflated member that inflates past this (a zip bomb) is not read.
+pub const MAX_MEMBER_BYTES: u64 = 16 << 20;
+
+fn read_member<R: Read + Seek>(zip: &mut zip::ZipArchive<R>, name: &str) -> Option<Vec<u8>> {
+    let f = zip.by_name(name).ok()?;
+    if f.size() > MAX_MEMBER_BYTES {
+        return None;
+    }
     let mut out = Vec::new();
-    f.read_to_end(&mut out).ok()?;
-    Some(out)
+    f.take(MAX_MEMBER_BYTES + 1).read_to_end(&mut out).ok()?;
+    (out.len() as u64 <= MAX_MEMBER_BYTES).then_some(out)
 }
 
 /// The class of the pickled root object: the first `GLOBAL` opcode (`c<module>\n<name>\n`)
