@@ -50,6 +50,7 @@ fn benches(c: &mut Criterion) {
         max_batch_delay: std::time::Duration::ZERO,
         idle_spin: std::time::Duration::ZERO,
         metrics: None,
+        limits: mlflow_serve::payload::Limits::default(),
     };
     let model =
         ServedModel::load(&model_dir(), &opts).expect("load wine_cols (run `make setup` first)");

@@ -117,7 +117,8 @@ pub struct ServeArgs {
     #[arg(
         long = "max-batch-delay",
         env = "MLFLOW_SERVE_MAX_BATCH_DELAY_MS",
-        default_value_t = 0.0
+        default_value_t = 0.0,
+        value_parser = parse_seconds
     )]
     pub max_batch_delay_ms: f64,
     /// Microseconds an idle inference worker keeps polling for the next request before it
@@ -131,14 +132,16 @@ pub struct ServeArgs {
     #[arg(
         long = "drain-delay",
         env = "MLFLOW_SERVE_DRAIN_DELAY",
-        default_value_t = 0.0
+        default_value_t = 0.0,
+        value_parser = parse_seconds
     )]
     pub drain_delay: f64,
     /// Seconds in-flight requests may take to finish once the listener is closed.
     #[arg(
         long = "graceful-timeout",
         env = "MLFLOW_SERVE_GRACEFUL_TIMEOUT",
-        default_value_t = 30.0
+        default_value_t = 30.0,
+        value_parser = parse_seconds
     )]
     pub graceful_timeout: f64,
     /// Seconds a connection may sit idle between requests, or take to send a request's
@@ -147,9 +150,61 @@ pub struct ServeArgs {
     #[arg(
         long = "keep-alive-timeout",
         env = "MLFLOW_SERVE_KEEP_ALIVE_TIMEOUT",
-        default_value_t = 75.0
+        default_value_t = 75.0,
+        value_parser = parse_seconds
     )]
     pub keep_alive_timeout: f64,
+    /// Cells (rows × columns, nulls that pad ragged or sparse rows included) a request may
+    /// expand to, per byte of body; every body may expand to at least 1 Mi cells. Beyond it:
+    /// 413 `REQUEST_LIMIT_EXCEEDED`. Parquet bodies may also decode to at most 8 bytes per
+    /// cell of this budget.
+    #[arg(
+        long = "max-cells-per-byte",
+        env = "MLFLOW_SERVE_MAX_CELLS_PER_BYTE",
+        default_value_t = crate::payload::DEFAULT_CELLS_PER_BYTE
+    )]
+    pub max_cells_per_byte: usize,
+    /// Longest rendering of request data (a value's repr, a list of keys, an undecodable
+    /// body) embedded in an error message, in bytes; longer ones are cut and end with `...`.
+    #[arg(
+        long = "max-error-data-bytes",
+        env = "MLFLOW_SERVE_MAX_ERROR_DATA_BYTES",
+        default_value_t = crate::pyjson::DEFAULT_MAX_ERROR_DATA
+    )]
+    pub max_error_data_bytes: usize,
+    /// Total bytes of request bodies held at once (being received, parsed or waiting for an
+    /// answer). A request that would pass it gets 503 + `Retry-After` at once. Never below
+    /// `--max-body-bytes`.
+    #[arg(
+        long = "max-inflight-bytes",
+        env = "MLFLOW_SERVE_MAX_INFLIGHT_BYTES",
+        default_value_t = 512 * 1024 * 1024
+    )]
+    pub max_inflight_bytes: usize,
+    /// Open connections served at once; further connections wait in the kernel's accept
+    /// queue until one closes.
+    #[arg(
+        long = "max-connections",
+        env = "MLFLOW_SERVE_MAX_CONNECTIONS",
+        default_value_t = 4096
+    )]
+    pub max_connections: usize,
+    /// Bodies of at least this many bytes are parsed and enforced on a small pool of
+    /// blocking threads instead of the async workers, so probes and `/metrics` keep
+    /// answering while large bodies are parsed; smaller ones are parsed in place (no hand-off).
+    #[arg(
+        long = "blocking-parse-bytes",
+        env = "MLFLOW_SERVE_BLOCKING_PARSE_BYTES",
+        default_value_t = 64 * 1024
+    )]
+    pub blocking_parse_bytes: usize,
+    /// Large bodies parsed at once (0 = the CPUs this process may use, minus one, at least 1).
+    #[arg(
+        long = "parse-threads",
+        env = "MLFLOW_SERVE_PARSE_THREADS",
+        default_value_t = 0
+    )]
+    pub parse_threads: usize,
     /// Also serve `/metrics` (and the probes) on this port, e.g. to keep it off the public
     /// listener. `/metrics` stays available on the main port too.
     #[arg(long = "metrics-port", env = "MLFLOW_SERVE_METRICS_PORT")]
@@ -169,7 +224,65 @@ pub struct ServeArgs {
         default_value_t = 120
     )]
     pub resolve_timeout: u64,
+    /// Most bytes a downloaded model's files may hold in all; a listing or a download past
+    /// it fails start-up.
+    #[arg(
+        long = "max-model-bytes",
+        env = "MLFLOW_SERVE_MAX_MODEL_BYTES",
+        default_value_t = 64 << 30
+    )]
+    pub max_model_bytes: u64,
+    /// Most files a downloaded model may list.
+    #[arg(
+        long = "max-model-files",
+        env = "MLFLOW_SERVE_MAX_MODEL_FILES",
+        default_value_t = 100_000
+    )]
+    pub max_model_files: usize,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+}
+
+/// A number of seconds (or milliseconds) from a flag or env var: finite and not negative, so
+/// that a typo such as `inf` or `-1` is a start-up error rather than a panic or a timer that
+/// never fires.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("`{s}` must be a finite number, 0 or more"));
+    }
+    if v > 1e9 {
+        return Err(format!("`{s}` is too large (at most 1e9)"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_must_be_finite_and_not_negative() {
+        for bad in ["inf", "-inf", "NaN", "nan", "-1", "1e400", "x", "", "2e9"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_seconds("0"), Ok(0.0));
+        assert_eq!(parse_seconds("2.5"), Ok(2.5));
+        let err = Cli::try_parse_from([
+            "mlflow-serve",
+            "models",
+            "serve",
+            "-m",
+            "x",
+            "--drain-delay",
+            "inf",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("finite"), "{err}");
+    }
 }

@@ -18,4 +18,14 @@ pub mod model;
 pub mod payload;
 pub mod pipeline;
 pub mod pyjson;
+pub mod redact;
 pub mod resolve;
+
+/// The message of a panic payload (`panic!("...")` or a formatted one), empty otherwise.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}

@@ -24,8 +24,23 @@ fn main() {
         command: ModelsCommand::Serve(args),
     } = cli.command;
     init_logging(args.log_format);
+    // Panics in a request's parse or runtime call are contained and answered; every panic is
+    // logged as one line through the log (its message cut at 200 characters).
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = mlflow_serve::panic_message(info.payload());
+        let what: String = what.chars().take(200).collect();
+        tracing::error!(at = %at, panic = %what, "panic (a request's parse or runtime call is answered 500; elsewhere the process stops)");
+    }));
     if let Err(e) = run_serve(args) {
-        eprintln!("mlflow-serve: error: {e:#}");
+        // The URI and the store's messages may carry credentials: never print them.
+        eprintln!(
+            "mlflow-serve: error: {}",
+            mlflow_serve::redact::redact(&format!("{e:#}"))
+        );
         std::process::exit(1);
     }
 }
@@ -62,6 +77,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(addr))
         .with_context(|| format!("cannot listen on {addr}"))?;
+    mlflow_serve::pyjson::set_max_error_data(args.max_error_data_bytes);
     let metrics = Arc::new(Metrics::new().context("creating the metrics registry")?);
     let app = Arc::new(AppState::new(metrics.clone()));
     let config = ServerConfig {
@@ -70,13 +86,21 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         drain_delay: Duration::from_secs_f64(args.drain_delay.max(0.0)),
         graceful_timeout: Duration::from_secs_f64(args.graceful_timeout.max(0.0)),
         keep_alive_timeout: Duration::from_secs_f64(args.keep_alive_timeout.max(0.1)),
+        max_inflight_bytes: args.max_inflight_bytes.max(args.max_body_bytes),
+        max_connections: args.max_connections.max(1),
+        blocking_parse_bytes: args.blocking_parse_bytes,
+        parse_threads: if args.parse_threads == 0 {
+            mlflow_serve::cpus::available().saturating_sub(1).max(1)
+        } else {
+            args.parse_threads
+        },
     };
     if let Some(mport) = args.metrics_port {
         let maddr = SocketAddr::new(addr.ip(), mport);
         let mlistener = runtime
             .block_on(tokio::net::TcpListener::bind(maddr))
             .with_context(|| format!("cannot listen on {maddr} (--metrics-port)"))?;
-        runtime.spawn(serve_metrics(mlistener, app.clone()));
+        runtime.spawn(serve_metrics(mlistener, app.clone(), config.clone()));
     }
     let shutdown = drain_on(shutdown_signal(), app.clone(), config.drain_delay);
     let server = runtime.spawn(serve(listener, app.clone(), config, shutdown));
@@ -84,6 +108,10 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let resolve_opts = ResolveOptions {
         cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),
         timeout: Duration::from_secs(args.resolve_timeout.max(1)),
+        download_limits: mlflow_serve::resolve::cache::Limits {
+            max_bytes: args.max_model_bytes,
+            max_files: args.max_model_files,
+        },
     };
     let resolved = runtime
         .block_on(resolve(&args.model_uri, &resolve_opts))
@@ -109,17 +137,20 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             },
         )),
         metrics: Some(metrics.clone()),
+        limits: mlflow_serve::payload::Limits {
+            cells_per_byte: args.max_cells_per_byte,
+        },
     };
     let model = ServedModel::load(&resolved.dir, &opts)
         .with_context(|| format!("cannot serve model `{}`", args.model_uri))?;
     metrics.load_seconds.set(started.elapsed().as_secs_f64());
     metrics.set_build_info(
-        &args.model_uri,
+        &mlflow_serve::redact::redact(&args.model_uri),
         resolved.name.as_deref(),
         resolved.version.as_deref(),
     );
     let warm = Instant::now();
-    warm_up(&model);
+    warm_up(&model, args.max_body_bytes);
     metrics.warmup_seconds.set(warm.elapsed().as_secs_f64());
     app.set_ready(model);
     tracing::info!(
@@ -133,18 +164,20 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Scores the model's `serving_input_example.json` once, so the first request is warm.
-fn warm_up(model: &ServedModel) {
+/// Scores the model's `serving_input_example.json` once, so the first request is warm. The
+/// example is read with the request body limit, and its content never reaches the logs (a
+/// failure is logged by its kind only: messages quote the data).
+fn warm_up(model: &ServedModel, max_body_bytes: usize) {
     let Some(path) = model.mlmodel.serving_example_path() else {
         return;
     };
-    match std::fs::read(&path) {
+    match mlflow_serve::model::mlmodel::read_bounded(&path, max_body_bytes as u64) {
         Ok(body) => match model.predict_blocking(Some("application/json"), &body) {
             Ok(_) => {
                 tracing::info!(example = %path.display(), "warm-up with the serving input example succeeded")
             }
             Err(e) => {
-                tracing::warn!(example = %path.display(), error = %e, "warm-up with the serving input example failed")
+                tracing::warn!(example = %path.display(), error = e.label(), "warm-up with the serving input example failed (its content is not logged)")
             }
         },
         Err(e) => {

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, Opts, Registry, TextEncoder,
 };
 
 use crate::batch::BatchEvent;
@@ -36,6 +36,12 @@ pub struct Metrics {
     pub load_seconds: Gauge,
     /// Seconds spent on the warm-up request.
     pub warmup_seconds: Gauge,
+    /// Runtime calls that panicked (brought up to date at scrape time).
+    pub worker_panics: IntCounter,
+    /// Inference threads running (read at scrape time; readiness is 503 at 0).
+    pub live_workers: IntGauge,
+    /// Bytes of request bodies held now, against `--max-inflight-bytes`.
+    pub body_bytes_in_flight: IntGauge,
     build_info: GaugeVec,
 }
 
@@ -109,6 +115,18 @@ impl Metrics {
             "mlflow_serve_model_warmup_seconds",
             "Seconds spent scoring the warm-up example.",
         )?;
+        let worker_panics = IntCounter::new(
+            "mlflow_serve_worker_panics_total",
+            "Runtime calls that panicked; their requests got 500 and the worker went on.",
+        )?;
+        let live_workers = IntGauge::new(
+            "mlflow_serve_live_workers",
+            "Inference threads running (readiness is 503 when none is left).",
+        )?;
+        let body_bytes_in_flight = IntGauge::new(
+            "mlflow_serve_body_bytes_in_flight",
+            "Bytes of request bodies held now (limit: --max-inflight-bytes).",
+        )?;
         let build_info = GaugeVec::new(
             Opts::new(
                 "mlflow_serve_build_info",
@@ -135,6 +153,9 @@ impl Metrics {
             Box::new(busy_workers.clone()),
             Box::new(load_seconds.clone()),
             Box::new(warmup_seconds.clone()),
+            Box::new(worker_panics.clone()),
+            Box::new(live_workers.clone()),
+            Box::new(body_bytes_in_flight.clone()),
             Box::new(build_info.clone()),
         ] {
             registry.register(c)?;
@@ -153,6 +174,9 @@ impl Metrics {
             busy_workers,
             load_seconds,
             warmup_seconds,
+            worker_panics,
+            live_workers,
+            body_bytes_in_flight,
             build_info,
         })
     }

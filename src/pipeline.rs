@@ -34,6 +34,8 @@ pub struct LoadOptions {
     pub idle_spin: std::time::Duration,
     /// Where runtime calls and serialization are recorded.
     pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// Bounds on what one body may expand to while parsed.
+    pub limits: payload::Limits,
 }
 
 /// Which pyfunc wrapper's semantics the served model follows.
@@ -64,6 +66,7 @@ pub struct ServedModel {
     pub semantics: Semantics,
     pool: WorkerPool,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    limits: payload::Limits,
 }
 
 /// The work done before inference: parse, enforce, build feeds.
@@ -260,6 +263,7 @@ impl ServedModel {
             semantics,
             pool,
             metrics: opts.metrics.clone(),
+            limits: opts.limits,
         })
     }
 
@@ -271,7 +275,13 @@ impl ServedModel {
             input,
             params,
             unwrapped,
-        } = payload::parse(format, body, sig.inputs.as_ref(), sig.params.as_deref())?;
+        } = payload::parse(
+            format,
+            body,
+            sig.inputs.as_ref(),
+            sig.params.as_deref(),
+            &self.limits,
+        )?;
         let describe = input.describe();
         let (enforced, params): (Enforced, _) = enforce::enforce(
             input,
@@ -319,6 +329,16 @@ impl ServedModel {
         self.pool.busy_workers()
     }
 
+    /// Inference threads still running.
+    pub fn live_workers(&self) -> usize {
+        self.pool.live_workers()
+    }
+
+    /// Runtime calls that panicked since start.
+    pub fn panics(&self) -> u64 {
+        self.pool.panics()
+    }
+
     /// Runs a prepared request on the worker pool and serializes MLflow's answer.
     pub async fn run(&self, prepared: Prepared) -> Result<Vec<u8>, ServeError> {
         let outputs = self
@@ -351,6 +371,9 @@ impl ServedModel {
 
 fn pool_error(e: PoolError, semantics: Semantics) -> ServeError {
     match (e, semantics) {
+        (PoolError::Runtime(r @ runtime_api::RuntimeError::Panicked(_)), _) => {
+            ServeError::Internal(r.to_string())
+        }
         (PoolError::Runtime(r), Semantics::Onnx) => ServeError::Flavor(FlavorError::model(
             format!("onnxruntime.capi.onnxruntime_pybind11_state.Fail: [ONNXRuntimeError] : {r}"),
         )),

@@ -341,6 +341,18 @@ fn unreachable_tracking_server_fails_within_the_resolve_timeout() {
         line.contains("Connection refused") || line.contains("connect"),
         "{line}"
     );
+
+    // Credentials written into the tracking URI never reach the error line.
+    let secret_url = format!("http://alice:pw-s3cr3t@127.0.0.1:{port}");
+    let (outcome, log) = common::stores::serve_with_log(
+        "models:/wine-quality/Staging",
+        &dir,
+        &[("MLFLOW_TRACKING_URI", &secret_url)],
+        &["--resolve-timeout", "1"],
+    );
+    assert!(matches!(outcome, Outcome::Failed(..)), "{outcome:?}");
+    assert!(!log.contains("pw-s3cr3t"), "the password leaked: {log}");
+    assert!(log.contains("http://***@127.0.0.1"), "{log}");
 }
 
 #[test]
@@ -399,6 +411,46 @@ fn s3_artifacts_from_an_s3_compatible_server_resolve_and_cache() {
         Outcome::Served(_)
     ));
 
+    // A damaged entry (a file of another size than listed) is downloaded again.
+    let entry = cache.join(&first[0].0);
+    std::fs::write(entry.join("MLmodel"), "damaged").unwrap();
+    assert!(matches!(
+        serve_outcome(uri, &dir, &envs, &[]),
+        Outcome::Served(_)
+    ));
+    assert_ne!(
+        std::fs::read_to_string(entry.join("MLmodel")).unwrap(),
+        "damaged",
+        "the damaged entry was served"
+    );
+    assert_eq!(list().len(), 1);
+
+    // A partial whose lock nobody holds (its process died) is swept by the next download;
+    // one without a lock file (too young to judge) is left alone.
+    let dead = cache.join(".partial-dead-456");
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::write(dead.join(".mlflow-serve-download.lock"), "").unwrap();
+
+    // Download bounds: a listing past --max-model-bytes or --max-model-files fails at once.
+    let fresh = dir.join("cache-bounds").display().to_string();
+    let mut bounded = envs.clone();
+    bounded.retain(|(k, _)| *k != "MLFLOW_SERVE_MODEL_CACHE");
+    bounded.push(("MLFLOW_SERVE_MODEL_CACHE", &fresh));
+    let line = failed_line(serve_outcome(
+        uri,
+        &dir,
+        &bounded,
+        &["--max-model-bytes", "100"],
+    ));
+    assert!(line.contains("--max-model-bytes (100)"), "{line}");
+    let line = failed_line(serve_outcome(
+        uri,
+        &dir,
+        &bounded,
+        &["--max-model-files", "2"],
+    ));
+    assert!(line.contains("--max-model-files (2)"), "{line}");
+
     // Changed files at the same URI (a different listing) make a new entry.
     let out = std::process::Command::new(common::stores::python())
         .args([
@@ -419,6 +471,8 @@ fn s3_artifacts_from_an_s3_compatible_server_resolve_and_cache() {
         Outcome::Served(_)
     ));
     assert_eq!(list().len(), 2);
+    assert!(!dead.exists(), "the dead partial was not swept");
+    assert!(cache.join(".partial-x-123").exists());
 
     // A large artifact prints progress lines on stderr while it downloads.
     let copy = r#"

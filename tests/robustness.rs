@@ -3,22 +3,10 @@
 
 mod common;
 
+use common::WINE;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-const WINE: [&str; 11] = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-];
 
 fn valid_bodies() -> Vec<(&'static str, String)> {
     let cols = serde_json::to_string(&WINE).unwrap();

@@ -95,6 +95,8 @@ struct Shared {
     workers: std::sync::atomic::AtomicUsize,
     /// Set when the pool shuts down, so polling workers stop at once.
     stopping: std::sync::atomic::AtomicBool,
+    /// Runtime calls that panicked (each answered its requests with an error).
+    panics: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -111,6 +113,7 @@ impl Shared {
             active: std::sync::atomic::AtomicUsize::new(0),
             workers: std::sync::atomic::AtomicUsize::new(0),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            panics: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -179,6 +182,20 @@ impl WorkerPool {
         self.shared.busy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Runtime calls that panicked since start.
+    pub fn panics(&self) -> u64 {
+        self.shared
+            .panics
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Inference threads still running (readiness turns 503 at 0).
+    pub fn live_workers(&self) -> usize {
+        self.shared
+            .workers
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Requests waiting for a worker.
     pub fn queue_depth(&self) -> usize {
         self.shared.state.lock().map(|s| s.queue.len()).unwrap_or(0)
@@ -200,7 +217,7 @@ impl WorkerPool {
         };
         let batchable = self.batchable && rows.is_some();
         let mut state = self.shared.state.lock().map_err(|_| PoolError::Stopped)?;
-        if state.stopped || self.threads.is_empty() {
+        if state.stopped || self.live_workers() == 0 {
             return Err(PoolError::Stopped);
         }
         let rows = job.rows;
@@ -252,6 +269,16 @@ fn worker(
     observer: Option<Observer>,
     idle_spin: Duration,
 ) {
+    // However this thread ends, the pool stops counting it (readiness turns 503 at 0).
+    struct Alive<'a>(&'a Shared);
+    impl Drop for Alive<'_> {
+        fn drop(&mut self) {
+            self.0
+                .workers
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let _alive = Alive(shared);
     loop {
         let (jobs, more) = {
             let Ok(mut state) = shared.state.lock() else {
@@ -306,7 +333,7 @@ fn worker(
         shared
             .busy
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        execute(rt.as_mut(), jobs, observer.as_ref());
+        execute(rt.as_mut(), jobs, observer.as_ref(), shared);
         shared
             .busy
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -342,7 +369,7 @@ fn poll_for_work(shared: &Shared, budget: Duration) {
     {
         std::hint::spin_loop();
         polls = polls.wrapping_add(1);
-        if polls % 4 == 0 {
+        if polls.is_multiple_of(4) {
             if Instant::now() >= until {
                 return;
             }
@@ -351,11 +378,35 @@ fn poll_for_work(shared: &Shared, budget: Duration) {
     }
 }
 
-fn run_one(rt: &mut dyn Runtime, job: Job, observer: Option<&Observer>) {
+/// Runs `call`, turning a panic into [`RuntimeError::Panicked`] (counted) so that it fails
+/// the requests of this call only; the worker goes on with its session, which the unwinding
+/// Rust code left untouched (runtimes keep their state in the backend's own objects).
+fn contained<T>(
+    shared: &Shared,
+    call: impl FnOnce() -> Result<T, RuntimeError>,
+) -> Result<T, RuntimeError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(r) => r,
+        Err(payload) => {
+            shared
+                .panics
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let what = match crate::panic_message(payload.as_ref()) {
+                m if m.is_empty() => "unknown panic".to_string(),
+                m => m,
+            };
+            tracing::error!(panic = %what, "a runtime call panicked; its requests get 500 and the worker goes on");
+            Err(RuntimeError::Panicked(what))
+        }
+    }
+}
+
+fn run_one(rt: &mut dyn Runtime, job: Job, observer: Option<&Observer>, shared: &Shared) {
     let started = Instant::now();
     let rows = job.rows;
     let waited = started.saturating_duration_since(job.enqueued);
-    let out = rt.run_with_params(job.feeds, &job.params);
+    let (feeds, params) = (job.feeds, job.params);
+    let out = contained(shared, || rt.run_with_params(feeds, &params));
     if let Some(o) = observer {
         o(&BatchEvent {
             queue_waits: vec![waited],
@@ -367,10 +418,10 @@ fn run_one(rt: &mut dyn Runtime, job: Job, observer: Option<&Observer>) {
     let _ = job.reply.send(out);
 }
 
-fn execute(rt: &mut dyn Runtime, mut jobs: Vec<Job>, observer: Option<&Observer>) {
+fn execute(rt: &mut dyn Runtime, mut jobs: Vec<Job>, observer: Option<&Observer>, shared: &Shared) {
     if jobs.len() == 1 {
         if let Some(job) = jobs.pop() {
-            run_one(rt, job, observer);
+            run_one(rt, job, observer, shared);
         }
         return;
     }
@@ -381,7 +432,7 @@ fn execute(rt: &mut dyn Runtime, mut jobs: Vec<Job>, observer: Option<&Observer>
         .collect();
     if let Some(merged) = merge_feeds(&feeds) {
         let started = Instant::now();
-        let result = rt.run(merged);
+        let result = contained(shared, || rt.run(merged));
         if let Some(o) = observer {
             o(&BatchEvent {
                 queue_waits: jobs
@@ -410,7 +461,7 @@ fn execute(rt: &mut dyn Runtime, mut jobs: Vec<Job>, observer: Option<&Observer>
             continue;
         }
         job.feeds = f;
-        run_one(rt, job, observer);
+        run_one(rt, job, observer, shared);
     }
 }
 
@@ -436,7 +487,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A stand-in runtime for the engine's own logic: doubles `x` row by row, refuses any
-    /// negative value, and holds its first call until released so that later requests queue up.
+    /// negative value, panics on NaN (a faulty backend), and holds its first call until released so that later requests queue up.
     struct Doubler {
         io: Vec<IoSpec>,
         gate: Option<std::sync::mpsc::Receiver<()>>,
@@ -463,6 +514,9 @@ mod tests {
             };
             if v.iter().any(|x| *x < 0.0) {
                 return Err(RuntimeError::Run("negative input".into()));
+            }
+            if v.iter().any(|x| x.is_nan()) {
+                panic!("NaN reached the runtime");
             }
             let out = Tensor::new(
                 t.shape.clone(),
@@ -700,5 +754,36 @@ mod tests {
         first.await.unwrap().unwrap();
         assert_eq!(values(&pool.run(rows(&[2.0])).await.unwrap()), vec![4.0]);
         assert_eq!(calls.load(Ordering::SeqCst), 2, "the abandoned request ran");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_call_fails_only_its_requests_and_the_worker_goes_on() {
+        let (pool, open, _calls, _) = pool(64);
+        let pool = Arc::new(pool);
+        let (first, rest) = queue_behind_first(&pool, &[&[1.0], &[f32::NAN], &[3.0]]).await;
+        open.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let got: Vec<_> = futures_util::future::join_all(rest)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(values(got[0].as_ref().unwrap()), vec![2.0]);
+        assert!(
+            matches!(&got[1], Err(PoolError::Runtime(RuntimeError::Panicked(m))) if m.contains("NaN")),
+            "{:?}",
+            got[1]
+        );
+        assert_eq!(values(got[2].as_ref().unwrap()), vec![6.0]);
+        // The merged call and the faulty request's own call both panicked.
+        assert_eq!(pool.panics(), 2);
+        assert_eq!(pool.live_workers(), 1);
+        // A lone panicking request, then the worker still answers.
+        assert!(matches!(
+            pool.run(rows(&[f32::NAN])).await,
+            Err(PoolError::Runtime(RuntimeError::Panicked(_)))
+        ));
+        assert_eq!(values(&pool.run(rows(&[5.0])).await.unwrap()), vec![10.0]);
+        assert_eq!(pool.panics(), 3);
     }
 }

@@ -4,28 +4,38 @@ use crate::model::signature::{ColSpec, ColType};
 use crate::payload::{Array, Cell, ColName, Column, Frame, Input};
 use runtime_api::TensorData;
 
-/// A list of records as `pandas.DataFrame(list_of_dicts)`.
+/// A list of records as `pandas.DataFrame(list_of_dicts)`: columns in first-seen order,
+/// missing cells null. Linear in the number of cells (the parser bounded rows × columns).
 pub fn records_to_frame(rows: Vec<Vec<(String, Cell)>>) -> Frame {
     let mut names: Vec<String> = Vec::new();
-    for r in &rows {
-        for (k, _) in r {
-            if !names.contains(k) {
-                names.push(k.clone());
+    let mut index = crate::payload::json::scan::KeyIndex::new();
+    let nrows = rows.len();
+    let mut cols: Vec<Vec<Cell>> = Vec::new();
+    for (r, row) in rows.into_iter().enumerate() {
+        for (k, v) in row {
+            let i = match index.position(&k, names.len(), |i| Some(names[i].as_str())) {
+                Some(i) => i,
+                None => {
+                    index.push(&k, names.len());
+                    names.push(k);
+                    cols.push(Vec::with_capacity(nrows));
+                    names.len() - 1
+                }
+            };
+            let col = &mut cols[i];
+            if col.len() < r {
+                col.resize(r, Cell::Null);
+            }
+            // A record's keys are distinct (the JSON reader keeps the last of duplicates).
+            if col.len() == r {
+                col.push(v);
+            } else {
+                col[r] = v;
             }
         }
     }
-    let nrows = rows.len();
-    let mut cols: Vec<Vec<Cell>> = vec![Vec::with_capacity(nrows); names.len()];
-    for r in rows {
-        for (i, n) in names.iter().enumerate() {
-            cols[i].push(
-                r.iter()
-                    .rev()
-                    .find(|(k, _)| k == n)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or(Cell::Null),
-            );
-        }
+    for col in &mut cols {
+        col.resize(nrows, Cell::Null);
     }
     Frame {
         columns: names

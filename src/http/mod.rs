@@ -1,5 +1,8 @@
 //! The hyper service: MLflow's routes (`/ping`, `/health`, `/version`, `/invocations`),
-//! body limits, the request timeout, readiness, and graceful drain.
+//! body limits, the request timeout, readiness, and graceful drain. [`admission`] decides what
+//! the server holds at once (connections, bytes of bodies); bodies of at least
+//! `--blocking-parse-bytes` are parsed on a bounded blocking pool so that probes never wait
+//! behind them, and a panic while parsing stays with its request.
 //!
 //! Lifecycle: the listener is bound before the model is resolved and loaded; until the model
 //! is loaded and warmed up, `/ping` and `/health` answer 503 and `/invocations` 503 with
@@ -7,6 +10,7 @@
 //! served for the drain delay, then the listener closes and in-flight requests finish within
 //! the graceful timeout.
 
+pub mod admission;
 pub mod response;
 
 use std::convert::Infallible;
@@ -15,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -45,6 +49,14 @@ pub struct ServerConfig {
     /// headers, before it is closed (hyper's header-read timer runs from the moment the
     /// connection is ready for a request head, so it covers both).
     pub keep_alive_timeout: Duration,
+    /// Total bytes of request bodies held at once (503 + `Retry-After` past it).
+    pub max_inflight_bytes: usize,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Bodies at least this large are parsed on the blocking parse pool.
+    pub blocking_parse_bytes: usize,
+    /// Large bodies parsed at once.
+    pub parse_threads: usize,
 }
 
 const LOADING: u8 = 0;
@@ -100,6 +112,10 @@ impl AppState {
     /// `/ping` and `/health`: 200 with a newline when ready (as MLflow), else 503 saying why.
     fn probe_response(&self) -> Response<Full<Bytes>> {
         match self.phase.load(Ordering::SeqCst) {
+            READY if self.model.get().is_some_and(|m| m.live_workers() == 0) => detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{\"status\": \"no inference worker left\"}",
+            ),
             READY => respond(
                 StatusCode::OK,
                 "application/json",
@@ -122,6 +138,14 @@ impl AppState {
         self.metrics
             .busy_workers
             .set(model.map_or(0, |s| s.busy_workers() as i64));
+        self.metrics
+            .live_workers
+            .set(model.map_or(0, |s| s.live_workers() as i64));
+        let panics = model.map_or(0, |s| s.panics());
+        let counted = self.metrics.worker_panics.get();
+        if panics > counted {
+            self.metrics.worker_panics.inc_by(panics - counted);
+        }
         respond(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
@@ -138,6 +162,8 @@ impl AppState {
 struct State {
     app: Arc<AppState>,
     config: ServerConfig,
+    bodies: admission::BodyBudget,
+    parsers: Arc<tokio::sync::Semaphore>,
 }
 
 const ROUTES: [(&str, Method); 5] = [
@@ -168,13 +194,10 @@ async fn handle(
     let method = req.method().clone();
     let invocation = route == "/invocations";
     let metrics = state.app.metrics.clone();
-    if invocation {
-        metrics.in_flight.inc();
-    }
+    // Decremented on every path, a client that goes away mid-request included.
+    let in_flight = invocation.then(|| admission::GaugeGuard::inc(&metrics.in_flight));
     let Ok(mut response) = route_request(state, found, req).await;
-    if invocation {
-        metrics.in_flight.dec();
-    }
+    drop(in_flight);
     let status = response.status().as_u16();
     let took = started.elapsed();
     metrics.observe_request(route, status, took);
@@ -256,23 +279,33 @@ async fn invocations(state: &State, req: Request<Incoming>) -> Result<Vec<u8>, S
         .headers()
         .get(hyper::header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let limit = state.config.max_body_bytes;
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ServeError::BodyTooLarge(limit)
-            } else {
-                ServeError::BodyRead(e.to_string())
-            }
-        })?;
-    let body = body.to_bytes();
     let model = state.app.model.get().ok_or(ServeError::NotReady)?;
+    // The body's bytes count against the in-flight budget until the answer is built.
+    let (body, _held) =
+        admission::read_body(req.into_body(), state.config.max_body_bytes, &state.bodies).await?;
     let _handling = model.admit();
-    let prepared = model.prepare(content_type.as_deref(), &body)?;
+    let prepared = if body.len() >= state.config.blocking_parse_bytes {
+        // Large bodies are parsed off the async workers, a few at a time, so that probes
+        // and small requests are never stuck behind them.
+        let _permit = state
+            .parsers
+            .acquire()
+            .await
+            .map_err(|_| ServeError::NotReady)?;
+        let app = state.app.clone();
+        tokio::task::spawn_blocking(move || {
+            let model = app.model.get().ok_or(ServeError::NotReady)?;
+            model.prepare(content_type.as_deref(), &body)
+        })
+        .await
+        .map_err(|e| ServeError::Internal(format!("parsing the request failed: {e}")))??
+    } else {
+        // A panic in a parser stays with this request (500), like one on the parse pool.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            model.prepare(content_type.as_deref(), &body)
+        }))
+        .unwrap_or_else(|_| Err(ServeError::Internal("parsing the request failed".into())))?
+    };
     model.run(prepared).await
 }
 
@@ -287,13 +320,22 @@ pub async fn serve(
     tracing::info!(address = %listener.local_addr()?, "listening");
     let graceful_timeout = config.graceful_timeout;
     let keep_alive_timeout = config.keep_alive_timeout;
-    let state = Arc::new(State { app, config });
+    let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let state = Arc::new(State {
+        bodies: admission::BodyBudget::new(
+            config.max_inflight_bytes,
+            Some(app.metrics.body_bytes_in_flight.clone()),
+        ),
+        parsers: Arc::new(tokio::sync::Semaphore::new(config.parse_threads.max(1))),
+        app,
+        config,
+    });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+            accepted = admission::accept(&listener, &connections) => {
+                let (stream, permit) = match accepted {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -312,6 +354,7 @@ pub async fn serve(
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection closed with error");
                     }
+                    drop(permit);
                 });
             }
             _ = &mut shutdown => {
@@ -333,10 +376,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves `/metrics`, `/ping` and `/health` only (for `--metrics-port`), until the process ends.
-pub async fn serve_metrics(listener: TcpListener, app: Arc<AppState>) {
+/// Serves `/metrics`, `/ping` and `/health` only (for `--metrics-port`), until the process
+/// ends, with the main listener's header/idle timeout and connection limit.
+pub async fn serve_metrics(listener: TcpListener, app: Arc<AppState>, config: ServerConfig) {
+    let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, permit)) = admission::accept(&listener, &connections).await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
@@ -352,10 +397,14 @@ pub async fn serve_metrics(listener: TcpListener, app: Arc<AppState>) {
                 Ok::<_, Infallible>(r)
             }
         });
+        let keep_alive_timeout = config.keep_alive_timeout;
         tokio::spawn(async move {
             let _ = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(keep_alive_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            drop(permit);
         });
     }
 }

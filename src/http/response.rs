@@ -37,6 +37,18 @@ pub enum ServeError {
     /// The body could not be read.
     #[error("Could not read the request body: {0}")]
     BodyRead(String),
+    /// Request bodies in flight already fill `--max-inflight-bytes`.
+    #[error("The server is holding {held} bytes of request bodies and this one would pass the limit of {limit} bytes (--max-inflight-bytes); retry shortly.")]
+    Busy {
+        /// Bytes held when the request arrived.
+        held: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A fault inside the server (a panic while parsing, a lost worker), contained to this
+    /// request.
+    #[error("Internal error: {0}")]
+    Internal(String),
 }
 
 impl ServeError {
@@ -46,6 +58,7 @@ impl ServeError {
             ServeError::Payload(
                 PayloadError::UnsupportedMediaType(_) | PayloadError::MissingContentType,
             ) => "unsupported_media_type",
+            ServeError::Payload(PayloadError::LimitExceeded(_)) => "limit_exceeded",
             ServeError::Payload(_) => "bad_request",
             ServeError::Enforce(EnforceError::Cast { .. }) => "bad_request",
             ServeError::Enforce(EnforceError::Schema { .. }) => "schema_enforcement",
@@ -58,6 +71,8 @@ impl ServeError {
             ServeError::NotReady => "not_ready",
             ServeError::BodyTooLarge(_) => "body_too_large",
             ServeError::BodyRead(_) => "bad_request",
+            ServeError::Busy { .. } => "overloaded",
+            ServeError::Internal(_) => "internal_error",
         }
     }
 }
@@ -162,6 +177,11 @@ impl ServeError {
             ServeError::Payload(PayloadError::MissingContentType) => {
                 respond(StatusCode::UNSUPPORTED_MEDIA_TYPE, TEXT, msg)
             }
+            ServeError::Payload(PayloadError::LimitExceeded(_)) => {
+                let mut r = json_error("REQUEST_LIMIT_EXCEEDED", &msg, None, None);
+                *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                r
+            }
             ServeError::Payload(PayloadError::ParseFailure { trace, .. }) => {
                 json_error("BAD_REQUEST", &msg, None, Some(trace))
             }
@@ -195,7 +215,8 @@ impl ServeError {
                 r
             }
             ServeError::Pool(_) => json_error("INTERNAL_ERROR", &msg, None, None),
-            ServeError::NotReady => {
+            ServeError::Internal(_) => json_error("INTERNAL_ERROR", &msg, None, None),
+            ServeError::Busy { .. } | ServeError::NotReady => {
                 let mut r = json_error("TEMPORARILY_UNAVAILABLE", &msg, None, None);
                 r.headers_mut().insert(
                     hyper::header::RETRY_AFTER,

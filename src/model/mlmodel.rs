@@ -41,6 +41,26 @@ pub enum LoadError {
     /// The model file the flavor names is missing.
     #[error("model file \"{0}\" named by the {1} flavor does not exist")]
     MissingModelFile(PathBuf, &'static str),
+    /// A path named by `MLmodel` leads outside the model directory (after symlinks).
+    #[error("{what} \"{path}\" named by MLmodel is outside the model directory \"{dir}\"; refusing to serve this model")]
+    PathEscapes {
+        /// Which field named it.
+        what: &'static str,
+        /// The path as written in MLmodel.
+        path: String,
+        /// The model directory.
+        dir: PathBuf,
+    },
+    /// A model file is larger than this server reads.
+    #[error("{path} is {size} bytes, more than the {limit} bytes mlflow-serve reads for it")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The bound.
+        limit: u64,
+    },
     /// The runtime refused the model.
     #[error("cannot load {kind} model \"{path}\": {reason}")]
     Runtime {
@@ -187,14 +207,46 @@ impl MlModel {
         if !path.is_file() {
             return Err(LoadError::NoMlModel(dir.to_path_buf()));
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| LoadError::BadYaml {
+        let text = read_bounded(&path, MAX_MLMODEL_BYTES)?;
+        let text = String::from_utf8(text).map_err(|e| LoadError::BadYaml {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        Self::parse(dir, &path, &text)
+        let model = Self::parse(dir, &path, &text)?;
+        model.check_paths()?;
+        Ok(model)
     }
 
-    fn parse(dir: &Path, path: &Path, text: &str) -> Result<MlModel, LoadError> {
+    /// Refuses any path named by `MLmodel` (model file, data folder, serving example) that
+    /// leads outside the model directory, symlinks followed: a model from an untrusted
+    /// registry must not make the server read (or log) other files.
+    fn check_paths(&self) -> Result<(), LoadError> {
+        let mut named: Vec<(&'static str, &str)> = Vec::new();
+        match &self.flavor {
+            Flavor::Onnx(o) => named.push(("onnx model file", o.data.as_str())),
+            Flavor::PyTorch(p) => named.push(("pytorch model_data", p.model_data.as_str())),
+        }
+        if let Some(p) = self
+            .input_example
+            .as_ref()
+            .and_then(|i| i.serving_input_path.as_deref())
+        {
+            named.push(("serving_input_path", p));
+        }
+        for (what, rel) in named {
+            if !is_inside(&self.dir, rel) {
+                return Err(LoadError::PathEscapes {
+                    what,
+                    path: rel.to_string(),
+                    dir: self.dir.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the text of `path` (an `MLmodel` in `dir`) without touching the file system.
+    pub fn parse(dir: &Path, path: &Path, text: &str) -> Result<MlModel, LoadError> {
         let raw: RawMlModel = serde_yaml::from_str(text).map_err(|e| LoadError::BadYaml {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -249,6 +301,73 @@ impl MlModel {
         let p = self.dir.join(p);
         p.is_file().then_some(p)
     }
+}
+
+/// The largest `MLmodel` file read (real ones are a few kilobytes; a signature of thousands
+/// of columns stays far below this).
+pub const MAX_MLMODEL_BYTES: u64 = 16 << 20;
+
+/// Reads a file of at most `limit` bytes (checked before reading, and while reading, so a
+/// file that grows or a special file that never ends cannot pass it).
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let bad = |e: std::io::Error| LoadError::BadYaml {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(bad)?;
+    let size = file.metadata().map_err(bad)?.len();
+    let too_large = |size| LoadError::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        limit,
+    };
+    if size > limit {
+        return Err(too_large(size));
+    }
+    let mut out = Vec::with_capacity(size as usize);
+    file.take(limit + 1).read_to_end(&mut out).map_err(bad)?;
+    if out.len() as u64 > limit {
+        return Err(too_large(out.len() as u64));
+    }
+    Ok(out)
+}
+
+/// True when `rel`, joined to `dir`, stays inside `dir` once symlinks are followed (a path
+/// that does not exist yet is judged by its existing ancestor and its remaining components).
+pub fn is_inside(dir: &Path, rel: &str) -> bool {
+    let Ok(root) = dir.canonicalize() else {
+        return false;
+    };
+    let joined = dir.join(rel);
+    if let Ok(real) = joined.canonicalize() {
+        return real.starts_with(&root);
+    }
+    // Not there (the caller reports it missing): judge it lexically from its nearest
+    // existing ancestor.
+    let mut base = joined.as_path();
+    let mut rest = Vec::new();
+    let real_base = loop {
+        match base.canonicalize() {
+            Ok(r) => break r,
+            Err(_) => match (base.parent(), base.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    base = parent;
+                }
+                _ => return false,
+            },
+        }
+    };
+    let mut out = real_base;
+    for c in rest.iter().rev() {
+        if c == ".." {
+            out.pop();
+        } else if c != "." {
+            out.push(c);
+        }
+    }
+    out.starts_with(&root)
 }
 
 fn unsupported_flavor_message(flavors: &BTreeMap<String, serde_yaml::Value>) -> String {
@@ -396,5 +515,42 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("cannot parse /m/MLmodel"));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_quickly() {
+        // "Billion laughs": 9 levels of 9 aliases would expand to 9^9 strings.
+        let mut text = String::from("a0: &a0 [\"lol\"]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        text.push_str("flavors:\n  onnx:\n    data: model.onnx\n    extra: *a9\n");
+        let started = std::time::Instant::now();
+        let r = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), &text);
+        let err = r.expect_err("an alias bomb must not parse");
+        assert!(err.to_string().contains("repetition limit"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn paths_named_by_mlmodel_must_stay_inside_the_model_directory() {
+        let base = std::env::temp_dir().join(format!("ms-inside-{}", std::process::id()));
+        let dir = base.join("model");
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(base.join("outside.json"), "{}").unwrap();
+        std::fs::write(dir.join("ok.json"), "{}").unwrap();
+        let _ = std::fs::remove_file(dir.join("link.json"));
+        std::os::unix::fs::symlink(base.join("outside.json"), dir.join("link.json")).unwrap();
+        assert!(is_inside(&dir, "ok.json"));
+        assert!(is_inside(&dir, "data"));
+        assert!(is_inside(&dir, "data/../ok.json"));
+        assert!(is_inside(&dir, "missing/file.json"));
+        assert!(!is_inside(&dir, "../outside.json"));
+        assert!(!is_inside(&dir, "link.json"));
+        assert!(!is_inside(&dir, "/proc/self/environ"));
+        assert!(!is_inside(&dir, "data/../../outside.json"));
+        assert!(!is_inside(&dir, "missing/../../../etc/x"));
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

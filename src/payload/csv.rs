@@ -3,7 +3,7 @@
 use crate::model::signature::{ColType, InputSchema};
 use crate::payload::data::{Cell, ColName, Column, Frame};
 use crate::payload::json::array::{py_float, py_int};
-use crate::payload::PayloadError;
+use crate::payload::{CellBudget, PayloadError};
 
 const NA_TOKENS: [&str; 19] = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
@@ -24,7 +24,11 @@ fn is_na(s: &str) -> bool {
 }
 
 /// Parses a CSV body into a frame, typed by the schema where it names the column.
-pub fn parse(body: &[u8], schema: Option<&InputSchema>) -> Result<Frame, PayloadError> {
+pub fn parse(
+    body: &[u8],
+    schema: Option<&InputSchema>,
+    budget: CellBudget,
+) -> Result<Frame, PayloadError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         PayloadError::InvalidInput(format!(
             "Ensure that input is a valid UTF-8 encoded string. Error: '{}'",
@@ -50,6 +54,11 @@ pub fn parse(body: &[u8], schema: Option<&InputSchema>) -> Result<Frame, Payload
         }
         None => None,
     };
+    if let Some(row) = unterminated_quote_row(text.as_bytes()) {
+        return Err(fail(format!(
+            "Error tokenizing data. C error: EOF inside string starting at row {row}"
+        )));
+    }
     let mut rdr = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -82,6 +91,8 @@ pub fn parse(body: &[u8], schema: Option<&InputSchema>) -> Result<Frame, Payload
         if rec.len() == 1 && rec.get(0) == Some("") {
             continue; // blank line
         }
+        // Short rows are padded to the header's width: bound the cells before they exist.
+        budget.check(nrows + 1, ncols)?;
         let fields: Vec<&str> = rec.iter().collect();
         let fields: &[&str] = if fields.len() > ncols {
             &fields[fields.len() - ncols..]
@@ -173,6 +184,47 @@ fn typed(values: Vec<Option<String>>, ty: &ColType, idx: usize) -> Result<Column
     }
 }
 
+/// The line (0 = the header) on which a quoted field opens and never closes, as pandas' C
+/// tokenizer reports it; `None` when every quoted field is closed. A quote only opens a
+/// field at its start; inside one, `""` is a literal quote. The csv crate would read such a
+/// field to the end of the body instead of failing.
+fn unterminated_quote_row(b: &[u8]) -> Option<usize> {
+    let mut row = 0usize;
+    let mut field_start = true;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' if field_start => {
+                let opened = row;
+                i += 1;
+                loop {
+                    match b.get(i) {
+                        None => return Some(opened),
+                        Some(b'"') if b.get(i + 1) == Some(&b'"') => i += 2,
+                        Some(b'"') => break,
+                        Some(_) => i += 1,
+                    }
+                }
+                field_start = false;
+            }
+            b',' => field_start = true,
+            b'\n' => {
+                row += 1;
+                field_start = true;
+            }
+            b'\r' => {
+                if b.get(i + 1) != Some(&b'\n') {
+                    row += 1;
+                }
+                field_start = true;
+            }
+            _ => field_start = false,
+        }
+        i += 1;
+    }
+    None
+}
+
 /// pandas' own inference: int64, float64, bool, else str.
 fn infer(values: Vec<Option<String>>) -> Column {
     let present = || values.iter().flatten();
@@ -209,4 +261,21 @@ fn infer(values: Vec<Option<String>>) -> Column {
         return Column::Bool(present().map(|s| s.eq_ignore_ascii_case("true")).collect());
     }
     Column::Str(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unterminated_quotes_are_found_on_pandas_row() {
+        assert_eq!(unterminated_quote_row(b"a,b\n\"1,2\n"), Some(1));
+        assert_eq!(unterminated_quote_row(b"a,b\n1,\"2\n"), Some(1));
+        assert_eq!(unterminated_quote_row(b"\"a,b\n1,2\n"), Some(0));
+        assert_eq!(unterminated_quote_row(b"a,b\r\n\r\n1,\"x"), Some(2));
+        assert_eq!(unterminated_quote_row(b"a,b\n\"x\"\"y\",2\n"), None);
+        assert_eq!(unterminated_quote_row(b"a,b\n\"multi\nline\",2\n"), None);
+        assert_eq!(unterminated_quote_row(b"a,b\nx\"y,2\n"), None);
+        assert_eq!(unterminated_quote_row(b""), None);
+    }
 }

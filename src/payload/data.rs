@@ -4,7 +4,7 @@
 use runtime_api::{Tensor, TensorData};
 
 use crate::model::signature::float_repr;
-use crate::pyjson::str_repr;
+use crate::pyjson::{join_bounded, str_repr, str_repr_into, Bounded};
 
 /// One JSON value where no typed buffer fits (mixed columns, params, nested lists).
 #[derive(Debug, Clone, PartialEq)]
@@ -41,26 +41,56 @@ impl Cell {
         }
     }
 
-    /// Python `repr` of the value.
+    /// Python `repr` of the value, cut at [`crate::pyjson::max_error_data`] bytes with `...`.
     pub fn py_repr(&self) -> String {
+        let mut out = Bounded::new();
+        self.repr_into(&mut out);
+        out.finish()
+    }
+
+    /// Appends the `repr`, stopping as soon as the rendering is full.
+    fn repr_into(&self, out: &mut Bounded) {
         match self {
-            Cell::Null => "None".into(),
-            Cell::Bool(b) => if *b { "True" } else { "False" }.into(),
-            Cell::Int(i) => i.to_string(),
-            Cell::BigInt(s) => s.clone(),
-            Cell::Float(f) => float_repr(*f),
-            Cell::Str(s) => str_repr(s),
-            Cell::List(v) => format!(
-                "[{}]",
-                v.iter().map(Cell::py_repr).collect::<Vec<_>>().join(", ")
-            ),
-            Cell::Dict(kv) => format!(
-                "{{{}}}",
-                kv.iter()
-                    .map(|(k, v)| format!("{}: {}", str_repr(k), v.py_repr()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Cell::Null => {
+                out.push_str("None");
+            }
+            Cell::Bool(b) => {
+                out.push_str(if *b { "True" } else { "False" });
+            }
+            Cell::Int(i) => {
+                out.push_str(&i.to_string());
+            }
+            Cell::BigInt(s) => {
+                out.push_str(s);
+            }
+            Cell::Float(f) => {
+                out.push_str(&float_repr(*f));
+            }
+            Cell::Str(s) => str_repr_into(out, s),
+            Cell::List(v) => {
+                out.push('[');
+                for (i, c) in v.iter().enumerate() {
+                    if out.is_full() || (i > 0 && !out.push_str(", ")) {
+                        return;
+                    }
+                    c.repr_into(out);
+                }
+                out.push(']');
+            }
+            Cell::Dict(kv) => {
+                out.push('{');
+                for (i, (k, v)) in kv.iter().enumerate() {
+                    if out.is_full() || (i > 0 && !out.push_str(", ")) {
+                        return;
+                    }
+                    str_repr_into(out, k);
+                    if !out.push_str(": ") {
+                        return;
+                    }
+                    v.repr_into(out);
+                }
+                out.push('}');
+            }
         }
     }
 
@@ -344,10 +374,9 @@ impl Frame {
         if self.columns.is_empty() && self.nrows == 0 {
             return "Empty DataFrame\nColumns: []\nIndex: []".into();
         }
-        let names: Vec<String> = self.columns.iter().map(|(n, _)| n.as_key()).collect();
         format!(
             "DataFrame with columns [{}]\n\n[{} rows x {} columns]",
-            names.join(", "),
+            join_bounded(self.columns.iter().map(|(n, _)| n.as_key()), ", "),
             self.nrows,
             self.columns.len()
         )
@@ -424,10 +453,11 @@ impl Input {
             Input::Array(a) => a.describe(),
             Input::Dict(d) => format!(
                 "{{{}}}",
-                d.iter()
-                    .map(|(k, a)| format!("{}: {}", str_repr(k), a.describe()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                join_bounded(
+                    d.iter()
+                        .map(|(k, a)| format!("{}: {}", str_repr(k), a.describe())),
+                    ", "
+                )
             ),
             Input::Records(r) => format!("[{} records]", r.len()),
             Input::Other(c) => c.py_repr(),

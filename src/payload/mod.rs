@@ -21,6 +21,84 @@ pub struct Request {
     pub unwrapped: bool,
 }
 
+/// Default for [`Limits::cells_per_byte`].
+pub const DEFAULT_CELLS_PER_BYTE: usize = 1;
+
+/// Every body may expand to at least this many cells (small bodies are never refused).
+pub const MIN_CELL_BUDGET: usize = 1 << 20;
+
+/// Bounds on what one body may cost while it is parsed, set from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Cells (rows × columns, padding included) a frame may hold per byte of body, at least
+    /// [`MIN_CELL_BUDGET`] in all (`--max-cells-per-byte`). pandas pads ragged
+    /// `dataframe_split` rows, sparse records and short CSV rows with nulls: without a bound a
+    /// few bytes of body could stand for millions of cells.
+    pub cells_per_byte: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            cells_per_byte: DEFAULT_CELLS_PER_BYTE,
+        }
+    }
+}
+
+impl Limits {
+    /// The cell budget of a body of `len` bytes.
+    pub fn budget(&self, len: usize) -> CellBudget {
+        CellBudget {
+            max_cells: len.saturating_mul(self.cells_per_byte).max(MIN_CELL_BUDGET),
+            body_len: len,
+        }
+    }
+}
+
+/// How many cells one body may expand to; checked before the cells are allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellBudget {
+    /// The most cells (rows × columns) the body's frame may hold.
+    pub max_cells: usize,
+    body_len: usize,
+}
+
+impl CellBudget {
+    /// No bound (tools and tests that read trusted input).
+    pub fn unlimited() -> CellBudget {
+        CellBudget {
+            max_cells: usize::MAX,
+            body_len: 0,
+        }
+    }
+
+    /// The most bytes a binary body (Parquet) may decode to: 8 per cell of the budget.
+    pub fn max_bytes(&self) -> usize {
+        self.max_cells.saturating_mul(8)
+    }
+
+    /// The refusal of a body that decodes to more than [`CellBudget::max_bytes`].
+    pub fn bytes_exceeded(&self, bytes: u64) -> PayloadError {
+        PayloadError::LimitExceeded(format!(
+            "The request decodes to at least {bytes} bytes, more than the {} bytes allowed for a body of {} bytes (8 per cell of --max-cells-per-byte).",
+            self.max_bytes(),
+            self.body_len
+        ))
+    }
+
+    /// Refuses a frame of `rows` × `cols` cells beyond the budget.
+    #[inline]
+    pub fn check(&self, rows: usize, cols: usize) -> Result<(), PayloadError> {
+        match rows.checked_mul(cols) {
+            Some(n) if n <= self.max_cells => Ok(()),
+            _ => Err(PayloadError::LimitExceeded(format!(
+                "The request expands to at least {rows} rows x {cols} columns, more than the {} cells allowed for a body of {} bytes (--max-cells-per-byte; missing cells of ragged or sparse rows count as they are filled with nulls).",
+                self.max_cells, self.body_len
+            ))),
+        }
+    }
+}
+
 /// Why a body could not be turned into a request. Mapped to HTTP in `http::response`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PayloadError {
@@ -38,6 +116,9 @@ pub enum PayloadError {
         /// Our stand-in for Python's traceback.
         trace: String,
     },
+    /// 413 `REQUEST_LIMIT_EXCEEDED`: the body would expand beyond a limit when parsed.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// 415 with a plain-text body.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -107,16 +188,18 @@ pub fn parse(
     body: &[u8],
     schema: Option<&InputSchema>,
     params_schema: Option<&[ParamSpec]>,
+    limits: &Limits,
 ) -> Result<Request, PayloadError> {
+    let budget = limits.budget(body.len());
     match format {
-        BodyFormat::Json => json::parse(body, schema, params_schema),
+        BodyFormat::Json => json::parse(body, schema, params_schema, budget),
         BodyFormat::Csv => Ok(Request {
-            input: Input::Frame(csv::parse(body, schema)?),
+            input: Input::Frame(csv::parse(body, schema, budget)?),
             params: None,
             unwrapped: false,
         }),
         BodyFormat::Parquet => Ok(Request {
-            input: Input::Frame(parquet::parse(body)?),
+            input: Input::Frame(parquet::parse(body, budget)?),
             params: None,
             unwrapped: false,
         }),

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::payload::data::{Cell, ColName, Column, Frame};
-use crate::payload::PayloadError;
+use crate::payload::{CellBudget, PayloadError};
 
 fn fail(e: impl std::fmt::Display) -> PayloadError {
     PayloadError::ParseFailure {
@@ -41,13 +41,188 @@ macro_rules! prim {
     }};
 }
 
-/// Reads every row group into one frame.
-pub fn parse(body: &[u8]) -> Result<Frame, PayloadError> {
+/// Rows decoded at a time, so that the decoded size is checked before it can grow far.
+const BATCH_ROWS: usize = 1024;
+
+/// Reads every row group into one frame, refusing files whose rows × columns exceed the cell
+/// budget (from the footer, before decoding) or whose decoded data grows past the byte budget
+/// (checked batch by batch: dictionary and run-length encodings can stand for far more data
+/// than the file holds).
+///
+/// The `parquet` and `arrow-ipc` crates panic on some malformed footers (an `unwrap` in the
+/// thrift decoder, an index in the embedded schema reader; found by fuzzing): a panic is
+/// caught here and answered as the parse error it is.
+pub fn parse(body: &[u8], budget: CellBudget) -> Result<Frame, PayloadError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(body, budget))).unwrap_or_else(
+        |panic| {
+            let what = crate::panic_message(panic.as_ref());
+            Err(fail(format!(
+                "invalid Parquet file (the decoder failed: {what})"
+            )))
+        },
+    )
+}
+
+/// Deepest thrift nesting accepted in a footer (real ones nest about 6 levels).
+const MAX_THRIFT_DEPTH: usize = 64;
+
+/// Checks the footer's thrift (compact protocol) before the parquet crate decodes it: every
+/// list, set, map and binary length must fit in the bytes that remain. The crate allocates
+/// a list's declared capacity up front, and an allocation failure aborts the process, so a
+/// few bytes declaring a list of 2^31 row groups would otherwise take the server down.
+fn check_footer(body: &[u8]) -> Result<(), PayloadError> {
+    let n = body.len();
+    if n < 12 || &body[n - 4..] != b"PAR1" {
+        return Ok(()); // not a footer the crate will read: it reports the error itself
+    }
+    let len = u32::from_le_bytes([body[n - 8], body[n - 7], body[n - 6], body[n - 5]]) as usize;
+    if len > n - 8 {
+        return Ok(());
+    }
+    let mut t = Thrift {
+        b: &body[n - 8 - len..n - 8],
+        pos: 0,
+    };
+    t.skip_struct(0)
+        .ok_or_else(|| fail("invalid Parquet file: malformed footer metadata"))
+}
+
+/// A bounds-checking walk over thrift compact-protocol bytes.
+struct Thrift<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Thrift<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let v = *self.b.get(self.pos)?;
+        self.pos += 1;
+        Some(v)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn skip(&mut self, n: usize) -> Option<()> {
+        (n <= self.b.len() - self.pos).then(|| self.pos += n)
+    }
+
+    /// A declared element count: each element takes at least one byte.
+    fn count(&mut self, n: u64) -> Option<usize> {
+        let n = usize::try_from(n).ok()?;
+        (n <= self.b.len() - self.pos).then_some(n)
+    }
+
+    fn skip_value(&mut self, ty: u8, depth: usize) -> Option<()> {
+        if depth > MAX_THRIFT_DEPTH {
+            return None;
+        }
+        match ty {
+            1 | 2 => Some(()),
+            3 => self.skip(1),
+            4..=6 => self.varint().map(|_| ()),
+            7 => self.skip(8),
+            8 => {
+                let n = self.varint()?;
+                let n = self.count(n)?;
+                self.skip(n)
+            }
+            9 | 10 => {
+                let h = self.byte()?;
+                let n = match h >> 4 {
+                    15 => self.varint()?,
+                    small => u64::from(small),
+                };
+                let n = self.count(n)?;
+                let elem = h & 0x0f;
+                for _ in 0..n {
+                    if elem == 1 || elem == 2 {
+                        self.skip(1)?;
+                    } else {
+                        self.skip_value(elem, depth + 1)?;
+                    }
+                }
+                Some(())
+            }
+            11 => {
+                let n = self.varint()?;
+                let n = self.count(n)?;
+                if n == 0 {
+                    return Some(());
+                }
+                let kv = self.byte()?;
+                for _ in 0..n {
+                    self.skip_value(kv >> 4, depth + 1)?;
+                    self.skip_value(kv & 0x0f, depth + 1)?;
+                }
+                Some(())
+            }
+            12 => self.skip_struct(depth + 1),
+            13 => self.skip(16),
+            _ => None,
+        }
+    }
+
+    fn skip_struct(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_THRIFT_DEPTH {
+            return None;
+        }
+        loop {
+            let h = self.byte()?;
+            let ty = h & 0x0f;
+            if ty == 0 {
+                return Some(());
+            }
+            if h >> 4 == 0 {
+                self.varint()?; // long-form field id
+            }
+            self.skip_value(ty, depth)?;
+        }
+    }
+}
+
+fn read(body: &[u8], budget: CellBudget) -> Result<Frame, PayloadError> {
+    check_footer(body)?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(body)).map_err(fail)?;
-    let reader = builder.build().map_err(fail)?;
+    let meta = builder.metadata().clone();
+    let rows: i64 = meta
+        .row_groups()
+        .iter()
+        .map(|rg| rg.num_rows().max(0))
+        .sum();
+    budget.check(rows as usize, builder.schema().fields().len())?;
+    let max_bytes = budget.max_bytes();
+    let declared: u64 = meta
+        .row_groups()
+        .iter()
+        .flat_map(|rg| rg.columns())
+        .map(|c| c.uncompressed_size().max(0) as u64)
+        .fold(0u64, u64::saturating_add);
+    if declared > max_bytes as u64 {
+        return Err(budget.bytes_exceeded(declared));
+    }
+    let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(fail)?;
     let schema = reader.schema();
-    let batches: Vec<_> = reader.collect::<Result<_, _>>().map_err(fail)?;
+    let mut batches = Vec::new();
+    let mut decoded = 0usize;
+    for batch in reader {
+        let batch = batch.map_err(fail)?;
+        decoded = decoded.saturating_add(batch.get_array_memory_size());
+        if decoded > max_bytes {
+            return Err(budget.bytes_exceeded(decoded as u64));
+        }
+        batches.push(batch);
+    }
     let mut columns = Vec::new();
     let mut nrows = 0;
     for (i, field) in schema.fields().iter().enumerate() {
@@ -149,4 +324,41 @@ fn arrow_select_concat(
         return Ok(arrow_array::make_array(arrays[0].to_data()));
     }
     arrow_select::concat::concat(arrays).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_footer_that_panics_the_decoder_is_a_parse_error() {
+        // Found by the parquet_request fuzz target: parquet 57.3.2 unwraps a missing field.
+        // And arrow-ipc 57.3.2 indexes out of bounds on a bad embedded Arrow schema.
+        let bodies: [&[u8]; 2] = [
+            include_bytes!("../../fuzz/regressions/parquet_request--thrift-unwrap.parquet"),
+            include_bytes!("../../fuzz/regressions/parquet_request--arrow-ipc-schema.parquet"),
+        ];
+        for body in bodies {
+            match parse(body, CellBudget::unlimited()) {
+                Err(PayloadError::ParseFailure { message, .. }) => {
+                    assert!(message.contains("invalid Parquet file"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_footer_declaring_huge_lists_is_refused_before_decoding() {
+        // Found by fuzzing: the crate allocates a list's declared capacity, and the
+        // allocation failure aborted the process.
+        let body =
+            include_bytes!("../../fuzz/regressions/parquet_request--footer-capacity.parquet");
+        match parse(body, CellBudget::unlimited()) {
+            Err(PayloadError::ParseFailure { message, .. }) => {
+                assert!(message.contains("invalid Parquet file"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

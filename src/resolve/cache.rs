@@ -3,6 +3,12 @@
 //! sizes, ETags). A restart of the same version finds its entry; a new version (new URI) or
 //! changed files (new listing) get a new one. Downloads go to a temporary sibling that is
 //! renamed into place only once every file is complete, so a partial download never counts.
+//!
+//! Bounds: a model may list at most [`Limits::max_files`] files of at most
+//! [`Limits::max_bytes`] in all, and a download stops as soon as a file passes its listed
+//! size. An existing entry is checked against the listing (names and sizes) before it is
+//! used, and rebuilt when it does not match. A partial directory holds a lock for as long as
+//! its download runs, so a sweep removes only the partials whose process is gone.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,14 +26,45 @@ pub enum Source<'a> {
     Local(PathBuf, Vec<RemoteFile>),
 }
 
+impl Source<'_> {
+    /// The listing.
+    fn files(&self) -> &[RemoteFile] {
+        match self {
+            Source::Remote(_, f) | Source::Local(_, f) => f,
+        }
+    }
+}
+
 /// Artifacts larger than this in total get progress lines on stderr.
 const PROGRESS_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Bounds on one model's download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes a model's files may hold in all (`--max-model-bytes`).
+    pub max_bytes: u64,
+    /// Most files a model may list (`--max-model-files`).
+    pub max_files: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 64 << 30,
+            max_files: 100_000,
+        }
+    }
+}
 
 /// A cache directory.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    limits: Limits,
 }
+
+/// The lock file inside a partial download directory.
+const LOCK: &str = ".mlflow-serve-download.lock";
 
 /// The default cache root: `$XDG_CACHE_HOME/mlflow-serve/models`, else
 /// `~/.cache/mlflow-serve/models`, else a directory under the system temp dir.
@@ -40,8 +77,26 @@ pub fn default_root() -> PathBuf {
                 .filter(|v| !v.is_empty())
                 .map(|h| PathBuf::from(h).join(".cache"))
         })
-        .unwrap_or_else(std::env::temp_dir);
+        .unwrap_or_else(|| private_temp_base().unwrap_or_else(std::env::temp_dir));
     base.join("mlflow-serve").join("models")
+}
+
+/// Without a home directory, a directory of this user's own under the system temp dir
+/// (`mlflow-serve-<uid>`, mode 0700), never a shared one another user could have prepared.
+fn private_temp_base() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let dir = std::env::temp_dir().join(format!("mlflow-serve-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    if !meta.is_dir() || meta.uid() != uid {
+        tracing::warn!(dir = %dir.display(), "the private cache directory is not a directory owned by this user; not using it");
+        return None;
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).ok()?;
+    }
+    Some(dir)
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ResolveError {
@@ -102,9 +157,61 @@ fn label(uri: &str) -> String {
 }
 
 impl Cache {
-    /// A cache rooted at `root` (created on first use).
+    /// A cache rooted at `root` (created on first use), with default download bounds.
     pub fn new(root: PathBuf) -> Cache {
-        Cache { root }
+        Cache::with_limits(root, Limits::default())
+    }
+
+    /// A cache rooted at `root` with these download bounds.
+    pub fn with_limits(root: PathBuf, limits: Limits) -> Cache {
+        Cache { root, limits }
+    }
+
+    /// Refuses listings beyond the file-count or total-size bound, before any download.
+    fn check_listing(&self, key_uri: &str, sources: &[Source<'_>]) -> Result<(), ResolveError> {
+        let files: usize = sources.iter().map(|s| s.files().len()).sum();
+        let bytes = sources
+            .iter()
+            .flat_map(|s| s.files())
+            .filter_map(|f| f.size)
+            .fold(0u64, u64::saturating_add);
+        if files > self.limits.max_files {
+            return Err(ResolveError::Artifact {
+                uri: key_uri.to_string(),
+                message: format!(
+                    "the model lists {files} files, more than --max-model-files ({})",
+                    self.limits.max_files
+                ),
+            });
+        }
+        if bytes > self.limits.max_bytes {
+            return Err(ResolveError::Artifact {
+                uri: key_uri.to_string(),
+                message: format!(
+                    "the model's files hold {bytes} bytes, more than --max-model-bytes ({})",
+                    self.limits.max_bytes
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// True when `entry` holds every listed file with its listed size (the last source
+    /// wins for a name listed twice).
+    fn entry_matches(entry: &Path, sources: &[Source<'_>]) -> bool {
+        let mut want: std::collections::HashMap<String, Option<u64>> = Default::default();
+        for f in sources.iter().flat_map(|s| s.files()) {
+            want.insert(f.rel.clone(), f.size);
+        }
+        want.iter().all(|(rel, size)| {
+            let Ok(rel) = safe_rel(rel) else {
+                return false;
+            };
+            match std::fs::symlink_metadata(entry.join(rel)) {
+                Ok(m) => m.is_file() && size.is_none_or(|s| s == m.len()),
+                Err(_) => false,
+            }
+        })
     }
 
     /// The root directory.
@@ -145,10 +252,18 @@ impl Cache {
         key_uri: &str,
         sources: &[Source<'_>],
     ) -> Result<PathBuf, ResolveError> {
+        self.check_listing(key_uri, sources)?;
         let entry = self.entry_dir(key_uri, sources);
         if entry.is_dir() {
-            tracing::info!(uri = key_uri, cache = %entry.display(), "model found in the download cache");
-            return Ok(entry);
+            if Self::entry_matches(&entry, sources) {
+                tracing::info!(uri = %crate::redact::redact(key_uri), cache = %entry.display(), "model found in the download cache");
+                return Ok(entry);
+            }
+            tracing::warn!(cache = %entry.display(), "the cached model does not match its listing (files missing or of another size); downloading it again");
+            let aside = entry.with_extension(format!("damaged-{}", std::process::id()));
+            if std::fs::rename(&entry, &aside).is_ok() {
+                let _ = std::fs::remove_dir_all(&aside);
+            }
         }
         std::fs::create_dir_all(&self.root).map_err(io(format!(
             "creating the model cache {}",
@@ -166,6 +281,12 @@ impl Cache {
                 "creating a directory in {}",
                 self.root.display()
             )))?;
+        // Held until this function returns: the partial is ours while the lock is.
+        let lock = std::fs::File::create(tmp.path().join(LOCK))
+            .map_err(io(format!("creating a lock in {}", tmp.path().display())))?;
+        lock.try_lock()
+            .map_err(|e| io(format!("locking {}", tmp.path().display()))(e.into()))?;
+        let max_bytes = self.limits.max_bytes;
         let total: u64 = sources
             .iter()
             .filter_map(|s| match s {
@@ -177,9 +298,10 @@ impl Cache {
         let started = Instant::now();
         let mut last_report = Instant::now();
         let loud = total >= PROGRESS_BYTES;
+        let shown = crate::redact::redact(key_uri);
         if loud {
             eprintln!(
-                "mlflow-serve: downloading {key_uri} ({:.1} MiB) into {}",
+                "mlflow-serve: downloading {shown} ({:.1} MiB) into {}",
                 total as f64 / 1048576.0,
                 entry.display()
             );
@@ -196,14 +318,26 @@ impl Cache {
                         let mut out = std::fs::File::create(&dst)
                             .map_err(io(format!("creating {}", dst.display())))?;
                         let mut got = 0u64;
+                        let listed = f.size;
                         remote
                             .download(f, &mut |chunk| {
                                 got += chunk.len() as u64;
                                 done += chunk.len() as u64;
+                                if listed.is_some_and(|want| got > want) {
+                                    return Err(std::io::Error::other(format!(
+                                        "more bytes than the {} listed",
+                                        listed.unwrap_or(0)
+                                    )));
+                                }
+                                if done > max_bytes {
+                                    return Err(std::io::Error::other(format!(
+                                        "more than --max-model-bytes ({max_bytes}) in all"
+                                    )));
+                                }
                                 if loud && last_report.elapsed() >= Duration::from_secs(2) {
                                     last_report = Instant::now();
                                     eprintln!(
-                                        "mlflow-serve: downloading {key_uri}: {:.1}/{:.1} MiB",
+                                        "mlflow-serve: downloading {shown}: {:.1}/{:.1} MiB",
                                         done as f64 / 1048576.0,
                                         total as f64 / 1048576.0
                                     );
@@ -242,11 +376,13 @@ impl Cache {
         }
         if loud {
             eprintln!(
-                "mlflow-serve: downloaded {key_uri} ({:.1} MiB) in {:.1} s",
+                "mlflow-serve: downloaded {shown} ({:.1} MiB) in {:.1} s",
                 done as f64 / 1048576.0,
                 started.elapsed().as_secs_f64()
             );
         }
+        let _ = std::fs::remove_file(tmp.path().join(LOCK));
+        drop(lock);
         let tmp_path = tmp.keep();
         match std::fs::rename(&tmp_path, &entry) {
             Ok(()) => Ok(entry),
@@ -264,7 +400,10 @@ impl Cache {
         }
     }
 
-    /// Removes partial downloads left by processes that died more than an hour ago.
+    /// Removes partial downloads whose process is gone: their lock can be taken (a live
+    /// download holds it, however slow it is). A partial without a lock file is one whose
+    /// process died before it made one, or one that finished and is being renamed: it is
+    /// left alone unless it is over an hour old.
     fn sweep_stale_partials(&self) {
         let Ok(entries) = std::fs::read_dir(&self.root) else {
             return;
@@ -273,13 +412,16 @@ impl Cache {
             if !e.file_name().to_string_lossy().starts_with(".partial-") {
                 continue;
             }
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > Duration::from_secs(3600));
-            if old {
+            let stale = match std::fs::File::open(e.path().join(LOCK)) {
+                Ok(f) => f.try_lock().is_ok(),
+                Err(_) => e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > Duration::from_secs(3600)),
+            };
+            if stale {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }

@@ -89,6 +89,20 @@ impl ServerClient {
     pub fn new(base: &str, auth: ServerAuth, deadline: Deadline) -> Result<Self, ResolveError> {
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // Credentials go with every request: follow redirects only within the server's
+            // own origin, so they never reach another host.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same = attempt.previous().first().is_some_and(|first| {
+                    first.scheme() == attempt.url().scheme()
+                        && first.host_str() == attempt.url().host_str()
+                        && first.port_or_known_default() == attempt.url().port_or_known_default()
+                });
+                if same && attempt.previous().len() < 10 {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
             .user_agent(concat!("mlflow-serve/", env!("CARGO_PKG_VERSION")));
         if auth.insecure_tls {
             b = b.tls_danger_accept_invalid_certs(true);

@@ -138,6 +138,8 @@ pub struct ResolveOptions {
     pub cache_dir: PathBuf,
     /// Overall budget, retries included.
     pub timeout: Duration,
+    /// Bounds on a model's download.
+    pub download_limits: cache::Limits,
 }
 
 /// A resolved model.
@@ -179,7 +181,7 @@ pub async fn resolve(uri: &str, opts: &ResolveOptions) -> Result<Resolved, Resol
         uris: StoreUris::from_env(),
         auth: ServerAuth::from_env(),
         deadline: Deadline::after(opts.timeout),
-        cache: cache::Cache::new(opts.cache_dir.clone()),
+        cache: cache::Cache::with_limits(opts.cache_dir.clone(), opts.download_limits),
     };
     resolve_with(uri, &ctx).await
 }

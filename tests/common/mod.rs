@@ -9,6 +9,21 @@ use std::time::{Duration, Instant};
 
 pub mod stores;
 
+/// The wine-quality model's column names, in signature order.
+pub const WINE: [&str; 11] = [
+    "fixed acidity",
+    "volatile acidity",
+    "citric acid",
+    "residual sugar",
+    "chlorides",
+    "free sulfur dioxide",
+    "total sulfur dioxide",
+    "density",
+    "pH",
+    "sulphates",
+    "alcohol",
+];
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -57,10 +72,31 @@ impl Server {
     /// Starts the binary on `model` with extra args and waits for `/ping`.
     pub fn start(model: &Path, extra: &[&str]) -> Server {
         let port = free_port();
-        let child = serve_command(model, port, extra)
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mlflow-serve");
+        let mut cmd = serve_command(model, port, extra);
+        cmd.stderr(Stdio::inherit());
+        Server::spawn(cmd, port)
+    }
+
+    /// Starts the binary under `prlimit --as=<bytes>` (an address-space limit: an allocation
+    /// past it fails instead of growing), so a request that makes it allocate without bound
+    /// kills it instead of the machine.
+    pub fn start_limited(model: &Path, extra: &[&str], address_space: u64) -> Server {
+        let port = free_port();
+        let inner = serve_command(model, port, extra);
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--as={address_space}"))
+            .arg("--")
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        Server::spawn(cmd, port)
+    }
+
+    /// Spawns `cmd` (which serves on `port`) and waits for `/ping`.
+    pub fn spawn(mut cmd: Command, port: u16) -> Server {
+        let child = cmd.spawn().expect("spawn mlflow-serve");
         let mut server = Server { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -110,6 +146,17 @@ impl Server {
     /// True while the process is running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// A field of `/proc/<pid>/status` in kB (`VmHWM`: peak resident memory so far).
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/<pid>/status"))
     }
 }
 

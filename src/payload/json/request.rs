@@ -7,11 +7,11 @@ use std::borrow::Cow;
 use runtime_api::DType;
 
 use super::array::{convert_scalar, ArrayBuilder, Scalar};
-use super::scan::{self, Kind, Num, Scanner};
+use super::scan::{self, KeyIndex, Kind, Num, Scanner};
 use crate::model::signature::{ColType, InputSchema, ParamSpec};
 use crate::payload::data::{Array, Cell, ColName, Column, Frame, Input};
-use crate::payload::{PayloadError, Request};
-use crate::pyjson::{bytes_repr, str_repr};
+use crate::payload::{CellBudget, PayloadError, Request};
+use crate::pyjson::{bytes_repr, join_bounded, str_repr};
 
 const FORMATS: [&str; 4] = [
     "dataframe_split",
@@ -35,7 +35,7 @@ fn invalid(msg: impl Into<String>) -> PayloadError {
 /// or zero-byte pattern; anything else is a `UnicodeDecodeError`.
 fn decode(body: &[u8]) -> Result<Cow<'_, str>, PayloadError> {
     let utf16 = |b: &[u8], le: bool| -> Option<String> {
-        if b.len() % 2 != 0 {
+        if !b.len().is_multiple_of(2) {
             return None;
         }
         let units: Vec<u16> = b
@@ -111,14 +111,15 @@ pub fn parse(
     body: &[u8],
     schema: Option<&InputSchema>,
     params_schema: Option<&[ParamSpec]>,
+    budget: CellBudget,
 ) -> Result<Request, PayloadError> {
     let doc = decode(body)?;
-    if let Some(request) = read_streaming(&doc, schema) {
+    if let Some(request) = read_streaming(&doc, schema, budget) {
         return Ok(request);
     }
     if let Some(keys) = scan::top_level_keys(&doc) {
         if !keys.iter().any(|k| LLM_KEYS.contains(&k.as_str())) {
-            return match read_object(&doc, keys, schema) {
+            return match read_object(&doc, keys, schema, budget) {
                 Ok(r) => Ok(r),
                 Err(e) => {
                     scan::validate(&doc)
@@ -128,14 +129,14 @@ pub fn parse(
             };
         }
     }
-    parse_validated(body, &doc, schema, params_schema)
+    parse_validated(body, &doc, schema, params_schema, budget)
 }
 
 /// The common case in a single pass over the bytes: a top-level object with exactly one
 /// input format key (plus `params` or other keys), no LLM keys, and a typed read that
 /// succeeds. `None` for anything else, which the callers then answer exactly (error
 /// precedence included) through the key scan or the validate-first path.
-fn read_streaming(doc: &str, schema: Option<&InputSchema>) -> Option<Request> {
+fn read_streaming(doc: &str, schema: Option<&InputSchema>, budget: CellBudget) -> Option<Request> {
     let mut s = Scanner::new(doc);
     if s.kind().ok()? != Kind::Object {
         return None;
@@ -152,7 +153,7 @@ fn read_streaming(doc: &str, schema: Option<&InputSchema>) -> Option<Request> {
             if format.as_deref().is_some_and(|f| f != k) {
                 return None;
             }
-            input = Some(read_input(&k, &mut s, schema).ok()?);
+            input = Some(read_input(&k, &mut s, schema, budget).ok()?);
             format = Some(k);
         } else if k == "params" {
             params = Some(s.cell(1).ok()?);
@@ -178,6 +179,7 @@ fn parse_validated(
     doc: &str,
     schema: Option<&InputSchema>,
     params_schema: Option<&[ParamSpec]>,
+    budget: CellBudget,
 ) -> Result<Request, PayloadError> {
     let keys = scan::validate(doc).map_err(|e| json_error(body, decode_error_repr(&e, doc)))?;
     let mut s = Scanner::new(doc);
@@ -205,7 +207,7 @@ fn parse_validated(
     if keys.iter().any(|k| LLM_KEYS.contains(&k.as_str())) {
         return parse_llm(&mut s, params_schema);
     }
-    read_object(doc, keys, schema)
+    read_object(doc, keys, schema, budget)
 }
 
 /// Reads the top-level object (whose keys are `keys`) into a typed request, checking every
@@ -214,6 +216,7 @@ fn read_object(
     doc: &str,
     keys: Vec<String>,
     schema: Option<&InputSchema>,
+    budget: CellBudget,
 ) -> Result<Request, PayloadError> {
     let mut s = Scanner::new(doc);
     let formats: Vec<&String> = keys
@@ -236,7 +239,7 @@ fn read_object(
     let mut key = s.object_open().map_err(internal)?;
     while let Some(k) = key {
         if k == format {
-            input = Some(read_input(format, &mut s, schema)?);
+            input = Some(read_input(format, &mut s, schema, budget)?);
         } else if k == "params" {
             params = Some(s.cell(1).map_err(internal)?);
         } else {
@@ -265,12 +268,13 @@ fn read_input(
     format: &str,
     s: &mut Scanner<'_>,
     schema: Option<&InputSchema>,
+    budget: CellBudget,
 ) -> Result<Input, PayloadError> {
     match format {
-        "dataframe_split" => read_split(s),
-        "dataframe_records" => read_records(s),
-        "inputs" => read_tf(s, schema, false),
-        _ => read_tf(s, schema, true),
+        "dataframe_split" => read_split(s, budget),
+        "dataframe_records" => read_records(s, budget),
+        "inputs" => read_tf(s, schema, false, budget),
+        _ => read_tf(s, schema, true, budget),
     }
 }
 
@@ -390,6 +394,7 @@ impl ColBuf {
             return;
         }
         let mut cells = std::mem::replace(self, ColBuf::Empty { nulls: 0 }).into_cells();
+        cells.reserve_exact(1);
         cells.push(c);
         *self = ColBuf::Cells(cells);
     }
@@ -460,7 +465,7 @@ fn split_error(msg: String) -> PayloadError {
     ))
 }
 
-fn read_split(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
+fn read_split(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Input, PayloadError> {
     let kind = s.kind().map_err(internal)?;
     if kind != Kind::Object {
         let got = if kind == Kind::Array {
@@ -476,14 +481,19 @@ fn read_split(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
     let mut data: Option<(Vec<ColBuf>, usize)> = None;
     let mut index_len: Option<usize> = None;
     let mut keys: Vec<String> = Vec::new();
+    let mut index = KeyIndex::new();
     let mut key = s.object_open().map_err(internal)?;
     while let Some(k) = key {
-        if !keys.iter().any(|e| e.as_str() == k) {
+        if index
+            .position(&k, keys.len(), |i| Some(keys[i].as_str()))
+            .is_none()
+        {
+            index.push(&k, keys.len());
             keys.push(k.to_string());
         }
         match &*k {
             "columns" => columns = Some(read_labels(s)?),
-            "data" => data = Some(read_rows(s)?),
+            "data" => data = Some(read_rows(s, budget)?),
             "index" => {
                 index_len = Some(match s.cell(2).map_err(internal)? {
                     Cell::List(v) => v.len(),
@@ -503,11 +513,7 @@ fn read_split(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
             d
         }
         _ => {
-            let set = keys
-                .iter()
-                .map(|k| str_repr(k))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let set = join_bounded(keys.iter().map(|k| str_repr(k)), ", ");
             return Err(invalid(format!(
                 "Dataframe split format must have 'data' field and optionally 'columns' and 'index' fields. Got {{{set}}}.'"
             )));
@@ -569,7 +575,10 @@ fn read_labels(s: &mut Scanner<'_>) -> Result<Vec<ColName>, PayloadError> {
 }
 
 /// Reads `data`: a list of rows (lists), or a list of scalars (one column).
-fn read_rows(s: &mut Scanner<'_>) -> Result<(Vec<ColBuf>, usize), PayloadError> {
+fn read_rows(
+    s: &mut Scanner<'_>,
+    budget: CellBudget,
+) -> Result<(Vec<ColBuf>, usize), PayloadError> {
     if s.kind().map_err(internal)? != Kind::Array {
         let c = s.cell(2).map_err(internal)?;
         return Err(split_error(format!(
@@ -587,6 +596,7 @@ fn read_rows(s: &mut Scanner<'_>) -> Result<(Vec<ColBuf>, usize), PayloadError> 
                 if s.array_open().map_err(internal)? {
                     loop {
                         if bufs.len() <= i {
+                            budget.check(nrows + 1, i + 1)?;
                             let mut b = ColBuf::Empty { nulls: 0 };
                             b.pad(nrows);
                             bufs.push(b);
@@ -598,6 +608,9 @@ fn read_rows(s: &mut Scanner<'_>) -> Result<(Vec<ColBuf>, usize), PayloadError> 
                         }
                     }
                 }
+                if i < bufs.len() {
+                    budget.check(nrows + 1, bufs.len())?;
+                }
                 for b in bufs.iter_mut().skip(i) {
                     b.push_null();
                 }
@@ -606,6 +619,9 @@ fn read_rows(s: &mut Scanner<'_>) -> Result<(Vec<ColBuf>, usize), PayloadError> 
                     bufs.push(ColBuf::Empty { nulls: nrows });
                 }
                 bufs[0].read(s)?;
+                if bufs.len() > 1 {
+                    budget.check(nrows + 1, bufs.len())?;
+                }
                 for b in bufs.iter_mut().skip(1) {
                     b.push_null();
                 }
@@ -622,7 +638,7 @@ fn read_rows(s: &mut Scanner<'_>) -> Result<(Vec<ColBuf>, usize), PayloadError> 
     Ok((bufs, nrows))
 }
 
-fn read_records(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
+fn read_records(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Input, PayloadError> {
     let kind = s.kind().map_err(internal)?;
     if kind != Kind::Array {
         let got = if kind == Kind::Object {
@@ -635,6 +651,7 @@ fn read_records(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
         )));
     }
     let mut names: Vec<ColName> = Vec::new();
+    let mut index = KeyIndex::new();
     let mut bufs: Vec<ColBuf> = Vec::new();
     let mut nrows = 0usize;
     if s.array_open().map_err(internal)? {
@@ -644,9 +661,15 @@ fn read_records(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
                 Kind::Object => {
                     let mut key = s.object_open().map_err(internal)?;
                     while let Some(k) = key {
-                        let i = match names.iter().position(|n| n.is(&k)) {
+                        let found = index.position(&k, names.len(), |i| match &names[i] {
+                            ColName::Str(s) => Some(s.as_str()),
+                            ColName::Int(_) => None,
+                        });
+                        let i = match found {
                             Some(i) => i,
                             None => {
+                                budget.check(nrows + 1, names.len() + 1)?;
+                                index.push(&k, names.len());
                                 names.push(ColName::Str(k.into_owned()));
                                 bufs.push(ColBuf::Empty { nulls: 0 });
                                 bufs.len() - 1
@@ -674,6 +697,7 @@ fn read_records(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
                     if s.array_open().map_err(internal)? {
                         loop {
                             if names.len() <= i {
+                                budget.check(nrows + 1, i + 1)?;
                                 names.push(ColName::Int(i as i64));
                                 bufs.push(ColBuf::Empty { nulls: 0 });
                             }
@@ -696,6 +720,7 @@ fn read_records(s: &mut Scanner<'_>) -> Result<Input, PayloadError> {
                 }
             }
             nrows += 1;
+            budget.check(nrows, names.len())?;
             if nrows == 1 {
                 reserve_like_first_row(&mut bufs, s, first_row);
             }
@@ -752,6 +777,7 @@ fn read_tf(
     s: &mut Scanner<'_>,
     schema: Option<&InputSchema>,
     instances: bool,
+    budget: CellBudget,
 ) -> Result<Input, PayloadError> {
     let unnamed = schema.is_some_and(|sc| !sc.has_names());
     let kind = s.kind().map_err(internal)?;
@@ -761,14 +787,18 @@ fn read_tf(
                 return Err(invalid("Failed to parse input data. This model contains an un-named  model signature which expects a single n-dimensional array or a single value as input, however, an input of type <class 'dict'> was found."));
             }
             let mut items: Vec<(String, Array)> = Vec::new();
+            let mut index = KeyIndex::new();
             let mut key = s.object_open().map_err(internal)?;
             while let Some(k) = key {
                 let mut b = ArrayBuilder::new(spec_dtype(schema, Some(&k)));
                 b.value(s, 0).map_err(internal)?;
                 let a = finish_array(b)?;
-                match items.iter_mut().find(|(n, _)| n.as_str() == k) {
-                    Some(slot) => slot.1 = a,
-                    None => items.push((k.into_owned(), a)),
+                match index.position(&k, items.len(), |i| Some(items[i].0.as_str())) {
+                    Some(i) => items[i].1 = a,
+                    None => {
+                        index.push(&k, items.len());
+                        items.push((k.into_owned(), a));
+                    }
                 }
                 key = s.object_next().map_err(internal)?;
             }
@@ -790,7 +820,7 @@ fn read_tf(
                 if instances {
                     read_instance_rows(s, schema)?
                 } else {
-                    read_input_records(s, schema)?
+                    read_input_records(s, schema, budget)?
                 }
             } else if let Some(col) = single_named_col {
                 let mut b = ArrayBuilder::new(spec_dtype(schema, Some(&col)));
@@ -852,6 +882,7 @@ fn read_instance_rows(
     schema: Option<&InputSchema>,
 ) -> Result<Input, PayloadError> {
     let mut builders: Vec<(String, ArrayBuilder, usize)> = Vec::new();
+    let mut index = KeyIndex::new();
     s.array_open().map_err(internal)?;
     loop {
         if s.kind().map_err(internal)? != Kind::Object {
@@ -863,9 +894,10 @@ fn read_instance_rows(
         }
         let mut key = s.object_open().map_err(internal)?;
         while let Some(k) = key {
-            let i = match builders.iter().position(|(n, _, _)| n.as_str() == k) {
+            let i = match index.position(&k, builders.len(), |i| Some(builders[i].0.as_str())) {
                 Some(i) => i,
                 None => {
+                    index.push(&k, builders.len());
                     let dt = spec_dtype(schema, Some(&k));
                     builders.push((k.into_owned(), ArrayBuilder::new(dt), 0));
                     builders.len() - 1
@@ -897,10 +929,26 @@ fn read_instance_rows(
 fn read_input_records(
     s: &mut Scanner<'_>,
     schema: Option<&InputSchema>,
+    budget: CellBudget,
 ) -> Result<Input, PayloadError> {
     let Cell::List(rows) = s.cell(1).map_err(internal)? else {
         return Err(invalid("expected a list"));
     };
+    // Enforcement turns the records into a frame padded with nulls: bound it first.
+    let mut names: Vec<&str> = Vec::new();
+    let mut index = KeyIndex::new();
+    for (r, row) in rows.iter().enumerate() {
+        let Cell::Dict(kv) = row else { break };
+        for (k, _) in kv {
+            if index.position(k, names.len(), |i| Some(names[i])).is_none() {
+                budget.check(r + 1, names.len() + 1)?;
+                index.push(k, names.len());
+                names.push(k);
+            }
+        }
+    }
+    budget.check(rows.len(), names.len())?;
+    drop(names);
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let Cell::Dict(kv) = row else {
@@ -929,7 +977,7 @@ mod tests {
     /// The validate-first answer, the reference the one-pass path must reproduce.
     fn reference(body: &[u8], schema: Option<&InputSchema>) -> Result<Request, PayloadError> {
         let doc = decode(body)?;
-        parse_validated(body, &doc, schema, None)
+        parse_validated(body, &doc, schema, None, CellBudget::unlimited())
     }
 
     fn bodies() -> Vec<Vec<u8>> {
@@ -1002,7 +1050,7 @@ mod tests {
         let mut checked = 0;
         for body in bodies() {
             for schema in [None, cols.inputs.as_ref(), tensor.inputs.as_ref()] {
-                let got = parse(&body, schema, None);
+                let got = parse(&body, schema, None, CellBudget::unlimited());
                 let want = reference(&body, schema);
                 assert_eq!(
                     format!("{got:?}"),

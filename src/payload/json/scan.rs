@@ -9,6 +9,56 @@ use std::borrow::Cow;
 
 use crate::payload::data::Cell;
 
+/// Objects with at most this many distinct keys are searched linearly (no hashing, the
+/// common case); larger ones through a hash map, so that duplicate detection stays linear in
+/// the body size whatever the number of keys.
+const LINEAR_KEYS: usize = 16;
+
+/// Finds a key among the distinct keys of one object (or the column names of a frame) seen
+/// so far, in amortised constant time. The caller keeps the keys in its own order; this only
+/// indexes them once there are more than a few.
+#[derive(Debug, Default)]
+pub struct KeyIndex {
+    map: Option<std::collections::HashMap<String, usize>>,
+}
+
+impl KeyIndex {
+    /// An empty index.
+    pub fn new() -> KeyIndex {
+        KeyIndex::default()
+    }
+
+    /// The position of `key` among the `n` keys seen so far (`key_at(i)` is the i-th, `None`
+    /// for a label that no string key equals).
+    pub fn position<'k>(
+        &mut self,
+        key: &str,
+        n: usize,
+        key_at: impl Fn(usize) -> Option<&'k str>,
+    ) -> Option<usize> {
+        if n <= LINEAR_KEYS && self.map.is_none() {
+            return (0..n).find(|&i| key_at(i) == Some(key));
+        }
+        let map = self.map.get_or_insert_with(|| {
+            let mut m = std::collections::HashMap::with_capacity(n * 2);
+            for i in 0..n {
+                if let Some(k) = key_at(i) {
+                    m.entry(k.to_string()).or_insert(i);
+                }
+            }
+            m
+        });
+        map.get(key).copied()
+    }
+
+    /// Records that `key` was appended at position `i` (call after a miss).
+    pub fn push(&mut self, key: &str, i: usize) {
+        if let Some(m) = &mut self.map {
+            m.entry(key.to_string()).or_insert(i);
+        }
+    }
+}
+
 /// Nesting deeper than this is refused (Python would raise RecursionError near 1000).
 pub const MAX_DEPTH: usize = 512;
 
@@ -571,12 +621,16 @@ impl<'a> Scanner<'a> {
             }
             Kind::Object => {
                 let mut kv: Vec<(String, Cell)> = Vec::new();
+                let mut index = KeyIndex::new();
                 let mut key = self.object_open()?;
                 while let Some(k) = key {
                     let v = self.cell(depth + 1)?;
-                    match kv.iter_mut().find(|(ek, _)| ek.as_str() == k) {
-                        Some(slot) => slot.1 = v,
-                        None => kv.push((k.into_owned(), v)),
+                    match index.position(&k, kv.len(), |i| Some(kv[i].0.as_str())) {
+                        Some(i) => kv[i].1 = v,
+                        None => {
+                            index.push(&k, kv.len());
+                            kv.push((k.into_owned(), v));
+                        }
                     }
                     key = self.object_next()?;
                 }
@@ -630,9 +684,14 @@ pub fn top_level_keys(doc: &str) -> Option<Vec<String>> {
         return None;
     }
     let mut keys: Vec<String> = Vec::new();
+    let mut index = KeyIndex::new();
     let mut key = s.object_open().ok()?;
     while let Some(k) = key {
-        if !keys.iter().any(|e| e.as_str() == k) {
+        if index
+            .position(&k, keys.len(), |i| Some(keys[i].as_str()))
+            .is_none()
+        {
+            index.push(&k, keys.len());
             keys.push(k.into_owned());
         }
         s.pos = structural_skip(s.b, s.pos)?;
@@ -713,9 +772,14 @@ pub fn validate(doc: &str) -> Result<Option<Vec<String>>, JsonError> {
     let mut s = Scanner::new(doc);
     let keys = if s.kind()? == Kind::Object {
         let mut keys: Vec<String> = Vec::new();
+        let mut index = KeyIndex::new();
         let mut key = s.object_open()?;
         while let Some(k) = key {
-            if !keys.iter().any(|e| e.as_str() == k) {
+            if index
+                .position(&k, keys.len(), |i| Some(keys[i].as_str()))
+                .is_none()
+            {
+                index.push(&k, keys.len());
                 keys.push(k.into_owned());
             }
             s.skip(1)?;

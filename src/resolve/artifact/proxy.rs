@@ -59,6 +59,14 @@ impl ProxyDir {
             if base.set_host(Some(hn)).is_err() || base.set_port(port).is_err() {
                 return Err(ResolveError::InvalidUri(format!("invalid host in {uri}")));
             }
+            // Credentials written into MLFLOW_TRACKING_URI belong to the tracking server:
+            // never send them to another host.
+            if t.host_str() != base.host_str()
+                || t.port_or_known_default() != base.port_or_known_default()
+            {
+                let _ = base.set_username("");
+                let _ = base.set_password(None);
+            }
         }
         let base = base.as_str().trim_end_matches('/').to_string();
         let client = ServerClient::new(&base, ServerAuth::from_env(), ctx.deadline)?;

@@ -1,0 +1,614 @@
+//! The abuse suite: the real binary under an address-space limit (`prlimit --as`), one
+//! hostile input of each class, each answered within a bounded time, with a bounded rise of
+//! peak resident memory (`VmHWM`), a bounded answer, and a live `/ping` afterwards. Plus
+//! admission (body budget, connection limit, idle connections), large bodies parsed off the
+//! async workers, model directories that point outside themselves, and bad configuration.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{model_dir, Server, WINE};
+
+/// Address space the server may use: its idle peak is about 1.5 GB of mappings (ONNX Runtime,
+/// thread stacks, allocator arenas), so this leaves 1.5 GB for requests.
+const ADDRESS_SPACE: u64 = 3 << 30;
+
+fn wine_split() -> String {
+    let cols: Vec<String> = WINE.iter().map(|c| format!("\"{c}\"")).collect();
+    format!(
+        "{{\"columns\": [{}], \"data\": [[7, 0.27, 0.36, 20.7, 0.045, 45, 170, 1.001, 3, 0.45, 8.8]]}}",
+        cols.join(", ")
+    )
+}
+
+fn wine_record() -> String {
+    let vals = [
+        7.0, 0.27, 0.36, 20.7, 0.045, 45.0, 170.0, 1.001, 3.0, 0.45, 8.8,
+    ];
+    let kv: Vec<String> = WINE
+        .iter()
+        .zip(vals)
+        .map(|(c, v)| format!("\"{c}\": {v}"))
+        .collect();
+    kv.join(", ")
+}
+
+/// What one hostile request cost the server.
+struct Cost {
+    status: u16,
+    body: Vec<u8>,
+    took: Duration,
+    hwm_rise_mb: f64,
+}
+
+fn send(server: &mut Server, content_type: &str, body: &[u8]) -> Cost {
+    let before = server.status_kb("VmHWM");
+    let started = Instant::now();
+    let r = server.request(
+        "POST",
+        "/invocations",
+        &[("Content-Type", content_type)],
+        body,
+    );
+    let took = started.elapsed();
+    assert!(server.alive(), "the server died");
+    let after = server.status_kb("VmHWM");
+    let ping = server.request("GET", "/ping", &[], b"");
+    assert_eq!(ping.status, 200, "/ping after a hostile request");
+    Cost {
+        status: r.status,
+        body: r.body,
+        took,
+        hwm_rise_mb: (after.saturating_sub(before)) as f64 / 1024.0,
+    }
+}
+
+/// Checks a hostile request's cost and prints it (the closing note quotes these lines).
+fn bounded(
+    class: &str,
+    cost: &Cost,
+    body_len: usize,
+    max_secs: f64,
+    max_rise_mb: f64,
+    max_answer: usize,
+) {
+    eprintln!(
+        "abuse: {class}: {} bytes in -> {} ({} bytes out) in {:.3} s, VmHWM +{:.1} MB",
+        body_len,
+        cost.status,
+        cost.body.len(),
+        cost.took.as_secs_f64(),
+        cost.hwm_rise_mb
+    );
+    assert!(
+        cost.took.as_secs_f64() < max_secs,
+        "{class}: took {:?}",
+        cost.took
+    );
+    assert!(
+        cost.hwm_rise_mb < max_rise_mb,
+        "{class}: peak RSS rose {:.1} MB",
+        cost.hwm_rise_mb
+    );
+    assert!(
+        cost.body.len() <= max_answer,
+        "{class}: answer of {} bytes",
+        cost.body.len()
+    );
+}
+
+fn error_code(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).expect("a JSON error body");
+    v["error_code"].as_str().unwrap_or_default().to_string()
+}
+
+fn limited_wine(extra: &[&str]) -> Server {
+    let mut server = Server::start_limited(&model_dir("wine_cols"), extra, ADDRESS_SPACE);
+    // One ordinary request first, so the baseline peak includes a request's working set.
+    let body = format!("{{\"dataframe_split\": {}}}", wine_split());
+    let c = send(&mut server, "application/json", body.as_bytes());
+    assert_eq!(c.status, 200, "{}", String::from_utf8_lossy(&c.body));
+    server
+}
+
+#[test]
+fn objects_with_hundreds_of_thousands_of_keys_answer_in_linear_time() {
+    let mut server = limited_wine(&[]);
+    let keys = |prefix: &str, n: usize| -> String {
+        (0..n)
+            .map(|i| format!("\"{prefix}{i}\": 0"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let n = 300_000;
+    let cases = [
+        (
+            "top-level keys",
+            format!(
+                "{{{}, \"dataframe_split\": {}}}",
+                keys("k", n),
+                wine_split()
+            ),
+            200,
+        ),
+        (
+            "params keys",
+            format!(
+                "{{\"dataframe_split\": {}, \"params\": {{{}}}}}",
+                wine_split(),
+                keys("p", n)
+            ),
+            200,
+        ),
+        (
+            "dataframe_records column names",
+            format!(
+                "{{\"dataframe_records\": [{{{}, {}}}]}}",
+                wine_record(),
+                keys("c", n)
+            ),
+            200,
+        ),
+        (
+            "inputs record keys",
+            format!("{{\"inputs\": [{{{}, {}}}]}}", wine_record(), keys("c", n)),
+            200,
+        ),
+        (
+            "instances row keys",
+            format!(
+                "{{\"instances\": [{{{}, {}}}]}}",
+                wine_record(),
+                keys("c", n)
+            ),
+            200,
+        ),
+        (
+            "dataframe_split object keys",
+            format!(
+                "{{\"dataframe_split\": {{{}, \"data\": [[1]]}}}}",
+                keys("s", n)
+            ),
+            400,
+        ),
+    ];
+    for (class, body, want) in cases {
+        let c = send(&mut server, "application/json", body.as_bytes());
+        assert_eq!(
+            c.status,
+            want,
+            "{class}: {}",
+            String::from_utf8_lossy(&c.body[..c.body.len().min(300)])
+        );
+        // Quadratic duplicate detection took minutes on these; linear takes milliseconds
+        // (the bound leaves room for a debug build on a busy machine).
+        bounded(class, &c, body.len(), 10.0, 400.0, 64 * 1024);
+    }
+}
+
+#[test]
+fn padded_frames_are_refused_before_they_expand() {
+    let mut server = limited_wine(&[]);
+    let wide: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
+    let ragged = format!(
+        "{{\"dataframe_split\": {{\"data\": [[{}]{}]}}}}",
+        wide.join(","),
+        ",[]".repeat(400_000)
+    );
+    let sparse_records = format!(
+        "{{\"dataframe_records\": [{}]}}",
+        (0..150_000)
+            .map(|i| format!("{{\"c{i}\":1}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let sparse_inputs = format!(
+        "{{\"inputs\": [{}]}}",
+        (0..150_000)
+            .map(|i| format!("{{\"c{i}\":1}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let header: Vec<String> = (0..20_000).map(|i| format!("c{i}")).collect();
+    let csv = format!("{}\n{}", header.join(","), "1\n".repeat(500_000));
+    let cases = [
+        ("ragged dataframe_split rows", "application/json", ragged),
+        (
+            "sparse dataframe_records",
+            "application/json",
+            sparse_records,
+        ),
+        ("sparse inputs records", "application/json", sparse_inputs),
+        ("wide CSV header over short rows", "text/csv", csv),
+    ];
+    for (class, ct, body) in cases {
+        let c = send(&mut server, ct, body.as_bytes());
+        assert_eq!(
+            c.status,
+            413,
+            "{class}: {}",
+            String::from_utf8_lossy(&c.body)
+        );
+        assert_eq!(error_code(&c.body), "REQUEST_LIMIT_EXCEEDED", "{class}");
+        bounded(class, &c, body.len(), 10.0, 150.0, 4096);
+    }
+    // The same shapes at a reasonable size keep MLflow's answer (pandas pads with NaN).
+    let small = format!(
+        "{{\"dataframe_split\": {{\"columns\": [{}], \"data\": [[7, 0.27, 0.36, 20.7, 0.045, 45, 170, 1.001, 3, 0.45, 8.8], [7]]}}}}",
+        WINE.iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let c = send(&mut server, "application/json", small.as_bytes());
+    assert_eq!(c.status, 200, "{}", String::from_utf8_lossy(&c.body));
+}
+
+/// A Parquet file of `rows` copies of one `len`-byte string, dictionary-encoded: a few
+/// kilobytes that decode to `rows × len` bytes.
+fn parquet_bomb(rows: usize, len: usize) -> Vec<u8> {
+    use arrow_array::{DictionaryArray, Int32Array, RecordBatch, StringArray};
+    use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+    use std::sync::Arc;
+    let values = StringArray::from(vec!["x".repeat(len)]);
+    let keys = Int32Array::from(vec![0; rows]);
+    let dict = DictionaryArray::try_new(keys, Arc::new(values)).unwrap();
+    let batch = RecordBatch::try_from_iter([("s", Arc::new(dict) as _)]).unwrap();
+    let mut out = Vec::new();
+    // Without the Arrow schema in the footer, a reader sees a plain UTF-8 column.
+    let opts = ArrowWriterOptions::new().with_skip_arrow_metadata(true);
+    let mut w = ArrowWriter::try_new_with_options(&mut out, batch.schema(), opts).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+#[test]
+fn parquet_that_decodes_to_gigabytes_is_refused_while_decoding() {
+    let mut server = limited_wine(&[]);
+    // 1 Mi rows of one 32 KiB string: 32 GiB decoded.
+    let bomb = parquet_bomb(1 << 20, 32 << 10);
+    assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+    let c = send(&mut server, "application/vnd.apache.parquet", &bomb);
+    assert_eq!(c.status, 413, "{}", String::from_utf8_lossy(&c.body));
+    assert_eq!(error_code(&c.body), "REQUEST_LIMIT_EXCEEDED");
+    bounded("parquet dictionary bomb", &c, bomb.len(), 10.0, 200.0, 4096);
+    // More rows than the cell budget: refused from the footer, before decoding.
+    let rows = parquet_bomb(2 << 20, 8);
+    let c = send(&mut server, "application/vnd.apache.parquet", &rows);
+    assert_eq!(c.status, 413, "{}", String::from_utf8_lossy(&c.body));
+    bounded("parquet row bomb", &c, rows.len(), 10.0, 100.0, 4096);
+    // A footer that panics the decoder (found by fuzzing) is a 400 like any bad file.
+    let crash = std::fs::read(
+        common::root().join("fuzz/regressions/parquet_request--thrift-unwrap.parquet"),
+    )
+    .unwrap();
+    let c = send(&mut server, "application/vnd.apache.parquet", &crash);
+    assert_eq!(c.status, 400, "{}", String::from_utf8_lossy(&c.body));
+    bounded(
+        "parquet footer that panics the decoder",
+        &c,
+        crash.len(),
+        10.0,
+        50.0,
+        4096,
+    );
+}
+
+#[test]
+fn error_messages_embed_a_bounded_rendering_of_the_data() {
+    let mut server = limited_wine(&[]);
+    let invalid_utf8 = vec![0x80u8; 20 << 20];
+    let c = send(&mut server, "application/json", &invalid_utf8);
+    assert_eq!(c.status, 400);
+    let msg = String::from_utf8_lossy(&c.body);
+    assert!(msg.contains("UnicodeDecodeError"), "{msg}");
+    assert!(msg.contains("..."), "the rendering is cut");
+    bounded(
+        "20 MB of invalid UTF-8",
+        &c,
+        invalid_utf8.len(),
+        10.0,
+        150.0,
+        32 * 1024,
+    );
+    let big_string = format!("{{\"inputs\": \"{}\"}}", "A".repeat(20 << 20));
+    let c = send(&mut server, "application/json", big_string.as_bytes());
+    bounded(
+        "a 20 MB string scalar",
+        &c,
+        big_string.len(),
+        10.0,
+        200.0,
+        32 * 1024,
+    );
+    let bad_columns = format!(
+        "{{\"dataframe_split\": {{\"columns\": {{{}}}, \"data\": [[1]]}}}}",
+        (0..200_000)
+            .map(|i| format!("\"k{i}\": {i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let c = send(&mut server, "application/json", bad_columns.as_bytes());
+    assert_eq!(c.status, 400);
+    bounded(
+        "a 200k-entry dict where columns go",
+        &c,
+        bad_columns.len(),
+        10.0,
+        200.0,
+        32 * 1024,
+    );
+    let deep = format!(
+        "{{\"inputs\": {}1{}}}",
+        "[".repeat(1 << 20),
+        "]".repeat(1 << 20)
+    );
+    let c = send(&mut server, "application/json", deep.as_bytes());
+    assert_eq!(c.status, 400);
+    bounded("1 Mi nested arrays", &c, deep.len(), 10.0, 100.0, 32 * 1024);
+}
+
+/// Opens a request whose body never finishes: its declared bytes are held by the server.
+fn hold_body(port: u16, declared: usize) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n{{\"da"
+    )
+    .unwrap();
+    s
+}
+
+#[test]
+fn bodies_in_flight_are_bounded_and_the_excess_is_refused_at_once() {
+    let mb = 1 << 20;
+    let mut server = limited_wine(&[
+        "--max-body-bytes",
+        &mb.to_string(),
+        "--max-inflight-bytes",
+        &(2 * mb).to_string(),
+    ]);
+    let held: Vec<TcpStream> = (0..2).map(|_| hold_body(server.port, mb)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let body = format!("{{\"dataframe_split\": {}}}", wine_split());
+    let r = server.request(
+        "POST",
+        "/invocations",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(error_code(&r.body), "TEMPORARILY_UNAVAILABLE");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let metrics = String::from_utf8(server.request("GET", "/metrics", &[], b"").body).unwrap();
+    assert!(
+        metrics.contains(&format!("mlflow_serve_body_bytes_in_flight {}", 2 * mb)),
+        "held bytes are published"
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let c = send(&mut server, "application/json", body.as_bytes());
+    assert_eq!(c.status, 200, "the budget is given back");
+}
+
+#[test]
+fn thousands_of_idle_connections_do_not_stop_ping() {
+    let server = Server::start_limited(&model_dir("wine_cols"), &[], ADDRESS_SPACE);
+    let idle: Vec<TcpStream> = (0..2000)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    let started = Instant::now();
+    assert_eq!(server.request("GET", "/ping", &[], b"").status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+    // With a connection limit, idle connections are closed after the keep-alive timeout and
+    // waiting ones are served.
+    let limited = Server::start_limited(
+        &model_dir("wine_cols"),
+        &["--max-connections", "50", "--keep-alive-timeout", "1"],
+        ADDRESS_SPACE,
+    );
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(("127.0.0.1", limited.port)).unwrap())
+        .collect();
+    let started = Instant::now();
+    assert_eq!(limited.request("GET", "/ping", &[], b"").status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}
+
+#[test]
+fn probes_answer_while_large_bodies_are_parsed() {
+    let server = Server::start_limited(&model_dir("wine_cols"), &[], ADDRESS_SPACE);
+    let row = "[7, 0.27, 0.36, 20.7, 0.045, 45, 170, 1.001, 3, 0.45, 8.8]";
+    let cols: Vec<String> = WINE.iter().map(|c| format!("\"{c}\"")).collect();
+    let rows = vec![row; 200_000].join(",");
+    let big = std::sync::Arc::new(format!(
+        "{{\"dataframe_split\": {{\"columns\": [{}], \"data\": [{rows}]}}}}",
+        cols.join(",")
+    ));
+    let port = server.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..3)
+        .map(|_| {
+            let (big, stop) = (big.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = common::http(
+                        port,
+                        "POST",
+                        "/invocations",
+                        &[("Content-Type", "application/json")],
+                        big.as_bytes(),
+                    )
+                    .unwrap();
+                    assert!(r.status == 200 || r.status == 503, "{}", r.status);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let t = Instant::now();
+        assert_eq!(server.request("GET", "/ping", &[], b"").status, 200);
+        assert_eq!(server.request("GET", "/metrics", &[], b"").status, 200);
+        worst = worst.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: usize = senders.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!(
+        "abuse: probes during {sent} large ({} MB) bodies: worst /ping + /metrics {:?}",
+        big.len() >> 20,
+        worst
+    );
+    assert!(sent >= 3, "the large bodies were being parsed");
+    assert!(worst < Duration::from_secs(1), "{worst:?}");
+}
+
+/// A copy of a fixture model in a fresh temporary directory.
+fn copy_model(name: &str, tag: &str) -> PathBuf {
+    let base = std::env::temp_dir().join(format!("ms-abuse-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = base.join("model");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(model_dir(name)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    dir
+}
+
+/// Starts the binary on `model` with a secret in its environment and returns its exit
+/// status and everything it logged.
+fn start_and_fail(model: &Path) -> (i32, String) {
+    let out = common::serve_command(model, common::free_port(), &[])
+        .env("RUST_LOG", "info")
+        .env("MLFLOW_TRACKING_TOKEN", "s3cr3t-token-value")
+        .env("AWS_SECRET_ACCESS_KEY", "s3cr3t-aws-key")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_model_whose_serving_example_points_outside_leaks_nothing() {
+    let dir = copy_model("wine_cols", "environ");
+    let mlmodel = std::fs::read_to_string(dir.join("MLmodel")).unwrap();
+    std::fs::write(
+        dir.join("MLmodel"),
+        mlmodel.replace(
+            "serving_input_path: serving_input_example.json",
+            "serving_input_path: /proc/self/environ",
+        ),
+    )
+    .unwrap();
+    let (code, log) = start_and_fail(&dir);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("outside the model directory"), "{log}");
+    assert!(!log.contains("s3cr3t"), "the environment leaked: {log}");
+    // The same through a symlink inside the model directory.
+    let dir = copy_model("wine_cols", "environ-link");
+    std::fs::remove_file(dir.join("serving_input_example.json")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", dir.join("serving_input_example.json"))
+        .unwrap();
+    let (code, log) = start_and_fail(&dir);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("outside the model directory"), "{log}");
+    assert!(!log.contains("s3cr3t"), "the environment leaked: {log}");
+}
+
+#[test]
+fn onnx_external_data_outside_the_model_directory_is_refused() {
+    let dir = copy_model("wine_mlp_external", "extdata");
+    let data = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "data"))
+        .expect("the external data file");
+    let outside = dir.parent().unwrap().join(data.file_name().unwrap());
+    std::fs::rename(&data, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &data).unwrap();
+    let (code, log) = start_and_fail(&dir);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("escapes model directory"), "{log}");
+}
+
+#[test]
+fn bad_durations_are_start_up_errors_not_panics() {
+    for (flag, value) in [
+        ("--drain-delay", "inf"),
+        ("--graceful-timeout", "NaN"),
+        ("--keep-alive-timeout=-1", ""),
+        ("--max-batch-delay", "1e400"),
+    ] {
+        let mut args = vec!["models", "serve", "-m", "x", flag];
+        if !value.is_empty() {
+            args.push(value);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(
+            err.contains("finite") || err.contains("not a number"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn a_client_that_disconnects_mid_request_leaves_no_in_flight_count() {
+    let mut server = limited_wine(&[]);
+    for _ in 0..5 {
+        let mut s = hold_body(server.port, 1000);
+        s.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(s);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut raw = String::new();
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(
+        raw.contains("mlflow_serve_in_flight_requests 0"),
+        "{}",
+        raw.lines()
+            .filter(|l| l.contains("in_flight"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(server.alive());
+}
