@@ -5,14 +5,14 @@ PYTHON ?= python3
 PORT ?= 5002
 MODEL ?= models:/wine-quality/Staging
 BIN := target/release/mlflow-serve
-REF := .venv-ref/.ready-3
+REF := .venv-ref/.ready-4
 TORCH_REF := .venv-ref/.torch-ready-1
 # libtorch 2.13.0 (from the PyPI torch wheel) for the `torch` feature; see scripts/fetch_libtorch.py.
 LIBTORCH_DIR := $(CURDIR)/.local/libtorch/torch
 TORCH := .local/libtorch/torch/build-version
 export LIBTORCH := $(LIBTORCH_DIR)
 
-.PHONY: setup setup-torch build build-torch run test bench load lint fixtures goldens reference-env example-store clean
+.PHONY: setup setup-torch build build-torch run test bench load lint fixtures goldens reference-env example-store clean fuzz fuzz-smoke
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -45,6 +45,34 @@ run: setup
 test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) .local/promtool/usr/bin/promtool
 	cargo build --features torch -p mlflow-serve -p mlflow-serve-torch
 	cargo test --all-targets --workspace --features torch
+	$(MAKE) fuzz-smoke
+
+## Coverage-guided fuzzing (cargo-fuzz + libFuzzer, on the stable toolchain through
+## RUSTC_BOOTSTRAP=1) of every parser of untrusted bytes. `make fuzz` runs each target for
+## FUZZ_SECONDS under AddressSanitizer; `make fuzz-smoke` (part of `make test`) runs each
+## for 15 s without a sanitizer. New inputs go to fuzz/work/ (the committed seeds, built
+## from the goldens by fuzz/make_corpus.py, stay as they are); crashes to fuzz/artifacts/.
+FUZZ_TARGETS := json_request csv_request parquet_request mlmodel torch_archive
+FUZZ_RUN ?= $(FUZZ_TARGETS)
+# parquet_request is left out of the smoke run until the open finding in fuzz/open/ (an
+# allocation failure inside parquet 57.3.2's footer decoder, which aborts) is fixed.
+FUZZ_SMOKE := json_request csv_request mlmodel torch_archive
+FUZZ_SECONDS ?= 600
+FUZZ_SANITIZER ?= address
+CARGO_FUZZ := .local/cargo-fuzz/bin/cargo-fuzz
+FUZZ_FLAGS := -rss_limit_mb=2048 -max_len=65536 -timeout=10
+
+$(CARGO_FUZZ):
+	cargo install cargo-fuzz --locked --version 0.13.2 --root .local/cargo-fuzz
+
+fuzz: $(CARGO_FUZZ)
+	for t in $(FUZZ_RUN); do \
+	  mkdir -p fuzz/work/corpus/$$t && \
+	  (cd fuzz && PATH="$(CURDIR)/.local/cargo-fuzz/bin:$$PATH" RUSTC_BOOTSTRAP=1 cargo fuzz run -O -s $(FUZZ_SANITIZER) $$t work/corpus/$$t corpus/$$t -- $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	done
+
+fuzz-smoke: $(CARGO_FUZZ)
+	$(MAKE) fuzz FUZZ_SECONDS=15 FUZZ_SANITIZER=none FUZZ_RUN="$(FUZZ_SMOKE)"
 
 ## promtool (checks /metrics in a test), from Debian's prometheus package, unpacked without root.
 .local/promtool/usr/bin/promtool:
@@ -82,7 +110,7 @@ lint: $(TORCH)
 reference-env: $(REF)
 $(REF):
 	$(PYTHON) -m venv .venv-ref
-	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5' cryptography
+	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5' cryptography 'schemathesis==4.32.5'
 	touch $@
 
 ## Rebuild the bundled example registry (examples/wine-store) with real MLflow.
