@@ -30,6 +30,11 @@ fn a_full_queue_sheds_load_with_503_and_retry_after() {
             "1",
             "--intra-op-threads",
             "1",
+            // Parse all ten bodies at once so that they reach the queue together: with the
+            // default pool (CPUs - 1, one thread on a 2-core machine) parsing is serialised
+            // and can pace the requests to the worker's speed, which is not what this test is about.
+            "--parse-threads",
+            "10",
         ],
     );
     let body = images(600);
