@@ -54,9 +54,7 @@ test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) .local/promtool/u
 ## from the goldens by fuzz/make_corpus.py, stay as they are); crashes to fuzz/artifacts/.
 FUZZ_TARGETS := json_request csv_request parquet_request mlmodel torch_archive
 FUZZ_RUN ?= $(FUZZ_TARGETS)
-# parquet_request is left out of the smoke run until the open finding in fuzz/open/ (an
-# allocation failure inside parquet 57.3.2's footer decoder, which aborts) is fixed.
-FUZZ_SMOKE := json_request csv_request mlmodel torch_archive
+FUZZ_SMOKE := $(FUZZ_TARGETS)
 FUZZ_SECONDS ?= 600
 FUZZ_SANITIZER ?= address
 CARGO_FUZZ := .local/cargo-fuzz/bin/cargo-fuzz

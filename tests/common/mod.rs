@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod peer;
 pub mod stores;
 
 /// The wine-quality model's column names, in signature order.
