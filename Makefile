@@ -44,6 +44,7 @@ run: setup
 ## target/debug/libmlflow_serve_torch.so, is built first: `cargo test` does not make cdylibs).
 test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) .local/promtool/usr/bin/promtool
 	cargo build --features torch -p mlflow-serve -p mlflow-serve-torch
+	$(PYTHON) scripts/module_graph.py
 	cargo test --all-targets --workspace --features torch
 	$(MAKE) fuzz-smoke
 
@@ -99,6 +100,7 @@ bench: .local/onnxruntime/lib/libonnxruntime.so build-torch
 	cargo bench --bench hot_path --features torch
 
 lint: $(TORCH)
+	$(PYTHON) scripts/module_graph.py
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --workspace -- -D warnings
 	cargo clippy --all-targets --workspace --features torch -- -D warnings

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod cli;
 pub mod cpus;
 pub mod enforce;
+pub mod error;
 pub mod flavor;
 pub mod http;
 pub mod metrics;
@@ -20,6 +21,10 @@ pub mod pipeline;
 pub mod pyjson;
 pub mod redact;
 pub mod resolve;
+
+/// The MLflow version whose serving behaviour is reproduced (answered by `/version`, and
+/// the `mlflow_version` label of `mlflow_serve_build_info`).
+pub const MLFLOW_VERSION: &str = "3.17.2";
 
 /// The message of a panic payload (`panic!("...")` or a formatted one), empty otherwise.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

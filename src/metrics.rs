@@ -186,7 +186,7 @@ impl Metrics {
         self.build_info
             .with_label_values(&[
                 env!("CARGO_PKG_VERSION"),
-                crate::http::MLFLOW_VERSION,
+                crate::MLFLOW_VERSION,
                 model_uri,
                 name.unwrap_or(""),
                 version.unwrap_or(""),

@@ -7,8 +7,8 @@ use runtime_api::{IoSpec, OutputValue, Runtime};
 
 use crate::batch::{BatchConfig, PoolError, WorkerPool};
 use crate::enforce::{self, Enforced};
+use crate::error::ServeError;
 use crate::flavor::{self, onnx::OutputStyle, FlavorError};
-use crate::http::response::ServeError;
 use crate::model::mlmodel::Flavor;
 use crate::model::{LoadError, MlModel, OnnxFlavor};
 use crate::payload::{self, BodyFormat, Request};

@@ -2,9 +2,9 @@
 
 use crate::enforce::EnforceError;
 use crate::model::signature::{ColType, InputSchema};
-use crate::payload::json::array::{py_float, py_int};
 use crate::payload::{Cell, ColName, Column, Frame};
 use crate::pyjson::str_repr;
+use crate::pyjson::{py_float, py_int};
 
 fn exc(kind: &str, msg: &str) -> String {
     format!("{kind}({})", str_repr(msg))

@@ -55,7 +55,7 @@ fn tensor_to_columns(shape: &[usize], data: &TensorData) -> Result<Vec<Column>, 
         _ => {
             return Err(format!(
                 "Must pass 2-d input. shape={}",
-                crate::model::signature::shape_repr(shape)
+                crate::pyjson::shape_repr(shape)
             ))
         }
     };

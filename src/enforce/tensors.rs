@@ -3,9 +3,10 @@
 use runtime_api::{Tensor, TensorData};
 
 use super::Enforced;
-use crate::model::signature::{shape_repr, TensorSpec};
+use crate::model::signature::TensorSpec;
 use crate::payload::json::array::ArrayBuilder;
 use crate::payload::{Array, Cell, Column, Frame, Input};
+use crate::pyjson::shape_repr;
 
 /// `_enforce_tensor_spec`: rank, fixed dims and exact dtype.
 pub fn check(a: &Array, spec: &TensorSpec) -> Result<(), String> {

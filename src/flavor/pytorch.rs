@@ -112,7 +112,7 @@ fn cell_to_f32(c: &Cell) -> Result<f32, FlavorError> {
         Cell::Bool(b) => f32::from(u8::from(*b)),
         Cell::Int(i) => *i as f32,
         Cell::Float(x) => *x as f32,
-        Cell::Str(s) => python_float(s).ok_or_else(|| {
+        Cell::Str(s) => crate::pyjson::py_float(s).ok_or_else(|| {
             FlavorError::model(format!(
                 "ValueError: could not convert string to float: {}",
                 crate::pyjson::str_repr(s)
@@ -130,20 +130,6 @@ fn cell_to_f32(c: &Cell) -> Result<f32, FlavorError> {
             )))
         }
     })
-}
-
-/// Python's `float(str)`: surrounding whitespace, `_` between digits, `nan`/`inf` spellings.
-fn python_float(s: &str) -> Option<f64> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let unsigned = lower.trim_start_matches(['+', '-']);
-    if matches!(unsigned, "nan" | "inf" | "infinity") {
-        return lower.parse().ok();
-    }
-    if t.contains("__") || t.starts_with('_') || t.ends_with('_') {
-        return None;
-    }
-    t.replace('_', "").parse().ok()
 }
 
 /// Turns the model's output tensor into MLflow's predictions.

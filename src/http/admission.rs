@@ -12,7 +12,7 @@ use hyper::body::{Body, Incoming};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::response::ServeError;
+use crate::error::ServeError;
 
 /// Waits for a connection slot, then for a connection.
 pub async fn accept(

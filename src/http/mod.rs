@@ -27,12 +27,12 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::error::ServeError;
 use crate::metrics::Metrics;
 use crate::pipeline::ServedModel;
-use response::{respond, ServeError};
+use response::respond;
 
-/// The MLflow version whose behaviour is reproduced (answered by `/version`).
-pub const MLFLOW_VERSION: &str = "3.17.2";
+use crate::MLFLOW_VERSION;
 
 /// Server settings.
 #[derive(Debug, Clone)]

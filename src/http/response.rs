@@ -6,76 +6,10 @@ use hyper::{Response, StatusCode};
 
 use crate::batch::PoolError;
 use crate::enforce::EnforceError;
+use crate::error::ServeError;
 use crate::flavor::FlavorError;
 use crate::payload::PayloadError;
 use crate::pyjson::write_str;
-
-/// Every way `/invocations` can fail.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// Body or Content-Type problem.
-    #[error(transparent)]
-    Payload(#[from] PayloadError),
-    /// Signature enforcement.
-    #[error(transparent)]
-    Enforce(#[from] EnforceError),
-    /// Flavor / model failure.
-    #[error(transparent)]
-    Flavor(#[from] FlavorError),
-    /// Queue full or workers gone.
-    #[error(transparent)]
-    Pool(PoolError),
-    /// `-t/--timeout` elapsed.
-    #[error("Request processing time exceeded limit")]
-    Timeout,
-    /// Body larger than `--max-body-bytes`.
-    #[error("Request body is larger than the limit of {0} bytes (--max-body-bytes).")]
-    BodyTooLarge(usize),
-    /// The model is still being resolved, loaded or warmed up.
-    #[error("The model is not loaded yet; retry shortly.")]
-    NotReady,
-    /// The body could not be read.
-    #[error("Could not read the request body: {0}")]
-    BodyRead(String),
-    /// Request bodies in flight already fill `--max-inflight-bytes`.
-    #[error("The server is holding {held} bytes of request bodies and this one would pass the limit of {limit} bytes (--max-inflight-bytes); retry shortly.")]
-    Busy {
-        /// Bytes held when the request arrived.
-        held: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// A fault inside the server (a panic while parsing, a lost worker), contained to this
-    /// request.
-    #[error("Internal error: {0}")]
-    Internal(String),
-}
-
-impl ServeError {
-    /// A stable label for logs and metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            ServeError::Payload(
-                PayloadError::UnsupportedMediaType(_) | PayloadError::MissingContentType,
-            ) => "unsupported_media_type",
-            ServeError::Payload(PayloadError::LimitExceeded(_)) => "limit_exceeded",
-            ServeError::Payload(_) => "bad_request",
-            ServeError::Enforce(EnforceError::Cast { .. }) => "bad_request",
-            ServeError::Enforce(EnforceError::Schema { .. }) => "schema_enforcement",
-            ServeError::Enforce(EnforceError::Params { .. }) => "invalid_params",
-            ServeError::Flavor(FlavorError::Model { .. }) => "model_error",
-            ServeError::Flavor(FlavorError::Internal { .. }) => "internal_error",
-            ServeError::Pool(PoolError::QueueFull(_)) => "overloaded",
-            ServeError::Pool(_) => "internal_error",
-            ServeError::Timeout => "timeout",
-            ServeError::NotReady => "not_ready",
-            ServeError::BodyTooLarge(_) => "body_too_large",
-            ServeError::BodyRead(_) => "bad_request",
-            ServeError::Busy { .. } => "overloaded",
-            ServeError::Internal(_) => "internal_error",
-        }
-    }
-}
 
 /// MLflow's error-code table (§1.13.1): status, sqlstate, error_class.
 fn code_info(code: &str) -> (StatusCode, Option<&'static str>, Option<&'static str>) {

@@ -4,8 +4,7 @@
 use runtime_api::DType;
 use serde::Deserialize;
 
-use crate::payload::Cell;
-use crate::pyjson::{f64_repr, str_repr};
+use crate::pyjson::{shape_repr, str_repr, Cell};
 
 /// A malformed signature.
 #[derive(Debug, thiserror::Error)]
@@ -145,22 +144,6 @@ pub struct TensorSpec {
     pub dtype_name: String,
     /// Shape; `-1` is a wildcard.
     pub shape: Vec<i64>,
-}
-
-/// Python tuple repr of a shape: `(-1, 11)`, `(11,)`, `()`.
-pub fn shape_repr<T: std::fmt::Display>(shape: &[T]) -> String {
-    match shape.len() {
-        0 => "()".into(),
-        1 => format!("({},)", shape[0]),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
 }
 
 impl TensorSpec {
@@ -360,21 +343,6 @@ fn parse_params(s: &str) -> Result<Vec<ParamSpec>, SignatureError> {
             })
         })
         .collect()
-}
-
-/// `repr` helper used by Cell for floats.
-pub(crate) fn float_repr(x: f64) -> String {
-    if x.is_nan() {
-        "nan".into()
-    } else if x.is_infinite() {
-        if x > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        }
-    } else {
-        f64_repr(x)
-    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! `text/csv` bodies, read like `pandas.read_csv(dtype=<schema types>)` (protocol §1.9).
 
 use crate::model::signature::{ColType, InputSchema};
-use crate::payload::data::{Cell, ColName, Column, Frame};
-use crate::payload::json::array::{py_float, py_int};
+use crate::payload::data::{ColName, Column, Frame};
 use crate::payload::{CellBudget, PayloadError};
+use crate::pyjson::{py_float, py_int, Cell};
 
 const NA_TOKENS: [&str; 19] = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
@@ -32,7 +32,7 @@ pub fn parse(
     let text = std::str::from_utf8(body).map_err(|e| {
         PayloadError::InvalidInput(format!(
             "Ensure that input is a valid UTF-8 encoded string. Error: '{}'",
-            crate::payload::json::request::unicode_error_repr(body, &e)
+            crate::pyjson::unicode_error_repr(body, &e)
         ))
     })?;
     let col_specs = match schema {

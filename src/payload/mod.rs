@@ -6,7 +6,8 @@ pub mod data;
 pub mod json;
 pub mod parquet;
 
-pub use data::{Array, Cell, ColName, Column, Frame, Input};
+pub use crate::pyjson::Cell;
+pub use data::{Array, ColName, Column, Frame, Input};
 
 use crate::model::signature::{InputSchema, ParamSpec};
 

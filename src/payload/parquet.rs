@@ -8,8 +8,9 @@ use arrow_schema::DataType;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::payload::data::{Cell, ColName, Column, Frame};
+use crate::payload::data::{ColName, Column, Frame};
 use crate::payload::{CellBudget, PayloadError};
+use crate::pyjson::Cell;
 
 fn fail(e: impl std::fmt::Display) -> PayloadError {
     PayloadError::ParseFailure {

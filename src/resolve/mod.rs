@@ -14,6 +14,7 @@
 pub mod artifact;
 pub mod cache;
 pub mod client;
+pub mod fetch;
 pub mod store;
 pub mod uri;
 
@@ -207,11 +208,11 @@ async fn resolve_inner(uri: &str, ctx: &Context) -> Result<Resolved, ResolveErro
     };
     match parsed {
         ModelUri::Local(p) => Ok(plain(p)),
-        ModelUri::Artifact(u) => artifact::fetch(&u, ctx).await.map(plain),
+        ModelUri::Artifact(u) => fetch::fetch(&u, ctx).await.map(plain),
         ModelUri::Logged { model_id, sub_path } => {
             let tracking = ctx.tracking()?;
             let loc = tracking.logged_model(&model_id).await?;
-            artifact::fetch(&artifact::join(&loc, &sub_path), ctx)
+            fetch::fetch(&artifact::join(&loc, &sub_path), ctx)
                 .await
                 .map(plain)
         }
@@ -275,12 +276,12 @@ async fn resolve_source(source: &str, sub: &str, ctx: &Context) -> Result<PathBu
         ModelUri::Logged { model_id, sub_path } => {
             let loc = ctx.tracking()?.logged_model(&model_id).await?;
             let sub = artifact::join(&sub_path, sub);
-            artifact::fetch(&artifact::join(&loc, &sub), ctx).await
+            fetch::fetch(&artifact::join(&loc, &sub), ctx).await
         }
         ModelUri::Run { run_id, path } => {
             Box::pin(resolve_run(&run_id, &artifact::join(&path, sub), ctx)).await
         }
-        _ => artifact::fetch(&artifact::join(source, sub), ctx).await,
+        _ => fetch::fetch(&artifact::join(source, sub), ctx).await,
     }
 }
 
@@ -305,9 +306,9 @@ async fn resolve_run(run_id: &str, path: &str, ctx: &Context) -> Result<PathBuf,
         }
     }
     match (run_has, model_uri) {
-        (true, None) => artifact::fetch(&run_uri, ctx).await,
-        (false, Some(m)) => artifact::fetch(&m, ctx).await,
-        (true, Some(m)) => artifact::fetch_merged(&[&run_uri, &m], ctx).await,
+        (true, None) => fetch::fetch(&run_uri, ctx).await,
+        (false, Some(m)) => fetch::fetch(&m, ctx).await,
+        (true, Some(m)) => fetch::fetch_merged(&[&run_uri, &m], ctx).await,
         (false, None) => {
             let last = path.rsplit('/').next().unwrap_or(path);
             Err(ResolveError::NotFound(format!(

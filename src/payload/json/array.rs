@@ -4,9 +4,8 @@
 use runtime_api::{DType, Tensor, TensorData};
 
 use super::scan::{JsonError, Kind, Num, Scanner, MAX_DEPTH};
-use crate::model::signature::shape_repr;
-use crate::payload::data::{Array, Cell};
-use crate::pyjson::{f64_repr, str_repr};
+use crate::payload::data::Array;
+use crate::pyjson::{f64_repr, py_float, py_int, shape_repr, str_repr, Cell};
 
 /// Typed element storage.
 enum Buf {
@@ -42,38 +41,6 @@ fn empty_data(dt: DType) -> TensorData {
     }
 }
 
-/// Python's `float(str)`.
-pub fn py_float(s: &str) -> Option<f64> {
-    let t = s.trim();
-    let l = t.to_ascii_lowercase();
-    let body = l.trim_start_matches(['+', '-']);
-    if matches!(body, "nan" | "inf" | "infinity") {
-        let neg = l.starts_with('-');
-        return Some(match (body, neg) {
-            ("nan", _) => f64::NAN,
-            (_, true) => f64::NEG_INFINITY,
-            _ => f64::INFINITY,
-        });
-    }
-    if t.is_empty()
-        || !t
-            .bytes()
-            .all(|c| c.is_ascii_digit() || b"+-.eE_".contains(&c))
-    {
-        return None;
-    }
-    t.replace('_', "").parse::<f64>().ok()
-}
-
-/// Python's `int(str)` (base 10), as i128 to allow range checks.
-pub fn py_int(s: &str) -> Option<i128> {
-    let t = s.trim().replace('_', "");
-    if t.is_empty() {
-        return None;
-    }
-    t.parse::<i128>().ok()
-}
-
 /// Converts one JSON scalar as `numpy.array([v], dtype)[0]` would.
 pub fn convert_scalar(cell: &Cell, dt: DType) -> Result<Scalar, String> {
     let float_err = |s: &str| format!("could not convert string to float: {}", str_repr(s));
@@ -106,7 +73,7 @@ pub fn convert_scalar(cell: &Cell, dt: DType) -> Result<Scalar, String> {
         DType::Str => Ok(Scalar::S(match cell {
             Cell::Int(i) => i.to_string(),
             Cell::BigInt(s) => s.clone(),
-            Cell::Float(f) => crate::model::signature::float_repr(*f),
+            Cell::Float(f) => crate::pyjson::float_repr(*f),
             Cell::Bool(b) => if *b { "True" } else { "False" }.into(),
             Cell::Null => "None".into(),
             Cell::Str(s) => s.clone(),

@@ -9,9 +9,9 @@ use runtime_api::DType;
 use super::array::{convert_scalar, ArrayBuilder, Scalar};
 use super::scan::{self, KeyIndex, Kind, Num, Scanner};
 use crate::model::signature::{ColType, InputSchema, ParamSpec};
-use crate::payload::data::{Array, Cell, ColName, Column, Frame, Input};
+use crate::payload::data::{Array, ColName, Column, Frame, Input};
 use crate::payload::{CellBudget, PayloadError, Request};
-use crate::pyjson::{bytes_repr, join_bounded, str_repr};
+use crate::pyjson::{bytes_repr, join_bounded, str_repr, unicode_error_repr, Cell};
 
 const FORMATS: [&str; 4] = [
     "dataframe_split",
@@ -69,23 +69,6 @@ fn utf8<'a>(whole: &[u8], b: &'a [u8]) -> Result<Cow<'a, str>, PayloadError> {
         Ok(s) => Ok(Cow::Borrowed(s)),
         Err(e) => Err(json_error(whole, unicode_error_repr(b, &e))),
     }
-}
-
-/// `UnicodeDecodeError('utf-8', b'...', start, end, 'reason')`.
-pub fn unicode_error_repr(b: &[u8], e: &std::str::Utf8Error) -> String {
-    let start = e.valid_up_to();
-    let lead = b[start];
-    let (end, reason) = match e.error_len() {
-        None => (b.len(), "unexpected end of data"),
-        Some(_) if (0x80..0xC2).contains(&lead) || lead >= 0xF5 => {
-            (start + 1, "invalid start byte")
-        }
-        Some(n) => (start + n, "invalid continuation byte"),
-    };
-    format!(
-        "UnicodeDecodeError('utf-8', {}, {start}, {end}, '{reason}')",
-        bytes_repr(b)
-    )
 }
 
 fn json_error(body: &[u8], repr: String) -> PayloadError {

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::payload::data::Cell;
+use crate::pyjson::Cell;
 
 /// Objects with at most this many distinct keys are searched linearly (no hashing, the
 /// common case); larger ones through a hash map, so that duplicate detection stays linear in

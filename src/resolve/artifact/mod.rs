@@ -1,13 +1,12 @@
-//! Artifact repositories: where a model's files live. Local paths and `file:` URIs are used in
-//! place (never copied, never written); remote repositories are listed and downloaded into the
-//! [`cache`](super::cache).
+//! Artifact repositories: where a model's files live, how to list them and how to stream
+//! one. Local paths and `file:` URIs are used in place (never copied, never written);
+//! [`fetch`](super::fetch) downloads remote ones into the [`cache`](super::cache).
 
 pub mod object;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
 
-use super::cache::Source;
 use super::client::{ServerAuth, ServerClient};
 use super::uri::local_path;
 use super::{Context, ResolveError};
@@ -108,51 +107,6 @@ pub async fn exists(uri: &str, ctx: &Context) -> Result<bool, ResolveError> {
         Location::Local(p) => Ok(p.exists()),
         Location::Remote(r, _) => Ok(!r.list().await?.is_empty()),
     }
-}
-
-/// A local directory holding the artifacts at `uri`: the path itself for local stores, a
-/// cache entry for remote ones.
-pub async fn fetch(uri: &str, ctx: &Context) -> Result<PathBuf, ResolveError> {
-    match locate(uri, ctx)? {
-        Location::Local(p) => {
-            if p.exists() {
-                Ok(p)
-            } else {
-                Err(ResolveError::NotFound(format!(
-                    "No such file or directory: '{}'",
-                    p.display()
-                )))
-            }
-        }
-        Location::Remote(remote, uri) => {
-            let files = remote.list().await?;
-            if files.is_empty() {
-                return Err(ResolveError::NotFound(format!(
-                    "no artifacts found at {uri}"
-                )));
-            }
-            ctx.cache
-                .materialize(&uri, &[Source::Remote(&remote, files)])
-                .await
-        }
-    }
-}
-
-/// Copies (or downloads) several artifact directories into one cache entry, later ones over
-/// earlier ones (the `runs:/` case where both the run and its logged model hold files).
-pub async fn fetch_merged(uris: &[&str], ctx: &Context) -> Result<PathBuf, ResolveError> {
-    let located = uris
-        .iter()
-        .map(|u| locate(u, ctx))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut sources = Vec::new();
-    for loc in &located {
-        sources.push(match loc {
-            Location::Local(p) => Source::Local(p.clone(), local_listing(p)?),
-            Location::Remote(r, _) => Source::Remote(r, r.list().await?),
-        });
-    }
-    ctx.cache.materialize(&uris.join("\n"), &sources).await
 }
 
 /// Every file under a local directory, as a listing.

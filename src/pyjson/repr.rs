@@ -1,0 +1,231 @@
+//! Python `repr` forms that MLflow embeds in its messages (`str`, `bytes`, `float`, shape
+//! tuples, `UnicodeDecodeError`), each cut at [`max_error_data`] bytes.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Default for [`max_error_data`]: the longest rendering of request data (a `repr`, a list
+/// of keys, the body of a decode error) embedded in one error message, in bytes.
+pub const DEFAULT_MAX_ERROR_DATA: usize = 4096;
+
+static MAX_ERROR_DATA: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_ERROR_DATA);
+
+/// Sets the process-wide cap on data embedded in messages (`--max-error-data-bytes`).
+pub fn set_max_error_data(bytes: usize) {
+    MAX_ERROR_DATA.store(bytes.max(16), Ordering::Relaxed);
+}
+
+/// The longest rendering of request data embedded in one message; longer renderings are cut
+/// there and end with `...`. Python embeds the whole value, so a large hostile body would
+/// otherwise produce a message several times its size.
+pub fn max_error_data() -> usize {
+    MAX_ERROR_DATA.load(Ordering::Relaxed)
+}
+
+/// A string that stops growing at [`max_error_data`] bytes and then ends with `...`: every
+/// `repr` of request data is built through one, so building a message costs at most the cap.
+#[derive(Debug)]
+pub struct Bounded {
+    out: String,
+    limit: usize,
+    full: bool,
+}
+
+impl Default for Bounded {
+    fn default() -> Self {
+        Bounded::new()
+    }
+}
+
+impl Bounded {
+    /// An empty rendering capped at [`max_error_data`].
+    pub fn new() -> Bounded {
+        Bounded::with_limit(max_error_data())
+    }
+
+    /// An empty rendering capped at `limit` bytes.
+    pub fn with_limit(limit: usize) -> Bounded {
+        Bounded {
+            out: String::new(),
+            limit,
+            full: false,
+        }
+    }
+
+    /// True once the cap was reached: callers stop rendering.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// Appends `s` whole, or marks the rendering full (nothing more is appended).
+    pub fn push_str(&mut self, s: &str) -> bool {
+        if self.full {
+            return false;
+        }
+        if self.out.len() + s.len() > self.limit {
+            self.full = true;
+            self.out.push_str("...");
+            return false;
+        }
+        self.out.push_str(s);
+        true
+    }
+
+    /// Appends one character (see [`Bounded::push_str`]).
+    pub fn push(&mut self, c: char) -> bool {
+        let mut b = [0u8; 4];
+        self.push_str(c.encode_utf8(&mut b))
+    }
+
+    /// The rendering.
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// Python's `repr(str)`: single quotes unless the text holds `'` and no `"`; cut at
+/// [`max_error_data`] with `...`.
+pub fn str_repr(s: &str) -> String {
+    let mut out = Bounded::new();
+    str_repr_into(&mut out, s);
+    out.finish()
+}
+
+/// [`str_repr`] appended to a bounded rendering.
+pub fn str_repr_into(out: &mut Bounded, s: &str) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    let mut esc = String::with_capacity(4);
+    for ch in s.chars() {
+        let ok = match ch {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                esc.clear();
+                esc.push('\\');
+                esc.push(c);
+                out.push_str(&esc)
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f || (0x80..0xa0).contains(&(c as u32)) => {
+                esc.clear();
+                let _ = write!(esc, "\\x{:02x}", c as u32);
+                out.push_str(&esc)
+            }
+            c => out.push(c),
+        };
+        if !ok {
+            return;
+        }
+    }
+    out.push(quote);
+}
+
+/// Python's `repr(bytes)`: `b'...'` with `\xNN` escapes; cut at [`max_error_data`] with `...`
+/// (only the bytes that fit are looked at, plus one scan for the quote choice).
+pub fn bytes_repr(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    let mut out = Bounded::new();
+    out.push('b');
+    out.push(quote as char);
+    let mut esc = String::with_capacity(4);
+    for &c in b {
+        let ok = match c {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            c if c == quote => {
+                esc.clear();
+                esc.push('\\');
+                esc.push(c as char);
+                out.push_str(&esc)
+            }
+            0x20..=0x7e => out.push(c as char),
+            c => {
+                esc.clear();
+                let _ = write!(esc, "\\x{:02x}", c);
+                out.push_str(&esc)
+            }
+        };
+        if !ok {
+            return out.finish();
+        }
+    }
+    out.push(quote as char);
+    out.finish()
+}
+
+/// Items joined with `sep`, bounded like every rendering of request data (a list of keys
+/// or column names taken from the body).
+pub fn join_bounded<I, S>(items: I, sep: &str) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut out = Bounded::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if (i > 0 && !out.push_str(sep)) || !out.push_str(item.as_ref()) {
+            break;
+        }
+    }
+    out.finish()
+}
+
+/// Python's `repr(float)`, with `nan`, `inf` and `-inf` (the JSON writer's `NaN` and
+/// `Infinity` are `json.dumps` spellings, not `repr`'s).
+pub fn float_repr(x: f64) -> String {
+    if x.is_nan() {
+        "nan".into()
+    } else if x.is_infinite() {
+        if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
+    } else {
+        super::write::f64_repr(x)
+    }
+}
+
+/// Python's `repr` of a shape tuple: `()`, `(11,)`, `(-1, 11)`.
+pub fn shape_repr<T: std::fmt::Display>(shape: &[T]) -> String {
+    match shape.len() {
+        0 => "()".into(),
+        1 => format!("({},)", shape[0]),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `UnicodeDecodeError('utf-8', b'...', start, end, 'reason')`.
+pub fn unicode_error_repr(b: &[u8], e: &std::str::Utf8Error) -> String {
+    let start = e.valid_up_to();
+    let lead = b[start];
+    let (end, reason) = match e.error_len() {
+        None => (b.len(), "unexpected end of data"),
+        Some(_) if (0x80..0xC2).contains(&lead) || lead >= 0xF5 => {
+            (start + 1, "invalid start byte")
+        }
+        Some(n) => (start + n, "invalid continuation byte"),
+    };
+    format!(
+        "UnicodeDecodeError('utf-8', {}, {start}, {end}, '{reason}')",
+        bytes_repr(b)
+    )
+}
