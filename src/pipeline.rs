@@ -1,16 +1,16 @@
-//! The served model and the `/invocations` pipeline: payload → enforcement → flavor feeds
-//! → worker pool → predictions → bytes. Used by the HTTP layer and by the benches.
+//! The served model and the `/invocations` pipeline, composed: payload → enforcement →
+//! flavor feeds → worker pool → flavor predictions → bytes. Each step lives in its own
+//! module; this one only wires them. Used by the HTTP layer and by the benches.
 
 use std::path::Path;
 
-use runtime_api::{IoSpec, OutputValue, Runtime};
+use runtime_api::{IoSpec, OutputValue};
 
 use crate::batch::{BatchConfig, PoolError, WorkerPool};
-use crate::enforce::{self, Enforced};
+use crate::enforce;
 use crate::error::ServeError;
-use crate::flavor::{self, onnx::OutputStyle, FlavorError};
-use crate::model::mlmodel::Flavor;
-use crate::model::{LoadError, MlModel, OnnxFlavor};
+use crate::flavor::{self, Flavor, InputKind, RuntimeOptions};
+use crate::model::{LoadError, MlModel};
 use crate::payload::{self, BodyFormat, Request};
 
 /// Options for loading a model.
@@ -38,22 +38,6 @@ pub struct LoadOptions {
     pub limits: payload::Limits,
 }
 
-/// Which pyfunc wrapper's semantics the served model follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Semantics {
-    /// `mlflow.onnx` (§4.1).
-    Onnx,
-    /// `mlflow.pytorch` (§4.2), run by the TorchScript backend.
-    PyTorch,
-}
-
-/// How a prepared request's outputs become predictions.
-#[derive(Debug, Clone, Copy)]
-enum Style {
-    Onnx(OutputStyle),
-    PyTorch(flavor::pytorch::OutputStyle),
-}
-
 /// A loaded model with its worker pool.
 pub struct ServedModel {
     /// The parsed MLmodel.
@@ -62,8 +46,7 @@ pub struct ServedModel {
     pub inputs: Vec<IoSpec>,
     /// Graph outputs.
     pub outputs: Vec<IoSpec>,
-    /// The flavor semantics requests follow.
-    pub semantics: Semantics,
+    flavor: Box<dyn Flavor>,
     pool: WorkerPool,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     limits: payload::Limits,
@@ -71,171 +54,30 @@ pub struct ServedModel {
 
 /// The work done before inference: parse, enforce, build feeds.
 pub struct Prepared {
-    feeds: Vec<(String, runtime_api::Tensor)>,
-    params: Vec<(String, runtime_api::Param)>,
-    style: Style,
+    feeds: flavor::Feeds,
+    kind: InputKind,
     unwrapped: bool,
-}
-
-/// The runtimes (one per worker) and what the pool needs to know about the model.
-struct Loaded {
-    runtimes: Vec<Box<dyn Runtime>>,
-    inputs: Vec<IoSpec>,
-    outputs: Vec<IoSpec>,
-    batchable: bool,
-}
-
-fn load_onnx(
-    mlmodel: &MlModel,
-    onnx: &OnnxFlavor,
-    opts: &LoadOptions,
-) -> Result<Loaded, LoadError> {
-    let path = mlmodel.dir.join(&onnx.data);
-    if !path.is_file() {
-        return Err(LoadError::MissingModelFile(path, "onnx"));
-    }
-    for p in &onnx.providers {
-        if p != "CPUExecutionProvider" {
-            tracing::warn!(provider = %p, "execution provider listed in MLmodel is not available in this build; using CPUExecutionProvider");
-        }
-    }
-    let lib = runtime_onnx::find_library(opts.onnxruntime_lib.as_deref()).map_err(|search| LoadError::Runtime {
-        kind: "ONNX",
-        path: path.clone(),
-        reason: format!(
-            "libonnxruntime not found (run `make setup`, or pass --onnxruntime-lib / ORT_DYLIB_PATH); looked in: {}",
-            search.tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        ),
-    })?;
-    let mut so = onnx.session_options.clone();
-    if so.intra_op_threads == 0 {
-        so.intra_op_threads = opts.intra_op_threads;
-    }
-    let rt_err = |e: runtime_api::RuntimeError| LoadError::Runtime {
-        kind: "ONNX",
-        path: path.clone(),
-        reason: e.to_string(),
-    };
-    let (model, first) = runtime_onnx::OnnxModel::load(&lib, &path, so).map_err(rt_err)?;
-    let inputs = first.inputs().to_vec();
-    let outputs = first.outputs().to_vec();
-    let mut runtimes: Vec<Box<dyn Runtime>> = vec![Box::new(first)];
-    for _ in 1..opts.workers.max(1) {
-        runtimes.push(Box::new(model.session().map_err(rt_err)?));
-    }
-    tracing::info!(library = %lib.display(), model = %path.display(), workers = runtimes.len(), "ONNX model loaded");
-    let batchable = crate::batch::merge::model_is_batchable(&inputs, &outputs);
-    Ok(Loaded {
-        runtimes,
-        inputs,
-        outputs,
-        batchable,
-    })
-}
-
-#[cfg(feature = "torch")]
-/// MLflow's `MLFLOW_ALLOW_PICKLE_DESERIALIZATION` (default true): when false, MLflow refuses
-/// every `.pth` file, TorchScript included.
-fn pickle_allowed() -> bool {
-    !matches!(
-        std::env::var("MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref(),
-        Ok("false") | Ok("0")
-    )
-}
-
-#[cfg(feature = "torch")]
-fn load_pytorch(
-    mlmodel: &MlModel,
-    flavor: &crate::model::mlmodel::PyTorchFlavor,
-    opts: &LoadOptions,
-) -> Result<Loaded, LoadError> {
-    let path = flavor.model_file(&mlmodel.dir);
-    if !path.is_file() {
-        return Err(LoadError::MissingModelFile(path, "pytorch"));
-    }
-    let is_pth = path.extension().is_some_and(|e| e == "pth");
-    if is_pth && !pickle_allowed() {
-        return Err(LoadError::Runtime {
-            kind: "PyTorch",
-            path,
-            reason: "Deserializing model using pickle is disallowed, but this model is saved in pickle format. The recommended way is to save the model with serialization_format='pt2' like `mlflow.pytorch.save_model(model, path, serialization_format='pt2')`, or you can set environment variable 'MLFLOW_ALLOW_PICKLE_DESERIALIZATION' to 'true' to allow deserializing model using pickle.".into(),
-        });
-    }
-    let device = flavor
-        .device
-        .clone()
-        .or_else(|| std::env::var("MLFLOW_DEFAULT_PREDICTION_DEVICE").ok())
-        .filter(|d| !d.is_empty());
-    if let Some(d) = device.filter(|d| d != "cpu") {
-        tracing::warn!(device = %d, "mlflow-serve runs TorchScript on the CPU; ignoring the configured device");
-    }
-    let rt_err = |e: runtime_api::RuntimeError| LoadError::Runtime {
-        kind: "PyTorch",
-        path: path.clone(),
-        reason: e.to_string(),
-    };
-    let plugin_path = runtime_torch_loader::find_plugin(opts.torch_plugin.as_deref()).map_err(|search| LoadError::Runtime {
-        kind: "PyTorch",
-        path: path.clone(),
-        reason: format!(
-            "the TorchScript plugin {} was not found (build it with `make setup-torch`, or pass --torch-plugin / MLFLOW_SERVE_TORCH_PLUGIN); looked in: {}",
-            runtime_torch_loader::PLUGIN_FILE,
-            search.tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        ),
-    })?;
-    let plugin = runtime_torch_loader::Plugin::open(&plugin_path).map_err(rt_err)?;
-    let model = runtime_torch_loader::TorchModel::load(&plugin, &path, opts.intra_op_threads)
-        .map_err(rt_err)?;
-    let mut runtimes: Vec<Box<dyn Runtime>> = Vec::with_capacity(opts.workers.max(1));
-    for _ in 0..opts.workers.max(1) {
-        runtimes.push(Box::new(model.session().map_err(rt_err)?));
-    }
-    let inputs = runtimes[0].inputs().to_vec();
-    let outputs = runtimes[0].outputs().to_vec();
-    tracing::info!(model = %path.display(), plugin = %plugin.path().display(), workers = runtimes.len(), "TorchScript model loaded");
-    // Rows may be merged only when the signature promises a batch dimension.
-    let batchable = match &mlmodel.signature.inputs {
-        Some(crate::model::InputSchema::Columns(_)) => true,
-        Some(crate::model::InputSchema::Tensors(t)) => {
-            t.len() == 1 && t[0].shape.first().is_some_and(|d| *d < 0)
-        }
-        None => false,
-    };
-    Ok(Loaded {
-        runtimes,
-        inputs,
-        outputs,
-        batchable,
-    })
-}
-
-#[cfg(not(feature = "torch"))]
-fn load_pytorch(
-    _mlmodel: &MlModel,
-    _flavor: &crate::model::mlmodel::PyTorchFlavor,
-    _opts: &LoadOptions,
-) -> Result<Loaded, LoadError> {
-    Err(LoadError::UnsupportedFlavor(
-        "this model has the `pytorch` flavor, and this mlflow-serve was built without TorchScript support: rebuild it with `--features torch` (`make setup-torch`), or export the model with torch.onnx.export and log it with mlflow.onnx.log_model".into(),
-    ))
 }
 
 impl ServedModel {
     /// Loads `dir` and starts `opts.workers` runtime sessions for its flavor.
     pub fn load(dir: &Path, opts: &LoadOptions) -> Result<ServedModel, LoadError> {
         let mlmodel = MlModel::load(dir)?;
-        let (loaded, semantics) = match &mlmodel.flavor {
-            Flavor::Onnx(onnx) => (load_onnx(&mlmodel, onnx, opts)?, Semantics::Onnx),
-            Flavor::PyTorch(pt) => (load_pytorch(&mlmodel, pt, opts)?, Semantics::PyTorch),
-        };
-        let Loaded {
+        let flavor::Loaded {
+            flavor,
             runtimes,
             inputs,
             outputs,
             batchable,
-        } = loaded;
+        } = flavor::load(
+            &mlmodel,
+            &RuntimeOptions {
+                onnxruntime_lib: opts.onnxruntime_lib.clone(),
+                torch_plugin: opts.torch_plugin.clone(),
+                workers: opts.workers,
+                intra_op_threads: opts.intra_op_threads,
+            },
+        )?;
         tracing::info!(
             batchable,
             max_batch_rows = opts.max_batch_rows,
@@ -260,7 +102,7 @@ impl ServedModel {
             mlmodel,
             inputs,
             outputs,
-            semantics,
+            flavor,
             pool,
             metrics: opts.metrics.clone(),
             limits: opts.limits,
@@ -282,36 +124,20 @@ impl ServedModel {
             sig.params.as_deref(),
             &self.limits,
         )?;
-        let describe = input.describe();
-        let (enforced, params): (Enforced, _) = enforce::enforce(
+        let (enforced, params) = enforce::enforce(
             input,
             sig.inputs.as_ref(),
             format == BodyFormat::Json,
             params,
             sig.params.as_deref(),
         )?;
-        match self.semantics {
-            Semantics::Onnx => {
-                // MLflow's ONNX wrapper accepts params and ignores them.
-                let (feeds, style) = flavor::onnx::feeds(enforced, &self.inputs, &describe)?;
-                Ok(Prepared {
-                    feeds,
-                    params: Vec::new(),
-                    style: Style::Onnx(style),
-                    unwrapped,
-                })
-            }
-            Semantics::PyTorch => {
-                let params = flavor::pytorch::params(params)?;
-                let (feeds, style) = flavor::pytorch::feeds(enforced)?;
-                Ok(Prepared {
-                    feeds,
-                    params,
-                    style: Style::PyTorch(style),
-                    unwrapped,
-                })
-            }
-        }
+        let kind = InputKind::of(&enforced);
+        let feeds = self.flavor.feeds(enforced, params)?;
+        Ok(Prepared {
+            feeds,
+            kind,
+            unwrapped,
+        })
     }
 
     /// Marks a request as being handled until the guard drops (see [`WorkerPool::admit`]).
@@ -341,13 +167,18 @@ impl ServedModel {
 
     /// Runs a prepared request on the worker pool and serializes MLflow's answer.
     pub async fn run(&self, prepared: Prepared) -> Result<Vec<u8>, ServeError> {
+        let Prepared {
+            feeds,
+            kind,
+            unwrapped,
+        } = prepared;
         let outputs = self
             .pool
-            .run_with_params(prepared.feeds, prepared.params)
+            .run_with_params(feeds.tensors, feeds.params)
             .await
-            .map_err(|e| pool_error(e, self.semantics))?;
+            .map_err(|e| self.pool_error(e))?;
         let started = std::time::Instant::now();
-        let body = finish(outputs, prepared.style, prepared.unwrapped);
+        let body = self.finish(outputs, kind, unwrapped);
         if let Some(m) = &self.metrics {
             m.serialize_seconds.observe(started.elapsed().as_secs_f64());
         }
@@ -360,38 +191,34 @@ impl ServedModel {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<Vec<u8>, ServeError> {
-        let p = self.prepare(content_type, body)?;
+        let Prepared {
+            feeds,
+            kind,
+            unwrapped,
+        } = self.prepare(content_type, body)?;
         let outputs = self
             .pool
-            .run_blocking(p.feeds, p.params)
-            .map_err(|e| pool_error(e, self.semantics))?;
-        finish(outputs, p.style, p.unwrapped)
+            .run_blocking(feeds.tensors, feeds.params)
+            .map_err(|e| self.pool_error(e))?;
+        self.finish(outputs, kind, unwrapped)
     }
-}
 
-fn pool_error(e: PoolError, semantics: Semantics) -> ServeError {
-    match (e, semantics) {
-        (PoolError::Runtime(r @ runtime_api::RuntimeError::Panicked(_)), _) => {
-            ServeError::Internal(r.to_string())
+    fn pool_error(&self, e: PoolError) -> ServeError {
+        match e {
+            PoolError::Runtime(r @ runtime_api::RuntimeError::Panicked(_)) => {
+                ServeError::Internal(r.to_string())
+            }
+            PoolError::Runtime(r) => ServeError::Flavor(self.flavor.runtime_error(r)),
+            other => ServeError::Pool(other),
         }
-        (PoolError::Runtime(r), Semantics::Onnx) => ServeError::Flavor(FlavorError::model(
-            format!("onnxruntime.capi.onnxruntime_pybind11_state.Fail: [ONNXRuntimeError] : {r}"),
-        )),
-        (PoolError::Runtime(r), Semantics::PyTorch) => {
-            ServeError::Flavor(FlavorError::model(r.to_string()))
-        }
-        (other, _) => ServeError::Pool(other),
     }
-}
 
-fn finish(
-    outputs: Vec<(String, OutputValue)>,
-    style: Style,
-    unwrapped: bool,
-) -> Result<Vec<u8>, ServeError> {
-    let preds = match style {
-        Style::Onnx(style) => flavor::onnx::predictions(outputs, style)?,
-        Style::PyTorch(style) => flavor::pytorch::predictions(outputs, style)?,
-    };
-    Ok(preds.to_body(unwrapped))
+    fn finish(
+        &self,
+        outputs: Vec<(String, OutputValue)>,
+        kind: InputKind,
+        unwrapped: bool,
+    ) -> Result<Vec<u8>, ServeError> {
+        Ok(self.flavor.predictions(outputs, kind)?.to_body(unwrapped))
+    }
 }

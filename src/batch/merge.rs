@@ -1,22 +1,10 @@
 //! Merging requests' feeds along the first (row) axis and splitting outputs back, so each
 //! request gets exactly its own rows.
 
-use runtime_api::{IoKind, IoSpec, OutputValue, Tensor, TensorData};
+use runtime_api::{OutputValue, Tensor, TensorData};
 
 /// A named feed or output.
 pub type Named<T> = Vec<(String, T)>;
-
-/// Whether a model can batch: every input and output is a tensor whose first dimension is
-/// dynamic (outputs may also be sequences of per-row maps, like sklearn's ZipMap).
-pub fn model_is_batchable(inputs: &[IoSpec], outputs: &[IoSpec]) -> bool {
-    let dynamic_first = |s: &IoSpec| matches!(&s.kind, IoKind::Tensor { shape, .. } if shape.first().is_some_and(|d| *d < 0));
-    !inputs.is_empty()
-        && inputs.iter().all(dynamic_first)
-        && outputs.iter().all(|o| {
-            dynamic_first(o)
-                || matches!(&o.kind, IoKind::Other { type_string } if type_string.starts_with("seq(map("))
-        })
-}
 
 /// The rows of one request's feeds: the common first dimension, if there is one.
 pub fn rows_of(feeds: &Named<Tensor>) -> Option<usize> {

@@ -6,8 +6,6 @@ pub mod columns;
 pub mod params;
 pub mod tensors;
 
-use runtime_api::Tensor;
-
 use crate::model::signature::{InputSchema, ParamSpec};
 use crate::payload::{Cell, Frame, Input};
 
@@ -23,9 +21,6 @@ pub enum Enforced {
     /// Anything else (no signature): passed to the flavor, which refuses it.
     Other(Cell),
 }
-
-/// Tensor-typed variant used by flavors.
-pub type Feeds = Vec<(String, Tensor)>;
 
 /// A rejected input. Mapped to HTTP in `http::response`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

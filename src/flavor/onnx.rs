@@ -1,20 +1,109 @@
-//! `mlflow.onnx` pyfunc semantics (`_OnnxModelWrapper.predict`, §4.1).
+//! The `mlflow.onnx` flavor (MLflow's `mlflow/onnx/__init__.py`, `_OnnxModelWrapper`):
+//! loading with ONNX Runtime, feeds (float64 → float32 is the only cast), predictions
+//! (a DataFrame input answers records, anything else a dict of outputs) and onnxruntime's
+//! error texts.
 
-use runtime_api::{DType, IoKind, IoSpec, OutputValue, Tensor, TensorData};
+use runtime_api::{DType, IoKind, IoSpec, OutputValue, Runtime, RuntimeError, Tensor, TensorData};
 
 use super::predictions::{OutputColumn, Predictions};
-use super::FlavorError;
+use super::{Feeds, Flavor, FlavorError, InputKind, Loaded, RuntimeOptions};
 use crate::enforce::tensors::frame_to_numpy;
 use crate::enforce::Enforced;
+use crate::model::{LoadError, MlModel, OnnxFlavor};
 use crate::payload::{Array, Cell, Column, Frame};
 
-/// Which output shape the predictions take (DataFrame input → records, else a dict).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputStyle {
-    /// `DataFrame({name: out.reshape(-1)})` → records.
-    Records,
-    /// `dict(zip(names, outputs))`.
-    Dict,
+/// A loaded ONNX model's request semantics: its graph inputs.
+pub struct Onnx {
+    inputs: Vec<IoSpec>,
+}
+
+impl Flavor for Onnx {
+    fn feeds(&self, input: Enforced, _params: Vec<(String, Cell)>) -> Result<Feeds, FlavorError> {
+        // MLflow's ONNX wrapper accepts params and ignores them.
+        Ok(Feeds {
+            tensors: feeds(input, &self.inputs)?,
+            params: Vec::new(),
+        })
+    }
+
+    fn predictions(
+        &self,
+        outputs: Vec<(String, OutputValue)>,
+        kind: InputKind,
+    ) -> Result<Predictions, FlavorError> {
+        predictions(outputs, kind)
+    }
+
+    fn runtime_error(&self, error: RuntimeError) -> FlavorError {
+        FlavorError::model(format!(
+            "onnxruntime.capi.onnxruntime_pybind11_state.Fail: [ONNXRuntimeError] : {error}"
+        ))
+    }
+}
+
+/// Loads an ONNX model: finds libonnxruntime, opens one session per worker, and decides
+/// whether requests may be batched.
+pub fn load(
+    mlmodel: &MlModel,
+    onnx: &OnnxFlavor,
+    opts: &RuntimeOptions,
+) -> Result<Loaded, LoadError> {
+    let path = mlmodel.dir.join(&onnx.data);
+    if !path.is_file() {
+        return Err(LoadError::MissingModelFile(path, "onnx"));
+    }
+    for p in &onnx.providers {
+        if p != "CPUExecutionProvider" {
+            tracing::warn!(provider = %p, "execution provider listed in MLmodel is not available in this build; using CPUExecutionProvider");
+        }
+    }
+    let lib = runtime_onnx::find_library(opts.onnxruntime_lib.as_deref()).map_err(|search| LoadError::Runtime {
+        kind: "ONNX",
+        path: path.clone(),
+        reason: format!(
+            "libonnxruntime not found (run `make setup`, or pass --onnxruntime-lib / ORT_DYLIB_PATH); looked in: {}",
+            search.tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    })?;
+    let mut so = onnx.session_options.clone();
+    if so.intra_op_threads == 0 {
+        so.intra_op_threads = opts.intra_op_threads;
+    }
+    let rt_err = |e: RuntimeError| LoadError::Runtime {
+        kind: "ONNX",
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    let (model, first) = runtime_onnx::OnnxModel::load(&lib, &path, so).map_err(rt_err)?;
+    let inputs = first.inputs().to_vec();
+    let outputs = first.outputs().to_vec();
+    let mut runtimes: Vec<Box<dyn Runtime>> = vec![Box::new(first)];
+    for _ in 1..opts.workers.max(1) {
+        runtimes.push(Box::new(model.session().map_err(rt_err)?));
+    }
+    tracing::info!(library = %lib.display(), model = %path.display(), workers = runtimes.len(), "ONNX model loaded");
+    let batchable = batchable(&inputs, &outputs);
+    Ok(Loaded {
+        flavor: Box::new(Onnx {
+            inputs: inputs.clone(),
+        }),
+        runtimes,
+        inputs,
+        outputs,
+        batchable,
+    })
+}
+
+/// Whether a graph can batch: every input and output is a tensor whose first dimension is
+/// dynamic (outputs may also be sequences of per-row maps, like sklearn's ZipMap).
+pub fn batchable(inputs: &[IoSpec], outputs: &[IoSpec]) -> bool {
+    let dynamic_first = |s: &IoSpec| matches!(&s.kind, IoKind::Tensor { shape, .. } if shape.first().is_some_and(|d| *d < 0));
+    !inputs.is_empty()
+        && inputs.iter().all(dynamic_first)
+        && outputs.iter().all(|o| {
+            dynamic_first(o)
+                || matches!(&o.kind, IoKind::Other { type_string } if type_string.starts_with("seq(map("))
+        })
 }
 
 fn array_to_tensor(a: Array, input: &IoSpec) -> Result<Tensor, FlavorError> {
@@ -113,14 +202,10 @@ fn find<'a>(inputs: &'a [IoSpec], name: &str) -> Result<&'a IoSpec, FlavorError>
     })
 }
 
-/// Builds the feed list for a model with `inputs`, and the output style.
-pub fn feeds(
-    enforced: Enforced,
-    inputs: &[IoSpec],
-    describe: &str,
-) -> Result<(Vec<(String, Tensor)>, OutputStyle), FlavorError> {
+/// Builds the feed list for a model with `inputs`.
+pub fn feeds(enforced: Enforced, inputs: &[IoSpec]) -> Result<Vec<(String, Tensor)>, FlavorError> {
     match enforced {
-        Enforced::Frame(f) => Ok((frame_feeds(f, inputs)?, OutputStyle::Records)),
+        Enforced::Frame(f) => frame_feeds(f, inputs),
         Enforced::Array(a) => {
             if inputs.len() != 1 {
                 let names: Vec<String> = inputs
@@ -128,7 +213,7 @@ pub fn feeds(
                     .map(|i| crate::pyjson::str_repr(&i.name))
                     .collect();
                 return Err(FlavorError::Internal {
-                    data: describe.to_string(),
+                    data: a.describe(),
                     message: format!(
                         "Unable to map numpy array input to the expected model input. Numpy arrays can only be used as input for MLflow ONNX models that have a single input. This model requires {} inputs. Please pass in data as either a dictionary or a DataFrame with the following tensors: [{}].",
                         inputs.len(),
@@ -137,7 +222,7 @@ pub fn feeds(
                 });
             }
             let t = adapt(array_to_tensor(a, &inputs[0])?, &inputs[0])?;
-            Ok((vec![(inputs[0].name.clone(), t)], OutputStyle::Dict))
+            Ok(vec![(inputs[0].name.clone(), t)])
         }
         Enforced::Dict(items) => {
             let mut out = Vec::with_capacity(items.len());
@@ -154,7 +239,7 @@ pub fn feeds(
                     missing.name
                 )));
             }
-            Ok((out, OutputStyle::Dict))
+            Ok(out)
         }
         Enforced::Other(c) => Err(FlavorError::model(format!(
             "TypeError: Unable to map input of type {} to ONNX model inputs",
@@ -239,14 +324,15 @@ fn frame_feeds(f: Frame, inputs: &[IoSpec]) -> Result<Vec<(String, Tensor)>, Fla
     Ok(out)
 }
 
-/// Turns runtime outputs into MLflow predictions.
+/// Turns runtime outputs into MLflow predictions: `DataFrame({name: out.reshape(-1)})` as
+/// records for a DataFrame input, `dict(zip(names, outputs))` for anything else.
 pub fn predictions(
     outputs: Vec<(String, OutputValue)>,
-    style: OutputStyle,
+    kind: InputKind,
 ) -> Result<Predictions, FlavorError> {
-    match style {
-        OutputStyle::Dict => Ok(Predictions::Dict(outputs)),
-        OutputStyle::Records => {
+    match kind {
+        InputKind::Array | InputKind::Dict | InputKind::Other => Ok(Predictions::Dict(outputs)),
+        InputKind::Frame { .. } => {
             let mut cols = Vec::with_capacity(outputs.len());
             let mut nrows: Option<usize> = None;
             for (name, v) in outputs {

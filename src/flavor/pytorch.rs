@@ -1,39 +1,146 @@
-//! `mlflow.pytorch` pyfunc semantics (`_PyTorchWrapper.predict`, §4.2).
+//! The `mlflow.pytorch` flavor (MLflow's `mlflow/pytorch/__init__.py`, `_PyTorchWrapper`),
+//! run by the TorchScript plugin: loading (the pickle switch, the device setting), feeds,
+//! params and predictions.
 //!
 //! A DataFrame becomes one float32 tensor (`df.to_numpy(dtype=float32)`) and the answer is a
 //! DataFrame with columns `0..k-1` (records); an array keeps its own dtype and the answer is
 //! the output array; lists and dicts are refused. Params reach `forward` as keyword arguments.
 
-use runtime_api::{OutputValue, Param, Tensor, TensorData};
+use runtime_api::{OutputValue, Param, RuntimeError, Tensor, TensorData};
 
 use super::predictions::Predictions;
-use super::FlavorError;
+use super::{Feeds, Flavor, FlavorError, InputKind, Loaded, RuntimeOptions};
 use crate::enforce::Enforced;
+use crate::model::mlmodel::PyTorchFlavor;
+use crate::model::{LoadError, MlModel};
 use crate::payload::{Array, Cell, Column, Frame};
 
-/// How the predictions are shaped, decided by the input's kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputStyle {
-    /// DataFrame input: `DataFrame(preds.numpy())` with the input's index → records.
-    Records {
-        /// Rows of the input frame (the index the output must match).
-        rows: usize,
-    },
-    /// ndarray input: `preds.numpy()` → nested lists.
-    Array,
+/// A loaded TorchScript model's request semantics.
+pub struct PyTorch;
+
+impl Flavor for PyTorch {
+    fn feeds(&self, input: Enforced, params_in: Vec<(String, Cell)>) -> Result<Feeds, FlavorError> {
+        let params = params(params_in)?;
+        Ok(Feeds {
+            tensors: feeds(input)?,
+            params,
+        })
+    }
+
+    fn predictions(
+        &self,
+        outputs: Vec<(String, OutputValue)>,
+        kind: InputKind,
+    ) -> Result<Predictions, FlavorError> {
+        predictions(outputs, kind)
+    }
+
+    fn runtime_error(&self, error: RuntimeError) -> FlavorError {
+        FlavorError::model(error.to_string())
+    }
+}
+
+/// MLflow's `MLFLOW_ALLOW_PICKLE_DESERIALIZATION` (default true): when false, MLflow refuses
+/// every `.pth` file, TorchScript included.
+#[cfg(feature = "torch")]
+fn pickle_allowed() -> bool {
+    !matches!(
+        std::env::var("MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref(),
+        Ok("false") | Ok("0")
+    )
+}
+
+/// Loads a TorchScript model through the plugin, one session per worker. Rows are merged
+/// only when the signature promises a batch dimension.
+#[cfg(feature = "torch")]
+pub fn load(
+    mlmodel: &MlModel,
+    flavor: &PyTorchFlavor,
+    opts: &RuntimeOptions,
+) -> Result<Loaded, LoadError> {
+    use runtime_api::Runtime;
+    let path = flavor.model_file(&mlmodel.dir);
+    if !path.is_file() {
+        return Err(LoadError::MissingModelFile(path, "pytorch"));
+    }
+    let is_pth = path.extension().is_some_and(|e| e == "pth");
+    if is_pth && !pickle_allowed() {
+        return Err(LoadError::Runtime {
+            kind: "PyTorch",
+            path,
+            reason: "Deserializing model using pickle is disallowed, but this model is saved in pickle format. The recommended way is to save the model with serialization_format='pt2' like `mlflow.pytorch.save_model(model, path, serialization_format='pt2')`, or you can set environment variable 'MLFLOW_ALLOW_PICKLE_DESERIALIZATION' to 'true' to allow deserializing model using pickle.".into(),
+        });
+    }
+    let device = flavor
+        .device
+        .clone()
+        .or_else(|| std::env::var("MLFLOW_DEFAULT_PREDICTION_DEVICE").ok())
+        .filter(|d| !d.is_empty());
+    if let Some(d) = device.filter(|d| d != "cpu") {
+        tracing::warn!(device = %d, "mlflow-serve runs TorchScript on the CPU; ignoring the configured device");
+    }
+    let rt_err = |e: RuntimeError| LoadError::Runtime {
+        kind: "PyTorch",
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    let plugin_path = runtime_torch_loader::find_plugin(opts.torch_plugin.as_deref()).map_err(|search| LoadError::Runtime {
+        kind: "PyTorch",
+        path: path.clone(),
+        reason: format!(
+            "the TorchScript plugin {} was not found (build it with `make setup-torch`, or pass --torch-plugin / MLFLOW_SERVE_TORCH_PLUGIN); looked in: {}",
+            runtime_torch_loader::PLUGIN_FILE,
+            search.tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    })?;
+    let plugin = runtime_torch_loader::Plugin::open(&plugin_path).map_err(rt_err)?;
+    let model = runtime_torch_loader::TorchModel::load(&plugin, &path, opts.intra_op_threads)
+        .map_err(rt_err)?;
+    let mut runtimes: Vec<Box<dyn Runtime>> = Vec::with_capacity(opts.workers.max(1));
+    for _ in 0..opts.workers.max(1) {
+        runtimes.push(Box::new(model.session().map_err(rt_err)?));
+    }
+    let inputs = runtimes[0].inputs().to_vec();
+    let outputs = runtimes[0].outputs().to_vec();
+    tracing::info!(model = %path.display(), plugin = %plugin.path().display(), workers = runtimes.len(), "TorchScript model loaded");
+    let batchable = match &mlmodel.signature.inputs {
+        Some(crate::model::InputSchema::Columns(_)) => true,
+        Some(crate::model::InputSchema::Tensors(t)) => {
+            t.len() == 1 && t[0].shape.first().is_some_and(|d| *d < 0)
+        }
+        None => false,
+    };
+    Ok(Loaded {
+        flavor: Box::new(PyTorch),
+        runtimes,
+        inputs,
+        outputs,
+        batchable,
+    })
+}
+
+/// Without the `torch` feature a TorchScript model is refused with what to do instead.
+#[cfg(not(feature = "torch"))]
+pub fn load(
+    _mlmodel: &MlModel,
+    _flavor: &PyTorchFlavor,
+    _opts: &RuntimeOptions,
+) -> Result<Loaded, LoadError> {
+    Err(LoadError::UnsupportedFlavor(
+        "this model has the `pytorch` flavor, and this mlflow-serve was built without TorchScript support: rebuild it with `--features torch` (`make setup-torch`), or export the model with torch.onnx.export and log it with mlflow.onnx.log_model".into(),
+    ))
 }
 
 const LIST_OR_DICT: &str = "TypeError: The PyTorch flavor does not support List or Dict input types. Please use a pandas.DataFrame or a numpy.ndarray";
 const FROM_NUMPY: &str = "TypeError: can't convert np.ndarray of type numpy.object_. The only supported types are: float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint64, uint32, uint16, uint8, and bool.";
 
-/// The input tensor for the model and the output style.
-pub fn feeds(enforced: Enforced) -> Result<(Vec<(String, Tensor)>, OutputStyle), FlavorError> {
-    let (tensor, style) = match enforced {
-        Enforced::Frame(f) => {
-            let rows = f.nrows;
-            (frame_to_f32(&f)?, OutputStyle::Records { rows })
-        }
-        Enforced::Array(Array::Typed(t)) => (t, OutputStyle::Array),
+/// The input tensor for the model: a DataFrame as one float32 matrix, an array as it is.
+pub fn feeds(enforced: Enforced) -> Result<Vec<(String, Tensor)>, FlavorError> {
+    let tensor = match enforced {
+        Enforced::Frame(f) => frame_to_f32(&f)?,
+        Enforced::Array(Array::Typed(t)) => t,
         Enforced::Array(Array::Cells { .. }) => return Err(FlavorError::model(FROM_NUMPY)),
         Enforced::Dict(_) => return Err(FlavorError::model(LIST_OR_DICT)),
         Enforced::Other(Cell::List(_) | Cell::Dict(_)) => {
@@ -41,7 +148,7 @@ pub fn feeds(enforced: Enforced) -> Result<(Vec<(String, Tensor)>, OutputStyle),
         }
         Enforced::Other(_) => return Err(FlavorError::model(FROM_NUMPY)),
     };
-    Ok((vec![("input".to_string(), tensor)], style))
+    Ok(vec![("input".to_string(), tensor)])
 }
 
 /// Enforced params as `forward` receives them; `device` is refused as MLflow refuses it.
@@ -132,19 +239,20 @@ fn cell_to_f32(c: &Cell) -> Result<f32, FlavorError> {
     })
 }
 
-/// Turns the model's output tensor into MLflow's predictions.
+/// Turns the model's output tensor into MLflow's predictions: for a DataFrame input,
+/// `DataFrame(preds.numpy())` with the input's index (records); otherwise `preds.numpy()`.
 pub fn predictions(
     outputs: Vec<(String, OutputValue)>,
-    style: OutputStyle,
+    kind: InputKind,
 ) -> Result<Predictions, FlavorError> {
     let Some((_, OutputValue::Tensor(t))) = outputs.into_iter().next() else {
         return Err(FlavorError::model(
             "TypeError: Expected PyTorch model to output a single output tensor",
         ));
     };
-    match style {
-        OutputStyle::Array => Ok(Predictions::Array(t)),
-        OutputStyle::Records { rows } => {
+    match kind {
+        InputKind::Array | InputKind::Dict | InputKind::Other => Ok(Predictions::Array(t)),
+        InputKind::Frame { rows } => {
             match t.shape.len() {
                 0 => {
                     return Err(FlavorError::model(
@@ -189,8 +297,7 @@ mod tests {
             ],
             nrows: 2,
         };
-        let (feeds, style) = feeds(Enforced::Frame(f)).unwrap();
-        assert_eq!(style, OutputStyle::Records { rows: 2 });
+        let feeds = feeds(Enforced::Frame(f)).unwrap();
         let t = &feeds[0].1;
         assert_eq!(t.shape, vec![2, 3]);
         let TensorData::F32(v) = &t.data else {
@@ -230,12 +337,12 @@ mod tests {
                 OutputValue::Tensor(Tensor::new(shape, TensorData::F32(vec![0.0; n])).unwrap()),
             )]
         };
-        let rec = OutputStyle::Records { rows: 2 };
+        let rec = InputKind::Frame { rows: 2 };
         assert!(predictions(t(vec![2, 3]), rec).is_ok());
         assert!(predictions(t(vec![2]), rec).is_ok());
         assert!(predictions(t(vec![3]), rec).is_err());
         assert!(predictions(t(vec![2, 1, 1]), rec).is_err());
         assert!(predictions(t(vec![]), rec).is_err());
-        assert!(predictions(t(vec![]), OutputStyle::Array).is_ok());
+        assert!(predictions(t(vec![]), InputKind::Array).is_ok());
     }
 }

@@ -152,11 +152,6 @@ impl AppState {
             self.metrics.render(),
         )
     }
-
-    /// Whether `/ping` answers 200.
-    pub fn is_ready(&self) -> bool {
-        self.phase.load(Ordering::SeqCst) == READY
-    }
 }
 
 struct State {

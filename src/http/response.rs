@@ -29,10 +29,8 @@ fn code_info(code: &str) -> (StatusCode, Option<&'static str>, Option<&'static s
             Some("XXM00"),
             Some("CLIENT_INTERNAL_ERROR"),
         ),
-        "REQUEST_LIMIT_EXCEEDED" | "RESOURCE_EXHAUSTED" => {
-            (StatusCode::TOO_MANY_REQUESTS, None, None)
-        }
-        "DEADLINE_EXCEEDED" => (StatusCode::GATEWAY_TIMEOUT, None, None),
+        // MLflow maps this code to 429; a body past a limit is answered 413 here.
+        "REQUEST_LIMIT_EXCEEDED" => (StatusCode::PAYLOAD_TOO_LARGE, None, None),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, None, None),
     }
 }
@@ -112,9 +110,7 @@ impl ServeError {
                 respond(StatusCode::UNSUPPORTED_MEDIA_TYPE, TEXT, msg)
             }
             ServeError::Payload(PayloadError::LimitExceeded(_)) => {
-                let mut r = json_error("REQUEST_LIMIT_EXCEEDED", &msg, None, None);
-                *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-                r
+                json_error("REQUEST_LIMIT_EXCEEDED", &msg, None, None)
             }
             ServeError::Payload(PayloadError::ParseFailure { trace, .. }) => {
                 json_error("BAD_REQUEST", &msg, None, Some(trace))

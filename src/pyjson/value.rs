@@ -122,11 +122,6 @@ impl Cell {
         }
     }
 
-    /// True for numbers (not bools).
-    pub fn is_number(&self) -> bool {
-        matches!(self, Cell::Int(_) | Cell::BigInt(_) | Cell::Float(_))
-    }
-
     /// The value as f64 when it is a number.
     pub fn as_f64(&self) -> Option<f64> {
         match self {

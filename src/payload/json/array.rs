@@ -5,7 +5,7 @@ use runtime_api::{DType, Tensor, TensorData};
 
 use super::scan::{JsonError, Kind, Num, Scanner, MAX_DEPTH};
 use crate::payload::data::Array;
-use crate::pyjson::{f64_repr, py_float, py_int, shape_repr, str_repr, Cell};
+use crate::pyjson::{py_float, py_int, shape_repr, str_repr, Cell};
 
 /// Typed element storage.
 enum Buf {
@@ -416,9 +416,4 @@ fn infer_numpy(shape: Vec<usize>, cells: Vec<Cell>) -> Array {
         });
     }
     Array::Cells { shape, cells }
-}
-
-/// Python `repr` of a float for conversion messages (`1.5`).
-pub fn float_text(f: f64) -> String {
-    f64_repr(f)
 }
