@@ -1,6 +1,9 @@
 //! Replays every golden response recorded from real `mlflow models serve` 3.17.2
 //! (tests/golden/*.json, made by tests/golden/record.py) against the real mlflow-serve
-//! binary over HTTP, and requires the same status, media type and body.
+//! binary over HTTP, and requires the same status, media type and body: success bodies byte
+//! for byte (so `0.1` for `0.10000000149011612` fails), except for the models listed in
+//! [`FLOAT_TOLERANCE`] with the reason; error bodies by code, class and message (Python's
+//! rendering of the data inside a message is not reproduced).
 
 mod common;
 
@@ -16,8 +19,25 @@ fn parse_py_json(text: &str) -> Option<Cell> {
     (s.pos == text.len()).then_some(c)
 }
 
+/// Models whose answers may differ from MLflow's in the last float32 bits, and why. Every
+/// other golden must match MLflow's body byte for byte (numbers compared as text).
+const FLOAT_TOLERANCE: [(&str, &str); 3] = [
+    ("torch_cnn", LIBTORCH_ROUNDING),
+    ("torch_wine_cols", LIBTORCH_ROUNDING),
+    ("torch_wine_tensor", LIBTORCH_ROUNDING),
+];
+const LIBTORCH_ROUNDING: &str = "libtorch's CPU kernels, called from C++ with the server's \
+    intra-op thread count, may round the last bit of a float32 matmul differently from the \
+    Python torch run that recorded the golden (about 1e-7 relative)";
+
+/// Difference allowed for the models above: a few float32 ulps (relative, or absolute for
+/// magnitudes below 1).
+const RELATIVE: f64 = 1e-6;
+
 fn close(a: f64, b: f64) -> bool {
-    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1.0)
+    (a.is_nan() && b.is_nan())
+        || a == b
+        || (a - b).abs() <= RELATIVE * a.abs().max(b.abs()).max(1.0)
 }
 
 fn same(a: &Cell, b: &Cell) -> bool {
@@ -103,7 +123,7 @@ fn media(ct: Option<&str>) -> String {
         .to_ascii_lowercase()
 }
 
-fn check_case(server: &common::Server, case: &Value) -> Result<(), String> {
+fn check_case(server: &common::Server, model: &str, case: &Value) -> Result<(), String> {
     let get = |k: &str| case.get(k).and_then(Value::as_str);
     let body = match (get("body_b64"), get("body")) {
         (Some(b), _) => base64::engine::general_purpose::STANDARD
@@ -194,7 +214,13 @@ fn check_case(server: &common::Server, case: &Value) -> Result<(), String> {
             &text(field(&a, "message")),
         );
     }
-    if !same(&e, &a) {
+    // Success bodies: the same bytes as MLflow's (number tokens compared as text), except
+    // where the golden says a tolerance is needed and why.
+    if expected_body == actual_body {
+        return Ok(());
+    }
+    let tolerant = FLOAT_TOLERANCE.iter().any(|(m, _)| *m == model);
+    if !tolerant || !same(&e, &a) {
         let short = |s: &str| s.chars().take(600).collect::<String>();
         return Err(format!(
             "JSON differs:\n  mlflow:       {}\n  mlflow-serve: {}",
@@ -228,7 +254,7 @@ fn every_golden_matches_mlflow() {
         let server = common::Server::start(&common::model_dir(model), &[]);
         for case in golden["cases"].as_array().unwrap() {
             total += 1;
-            if let Err(e) = check_case(&server, case) {
+            if let Err(e) = check_case(&server, model, case) {
                 failures.push(format!(
                     "{model}/{}: {e}",
                     case["name"].as_str().unwrap_or("?")
