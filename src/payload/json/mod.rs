@@ -1,7 +1,12 @@
 //! JSON request bodies: a Python-exact scanner and the typed, signature-guided reader.
 
 pub mod array;
+pub mod frame;
+pub mod keys;
+pub mod number;
 pub mod request;
 pub mod scan;
+pub mod tensor;
+pub mod validate;
 
 pub use request::{parse, REQUIRED_INPUT_FORMAT, SCORING_PROTOCOL_CHANGE_INFO};
