@@ -6,6 +6,7 @@
 //! [`batch`] (worker threads running the runtime). [`model`] reads the MLmodel file;
 //! [`pipeline`] composes the layers.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod batch;
 pub mod cli;

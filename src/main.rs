@@ -1,4 +1,5 @@
 //! The `mlflow-serve` binary: parse the CLI, load the model, serve.
+#![forbid(unsafe_code)]
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;

@@ -165,7 +165,7 @@ fn adapt(t: Tensor, input: &IoSpec) -> Result<Tensor, FlavorError> {
     if Some(t.dtype()) != *dtype {
         return Err(FlavorError::model(format!(
             "onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Unexpected input data type. Actual: ({}) , expected: ({type_string})",
-            t.dtype().onnx_type_string()
+            onnx_tensor_type(t.dtype())
         )));
     }
     if t.shape.len() != shape.len() {
@@ -354,5 +354,24 @@ pub fn predictions(
                 nrows: nrows.unwrap_or(0),
             })
         }
+    }
+}
+
+/// onnxruntime's name for a tensor of this dtype (`tensor(float)`, …), as its messages print it.
+fn onnx_tensor_type(dtype: DType) -> &'static str {
+    match dtype {
+        DType::Bool => "tensor(bool)",
+        DType::I8 => "tensor(int8)",
+        DType::I16 => "tensor(int16)",
+        DType::I32 => "tensor(int32)",
+        DType::I64 => "tensor(int64)",
+        DType::U8 => "tensor(uint8)",
+        DType::U16 => "tensor(uint16)",
+        DType::U32 => "tensor(uint32)",
+        DType::U64 => "tensor(uint64)",
+        DType::F16 => "tensor(float16)",
+        DType::F32 => "tensor(float)",
+        DType::F64 => "tensor(double)",
+        DType::Str => "tensor(string)",
     }
 }

@@ -79,25 +79,6 @@ impl DType {
             _ => return None,
         })
     }
-
-    /// The ONNX type string of a tensor of this dtype (`tensor(float)`, …).
-    pub fn onnx_type_string(self) -> &'static str {
-        match self {
-            DType::Bool => "tensor(bool)",
-            DType::I8 => "tensor(int8)",
-            DType::I16 => "tensor(int16)",
-            DType::I32 => "tensor(int32)",
-            DType::I64 => "tensor(int64)",
-            DType::U8 => "tensor(uint8)",
-            DType::U16 => "tensor(uint16)",
-            DType::U32 => "tensor(uint32)",
-            DType::U64 => "tensor(uint64)",
-            DType::F16 => "tensor(float16)",
-            DType::F32 => "tensor(float)",
-            DType::F64 => "tensor(double)",
-            DType::Str => "tensor(string)",
-        }
-    }
 }
 
 impl fmt::Display for DType {
@@ -127,6 +108,26 @@ pub enum TensorData {
 }
 
 impl TensorData {
+    /// The elements' bytes, row-major, native endianness, without a copy (`F16` elements are
+    /// carried as f32; `Str` has none). The one byte view of tensor memory in the workspace:
+    /// `bytemuck` checks that every element type is plain data.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            TensorData::Bool(v) => bytemuck::cast_slice(v),
+            TensorData::I8(v) => bytemuck::cast_slice(v),
+            TensorData::I16(v) => bytemuck::cast_slice(v),
+            TensorData::I32(v) => bytemuck::cast_slice(v),
+            TensorData::I64(v) => bytemuck::cast_slice(v),
+            TensorData::U8(v) => v,
+            TensorData::U16(v) => bytemuck::cast_slice(v),
+            TensorData::U32(v) => bytemuck::cast_slice(v),
+            TensorData::U64(v) => bytemuck::cast_slice(v),
+            TensorData::F16(v) | TensorData::F32(v) => bytemuck::cast_slice(v),
+            TensorData::F64(v) => bytemuck::cast_slice(v),
+            TensorData::Str(_) => &[],
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
@@ -308,9 +309,12 @@ impl Param {
 /// Implementations must not spawn work back onto the caller's async runtime; `run` is called
 /// from a dedicated OS thread and may block for as long as the model needs.
 pub trait Runtime: Send {
-    /// The graph inputs, in graph order.
+    /// The graph inputs, in graph order, as far as the backend can know them. A backend whose
+    /// model format does not declare them (a TorchScript `forward` takes untyped tensors)
+    /// reports one placeholder per argument, with `dtype: None` and shape `[-1]`: callers
+    /// must then take dtypes and shapes from elsewhere (the MLflow signature).
     fn inputs(&self) -> &[IoSpec];
-    /// The graph outputs, in graph order.
+    /// The graph outputs, in graph order, with the same caveat as [`Runtime::inputs`].
     fn outputs(&self) -> &[IoSpec];
     /// Runs the model on named feeds and returns every output, in graph order.
     fn run(

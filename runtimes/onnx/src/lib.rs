@@ -5,6 +5,7 @@
 //! Python site-packages) and [`OnnxModel::load`] initialises ort from it once per process.
 //! Each worker thread owns its own [`OnnxSession`] because `Session::run` takes `&mut self`.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod convert;
 mod locate;

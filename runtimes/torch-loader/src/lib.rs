@@ -249,39 +249,17 @@ impl Drop for TorchSession {
     }
 }
 
-fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
-    // SAFETY: initialised plain numbers (or bools) read as bytes, the slice's exact size.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
-}
-
 fn input_bytes(t: &Tensor) -> &[u8] {
-    match &t.data {
-        TensorData::Bool(v) => bytes_of(v),
-        TensorData::I8(v) => bytes_of(v),
-        TensorData::I16(v) => bytes_of(v),
-        TensorData::I32(v) => bytes_of(v),
-        TensorData::I64(v) => bytes_of(v),
-        TensorData::U8(v) => bytes_of(v),
-        TensorData::U16(v) => bytes_of(v),
-        TensorData::U32(v) => bytes_of(v),
-        TensorData::U64(v) => bytes_of(v),
-        TensorData::F16(v) | TensorData::F32(v) => bytes_of(v),
-        TensorData::F64(v) => bytes_of(v),
-        TensorData::Str(_) => &[],
-    }
+    t.data.as_bytes()
 }
 
 /// A zeroed buffer of `n` elements, filled by the plugin through its bytes.
-fn read_typed<T: Copy + Default>(
+fn read_typed<T: bytemuck::Pod + Default>(
     n: usize,
     fill: impl FnOnce(&mut [u8]) -> Result<(), RuntimeError>,
 ) -> Result<Vec<T>, RuntimeError> {
     let mut v = vec![T::default(); n];
-    // SAFETY: the plugin writes exactly `n` elements of T's layout (checked by nbytes);
-    // every bit pattern it writes is a valid T (plain numbers; bools are 0 or 1 in libtorch).
-    let bytes =
-        unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), size_of::<T>() * n) };
-    fill(bytes)?;
+    fill(bytemuck::cast_slice_mut(&mut v))?;
     Ok(v)
 }
 
@@ -396,7 +374,13 @@ fn read_output(p: &Plugin, out: *mut c_void) -> Result<Tensor, RuntimeError> {
         DType::I16 => TensorData::I16(read_typed(n, fill)?),
         DType::I8 => TensorData::I8(read_typed(n, fill)?),
         DType::U8 => TensorData::U8(read_typed(n, fill)?),
-        DType::Bool => TensorData::Bool(read_typed(n, fill)?),
+        // Read as bytes and normalised: any non-zero byte is true.
+        DType::Bool => TensorData::Bool(
+            read_typed::<u8>(n, fill)?
+                .into_iter()
+                .map(|b| b != 0)
+                .collect(),
+        ),
         other => {
             return Err(RuntimeError::Run(format!(
                 "unexpected output dtype {other}"

@@ -72,29 +72,10 @@ pub struct TensorView<'a> {
     pub bytes: &'a [u8],
 }
 
-fn as_bytes<T: Copy>(v: &[T]) -> &[u8] {
-    // SAFETY: any initialised `T: Copy` slice of plain numbers (or bools) may be read as
-    // bytes; the length is the slice's size in bytes.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
-}
-
 impl<'a> TensorView<'a> {
     /// Views `t`'s buffer without copying it.
     pub fn of(t: &'a Tensor) -> TensorView<'a> {
-        let bytes: &[u8] = match &t.data {
-            TensorData::Bool(v) => as_bytes(v),
-            TensorData::I8(v) => as_bytes(v),
-            TensorData::I16(v) => as_bytes(v),
-            TensorData::I32(v) => as_bytes(v),
-            TensorData::I64(v) => as_bytes(v),
-            TensorData::U8(v) => as_bytes(v),
-            TensorData::U16(v) => as_bytes(v),
-            TensorData::U32(v) => as_bytes(v),
-            TensorData::U64(v) => as_bytes(v),
-            TensorData::F16(v) | TensorData::F32(v) => as_bytes(v),
-            TensorData::F64(v) => as_bytes(v),
-            TensorData::Str(_) => &[],
-        };
+        let bytes = t.data.as_bytes();
         TensorView {
             dtype: t.dtype(),
             shape: &t.shape,
