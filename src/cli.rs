@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// A fast, drop-in replacement for `mlflow models serve` (ONNX models).
+/// A fast, drop-in replacement for `mlflow models serve` (ONNX and TorchScript models).
 #[derive(Debug, Parser)]
 #[command(name = "mlflow-serve", version, about, disable_help_subcommand = true)]
 pub struct Cli {
@@ -64,7 +64,7 @@ pub struct ServeArgs {
         default_value_t = 60
     )]
     pub timeout: u64,
-    /// Number of inference workers (one ONNX Runtime session and thread each).
+    /// Number of inference workers (one runtime session and thread each).
     #[arg(short = 'w', long, env = "MLFLOW_MODELS_WORKERS", default_value_t = 1)]
     pub workers: usize,
     /// Accepted for compatibility with `mlflow models serve`; mlflow-serve needs no Python environment.
@@ -85,8 +85,8 @@ pub struct ServeArgs {
     /// `lib/`, `../lib/` and `..`.
     #[arg(long = "torch-plugin", env = "MLFLOW_SERVE_TORCH_PLUGIN")]
     pub torch_plugin: Option<PathBuf>,
-    /// Intra-op threads per ONNX Runtime session when the MLmodel does not set
-    /// `intra_op_num_threads` (0 = the CPUs this process may use, cgroup quota included,
+    /// Intra-op threads per runtime session (ONNX Runtime, libtorch) when the MLmodel does not
+    /// set them (`intra_op_num_threads`) (0 = the CPUs this process may use, cgroup quota included,
     /// divided among the workers).
     #[arg(
         long = "intra-op-threads",
@@ -94,7 +94,8 @@ pub struct ServeArgs {
         default_value_t = 0
     )]
     pub intra_op_threads: usize,
-    /// Largest request body accepted, in bytes (413 above it). Default 100 MiB, as MLflow's nginx.
+    /// Largest request body accepted, in bytes (413 above it). `mlflow models serve` itself has
+    /// no limit; 100 MiB bounds what one client can make the server hold.
     #[arg(long = "max-body-bytes", env = "MLFLOW_SERVE_MAX_BODY_BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Requests that may wait for an inference worker before new ones get 503.

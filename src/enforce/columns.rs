@@ -1,4 +1,4 @@
-//! Stage 2 for column-based signatures: presence, order, and the lossless dtype table (§3.3–3.4).
+//! Stage 2 for column-based signatures: presence, order, and the lossless dtype table (`mlflow/models/utils.py`, `_enforce_named_col_schema`, `_enforce_mlflow_datatype`).
 
 use crate::model::signature::{ColSpec, ColType};
 use crate::payload::{Array, Cell, ColName, Column, Frame, Input};
@@ -251,7 +251,7 @@ fn numpy_target(ty: &ColType) -> &'static str {
     }
 }
 
-/// The lossless table (§3.4) for one column.
+/// The lossless table (`_enforce_mlflow_datatype`) for one column.
 pub fn enforce_column(col: Column, ty: &ColType, name: &str) -> Result<Column, String> {
     let col = match (col, ty) {
         (Column::Object(cells), t) if !matches!(t, ColType::String | ColType::Binary) => {

@@ -1,4 +1,4 @@
-//! MLflow's schema enforcement (protocol §3): the lossy parse-time cast of dataframe
+//! MLflow's schema enforcement (`mlflow/models/utils.py`, `_enforce_schema`): the lossy parse-time cast of dataframe
 //! payloads, then the lossless predict-time checks, tensor shape/dtype checks and params.
 
 pub mod cast;

@@ -1,4 +1,4 @@
-//! `_enforce_params_schema` (§3.7): defaults, exact types with the allowed widenings.
+//! `_enforce_params_schema` (`mlflow/models/utils.py`): defaults, exact types with the allowed widenings.
 
 use crate::model::signature::{ColType, ParamSpec, ParamType};
 use crate::payload::Cell;

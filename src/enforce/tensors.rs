@@ -1,4 +1,4 @@
-//! Stage 2 for tensor-based signatures: shapes, dtypes, DataFrame reshaping (§3.6).
+//! Stage 2 for tensor-based signatures: shapes, dtypes, DataFrame reshaping (`mlflow/models/utils.py`, `_enforce_tensor_schema`).
 
 use runtime_api::{Tensor, TensorData};
 

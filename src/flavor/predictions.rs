@@ -1,4 +1,4 @@
-//! MLflow predictions and their byte-exact JSON (`json.dump(..., cls=NumpyEncoder)`, §1.11).
+//! MLflow predictions and their byte-exact JSON (`json.dump(..., cls=NumpyEncoder)` in `mlflow/pyfunc/scoring_server/__init__.py`, `predictions_to_json`).
 
 use runtime_api::{MapKey, OutputValue, TensorData};
 

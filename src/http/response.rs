@@ -11,7 +11,7 @@ use crate::flavor::FlavorError;
 use crate::payload::PayloadError;
 use crate::pyjson::write_str;
 
-/// MLflow's error-code table (§1.13.1): status, sqlstate, error_class.
+/// MLflow's error-code table (`mlflow/exceptions.py`, `ERROR_CODE_TO_HTTP_STATUS`, and the sqlstate/error_class MLflow 3.17.2 answers): status, sqlstate, error_class.
 fn code_info(code: &str) -> (StatusCode, Option<&'static str>, Option<&'static str>) {
     match code {
         "BAD_REQUEST" | "INVALID_PARAMETER_VALUE" => (

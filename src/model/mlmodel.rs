@@ -1,4 +1,4 @@
-//! Reading `MLmodel` (YAML written by `yaml.safe_dump`) into typed fields (protocol §2).
+//! Reading `MLmodel` (YAML written by `yaml.safe_dump`) into typed fields (MLflow's `mlflow/models/model.py`, `Model.load`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,7 +73,7 @@ pub enum LoadError {
     },
 }
 
-/// `saved_input_example_info` (§2.7).
+/// `saved_input_example_info` (`mlflow/models/utils.py`, `_read_example`).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct InputExampleInfo {
     /// Raw example file.
@@ -122,7 +122,7 @@ struct RawMlModel {
     model_size_bytes: Option<u64>,
 }
 
-/// The `onnx` flavor block (§2.4).
+/// The `onnx` flavor block (`mlflow/onnx/__init__.py`, `save_model`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OnnxFlavor {
     /// Model file relative to the model directory (`model.onnx`).
@@ -135,7 +135,7 @@ pub struct OnnxFlavor {
     pub onnx_version: Option<String>,
 }
 
-/// The `pytorch` flavor block (§2.5) and the pyfunc `config` the PyTorch wrapper reads.
+/// The `pytorch` flavor block (`mlflow/pytorch/__init__.py`, `save_model`) and the pyfunc `config` the PyTorch wrapper reads.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PyTorchFlavor {
     /// The data folder relative to the model directory (`data`).

@@ -1,5 +1,5 @@
 //! Signature types (ColSpec, TensorSpec, ParamSpec) read from the MLmodel JSON strings,
-//! with the Python `repr` forms MLflow prints in its error messages (protocol §2.6).
+//! with the Python `repr` forms MLflow prints in its error messages (`mlflow/types/schema.py`).
 
 use runtime_api::DType;
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! `text/csv` bodies, read like `pandas.read_csv(dtype=<schema types>)` (protocol §1.9).
+//! `text/csv` bodies, read like `pandas.read_csv(dtype=<schema types>)` (`mlflow/pyfunc/scoring_server/__init__.py`, `parse_csv_input`).
 
 use crate::model::signature::{ColType, InputSchema};
 use crate::payload::data::{ColName, Column, Frame};

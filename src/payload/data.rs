@@ -295,7 +295,7 @@ impl Array {
     }
 }
 
-/// What a request carries once parsed (protocol §4: DataFrame, ndarray, dict of arrays, or other).
+/// What a request carries once parsed (DataFrame, ndarray, dict of arrays, or other: what pyfunc hands a flavor).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// A DataFrame (dataframe_split/records, CSV, Parquet).

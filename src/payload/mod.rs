@@ -1,5 +1,5 @@
 //! Request parsing: Content-Type rules, then JSON / CSV / Parquet bodies into a typed
-//! [`Request`] (protocol §1.4–§1.10). Knows MLflow's formats, nothing of the runtime.
+//! [`Request`] (`mlflow/pyfunc/scoring_server/__init__.py`, `invocations`). Knows MLflow's formats, nothing of the runtime.
 
 pub mod csv;
 pub mod data;
@@ -139,7 +139,7 @@ pub enum BodyFormat {
     Parquet,
 }
 
-/// Applies MLflow's Content-Type algorithm (§1.4) to the raw header value.
+/// Applies MLflow's Content-Type algorithm (`invocations` in `mlflow/pyfunc/scoring_server/__init__.py`) to the raw header value.
 pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, PayloadError> {
     let Some(ct) = content_type else {
         return Err(PayloadError::MissingContentType);

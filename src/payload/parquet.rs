@@ -1,4 +1,4 @@
-//! `application/vnd.apache.parquet` bodies, read like `pandas.read_parquet` (protocol §1.10).
+//! `application/vnd.apache.parquet` bodies, read like `pandas.read_parquet` (`mlflow/pyfunc/scoring_server/__init__.py`, `parse_parquet_input`).
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;

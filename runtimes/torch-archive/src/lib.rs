@@ -1,6 +1,6 @@
 //! Telling what a PyTorch file is from its contents, before libtorch sees it.
 //!
-//! MLflow writes three kinds of PyTorch file (protocol §2.5), all zip archives under one root
+//! MLflow writes three kinds of PyTorch file (`mlflow/pytorch/__init__.py`, `save_model`), all zip archives under one root
 //! folder: a TorchScript archive (`<root>/code/__torch__…py`, `<root>/constants.pkl`), an
 //! eager pickle (`<root>/data.pkl` with no `code/` folder) and a `torch.export` archive
 //! (`<root>/models/model.json`, `<root>/archive_format`). Only the first can run without

@@ -1,5 +1,6 @@
-//! A tracking server over its REST API (the endpoints `mlflow server` 3.17.2 answers; see the
-//! protocol notes §5.6).
+//! A tracking server over its REST API: the endpoints `mlflow server` 3.17.2 answers
+//! (`mlflow/server/handlers.py`; the client side is `mlflow/store/model_registry/rest_store.py`
+//! and `mlflow/store/tracking/rest_store.py`).
 
 use serde::Deserialize;
 use serde_json::json;
