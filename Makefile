@@ -130,6 +130,7 @@ fixtures: reference-env $(TORCH_REF)
 	.venv-ref/bin/python tests/fixtures/generate_models.py
 	.venv-ref/bin/python tests/fixtures/generate_cnn.py
 	.venv-ref/bin/python tests/fixtures/generate_torch.py
+	.venv-ref/bin/python tests/fixtures/generate_runtime_conformance.py
 
 ## Re-record the committed golden answers from real `mlflow models serve`.
 goldens: reference-env $(TORCH_REF)

@@ -53,6 +53,11 @@ fn backends_built() -> Vec<&'static str> {
     let mut b = vec!["onnx"];
     if cfg!(feature = "torch") {
         b.push("torch");
+    } else {
+        eprintln!(
+            "\n*** HTTP conformance: the TorchScript backend is NOT CHECKED (built without \
+             --features torch; `make test` builds it): nothing is compared ***\n"
+        );
     }
     b
 }
