@@ -36,9 +36,18 @@ impl Flavor for PyTorch {
     }
 
     fn runtime_error(&self, error: RuntimeError) -> FlavorError {
-        FlavorError::model(error.to_string())
+        match error {
+            RuntimeError::UnsupportedOutput(kind) => FlavorError::model(format!(
+                "TypeError: Expected PyTorch model to output a single output tensor, but got output of type '<class '{kind}'>'"
+            )),
+            other => FlavorError::model(other.to_string()),
+        }
     }
 }
+
+/// How to make a PyTorch model mlflow-serve can run, after saying why this one cannot.
+#[cfg(feature = "torch")]
+const CONVERSION_HINT: &str = "script or trace the module (torch.jit.script / torch.jit.trace) and log it with mlflow.pytorch.log_model(..., serialization_format=\"pickle\"), or export it to ONNX (torch.onnx.export) and log it with mlflow.onnx.log_model";
 
 /// MLflow's `MLFLOW_ALLOW_PICKLE_DESERIALIZATION` (default true): when false, MLflow refuses
 /// every `.pth` file, TorchScript included.
@@ -84,7 +93,10 @@ pub fn load(
     let rt_err = |e: RuntimeError| LoadError::Runtime {
         kind: "PyTorch",
         path: path.clone(),
-        reason: e.to_string(),
+        reason: match e {
+            RuntimeError::NotRunnable(what) => format!("{what}: {CONVERSION_HINT}"),
+            other => other.to_string(),
+        },
     };
     let plugin_path = runtime_torch_loader::find_plugin(opts.torch_plugin.as_deref()).map_err(|search| LoadError::Runtime {
         kind: "PyTorch",

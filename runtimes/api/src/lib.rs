@@ -270,6 +270,14 @@ pub enum RuntimeError {
     /// The runtime call panicked; the panic was contained to the requests of that call.
     #[error("the inference worker panicked: {0}")]
     Panicked(String),
+    /// The model file is of a kind this backend cannot run (what it is, in the backend's
+    /// words); the caller may say how to convert it.
+    #[error("{0}")]
+    NotRunnable(String),
+    /// The model returned something other than one tensor: the kind of value it returned,
+    /// in the backend's own type names (`tuple`, `list`, `dict`, …).
+    #[error("the model returned a {0}, not a single tensor")]
+    UnsupportedOutput(String),
 }
 
 /// A scalar or list argument passed to a model beside its tensors (MLflow inference params;
@@ -341,7 +349,7 @@ pub mod plugin_abi {
     use super::DType;
 
     /// Bumped on any change of the functions or structs below.
-    pub const ABI_VERSION: u32 = 1;
+    pub const ABI_VERSION: u32 = 2;
 
     /// Most dimensions an output may have.
     pub const MAX_DIMS: usize = 16;
@@ -389,7 +397,8 @@ pub mod plugin_abi {
     }
 
     /// What a plugin call reports: `kind` 0 = success, 1 = load, 2 = input, 3 = run error,
-    /// 4 = a panic contained inside the plugin;
+    /// 4 = a panic contained inside the plugin, 5 = a model file the backend cannot run,
+    /// 6 = an output that is not one tensor (the message is the value's type name);
     /// `message` is a NUL-terminated string the plugin allocated (free it with the plugin's
     /// string-free function), or null.
     #[repr(C)]

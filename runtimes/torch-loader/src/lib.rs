@@ -154,6 +154,8 @@ impl Plugin {
                 text.trim_start_matches("the inference worker panicked: ")
                     .to_string(),
             ),
+            5 => RuntimeError::NotRunnable(text),
+            6 => RuntimeError::UnsupportedOutput(text),
             _ => RuntimeError::Run(text),
         }
     }

@@ -38,6 +38,8 @@ fn report(err: *mut RawError, e: RuntimeError) {
         RuntimeError::Input(_) => 2,
         RuntimeError::Run(_) => 3,
         RuntimeError::Panicked(_) => 4,
+        RuntimeError::NotRunnable(_) => 5,
+        RuntimeError::UnsupportedOutput(_) => 6,
     };
     let text = e.to_string().replace('\0', " ");
     let message = CString::new(text).map_or(std::ptr::null_mut(), CString::into_raw);

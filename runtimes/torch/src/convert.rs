@@ -197,8 +197,8 @@ impl TorchOutput {
     }
 }
 
-/// Python's type name of a non-tensor `forward` result.
-pub fn py_type(v: &IValue) -> &'static str {
+/// The type of a non-tensor `forward` result, in TorchScript's names (which are Python's).
+pub fn value_type(v: &IValue) -> &'static str {
     match v {
         IValue::None => "NoneType",
         IValue::Tensor(_) => "torch.Tensor",

@@ -24,9 +24,6 @@ use tch::jit::{CModule, IValue};
 pub use archive::{ArchiveKind, ForwardArg};
 pub use convert::{TensorView, TorchOutput};
 
-/// The hint every refusal ends with.
-pub const CONVERSION_HINT: &str = "script or trace the module (torch.jit.script / torch.jit.trace) and log it with mlflow.pytorch.log_model(..., serialization_format=\"pickle\"), or export it to ONNX (torch.onnx.export) and log it with mlflow.onnx.log_model";
-
 /// A TorchScript module loaded once and shared by every worker.
 pub struct TorchModel {
     module: Arc<CModule>,
@@ -83,18 +80,18 @@ impl TorchModel {
         let forward = match archive::inspect(path) {
             ArchiveKind::TorchScript(args) => args,
             ArchiveKind::EagerPickle => {
-                return Err(RuntimeError::Load(format!(
-                    "a pickled eager nn.Module, which only Python can load: {CONVERSION_HINT}"
-                )))
+                return Err(RuntimeError::NotRunnable(
+                    "a pickled eager nn.Module, which only Python can load".into(),
+                ))
             }
             ArchiveKind::Exported => {
-                return Err(RuntimeError::Load(format!(
-                    "a torch.export program (MLflow's default \"pt2\" format), which libtorch cannot run without Python: {CONVERSION_HINT}"
-                )))
+                return Err(RuntimeError::NotRunnable(
+                    "a torch.export program (a \"pt2\" archive), which libtorch cannot run without Python".into(),
+                ))
             }
             ArchiveKind::Unknown(why) => {
-                return Err(RuntimeError::Load(format!(
-                    "not a TorchScript archive ({why}): {CONVERSION_HINT}"
+                return Err(RuntimeError::NotRunnable(format!(
+                    "not a TorchScript archive ({why})"
                 )))
             }
         };
@@ -154,10 +151,9 @@ impl TorchSession {
             .map_err(|e| RuntimeError::Run(convert::torch_error(&e.to_string())))?;
         match out {
             IValue::Tensor(t) => TorchOutput::new(&t),
-            other => Err(RuntimeError::Run(format!(
-                "TypeError: Expected PyTorch model to output a single output tensor, but got output of type '<class '{}'>'",
-                convert::py_type(&other)
-            ))),
+            other => Err(RuntimeError::UnsupportedOutput(
+                convert::value_type(&other).to_string(),
+            )),
         }
     }
 
