@@ -299,8 +299,9 @@ pub enum Param {
 }
 
 impl Param {
-    /// The Python type name of the value (`int`, `float`, `list`, …).
-    pub fn py_type(&self) -> &'static str {
+    /// The value's type as a scripting backend names it in its own messages (TorchScript:
+    /// `int`, `float`, `str`, `list`, `NoneType`, …).
+    pub fn type_name(&self) -> &'static str {
         match self {
             Param::None => "NoneType",
             Param::Bool(_) => "bool",

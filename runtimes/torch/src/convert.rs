@@ -227,7 +227,7 @@ pub fn param_to_ivalue(name: &str, p: &Param, ty: Option<&str>) -> Result<IValue
     let mismatch = |want: &str| {
         RuntimeError::Input(format!(
             "RuntimeError: forward() Expected a value of type '{want}' for argument '{name}' but instead found type '{}'.",
-            p.py_type()
+            p.type_name()
         ))
     };
     Ok(match (p, ty) {
