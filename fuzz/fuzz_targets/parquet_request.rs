@@ -1,13 +1,13 @@
 //! `application/vnd.apache.parquet` bodies: the footer, pages and encodings of untrusted
 //! files, under the decoded-size bound.
 //!
-//! parquet 57.3.2 and arrow-ipc 57.3.2 panic on some malformed footers (an `unwrap` in the
-//! thrift decoder, an index in the embedded Arrow schema reader, a capacity overflow in the
-//! schema builder; found by this target, kept in `fuzz/regressions/`). The server contains
-//! such panics (`payload::parquet::parse` answers them as parse errors), so here a panic
-//! while parsing is left to that containment, as in production. Aborts (an allocation
-//! failure: a footer declaring huge lists, now refused by `check_footer`) and panics in
-//! enforcement are still crashes.
+//! Found by this target and kept in `fuzz/regressions/`: panics in parquet/arrow-ipc 57.3.2's
+//! footer and schema readers (contained: `payload::parquet::parse` answers them as parse
+//! errors, so here a panic while parsing is left to that containment, as in production),
+//! allocation aborts from footer lists declaring billions of elements (fixed upstream in
+//! parquet 60), and a dictionary page declaring 300 M values that made parquet 60.1 reserve
+//! 2.4 GB (refused by `check_pages` before decoding). Aborts, out-of-memory and panics in
+//! enforcement are crashes.
 #![no_main]
 
 mod common;
