@@ -68,6 +68,10 @@ fn probes_answer_503_until_the_model_is_warmed_up() {
         assert_eq!(r.status, 503);
         assert_eq!(r.body, br#"{"status": "loading"}"#);
         saw_loading = true;
+        // Alive while loading: an orchestrator must not restart a pod that is warming up.
+        let live = http(port, "GET", "/livez", &[], b"").unwrap();
+        assert_eq!(live.status, 200);
+        assert_eq!(live.body, br#"{"status": "alive"}"#);
         let h = http(port, "GET", "/health", &[], b"").unwrap();
         assert!(h.status == 503 || h.status == 200);
         let inv = post(port, QUICKSTART_BODY).unwrap();
@@ -128,6 +132,8 @@ fn sigterm_drains_and_answers_every_accepted_request() {
     let ping = http(port, "GET", "/ping", &[], b"").unwrap();
     assert_eq!(ping.status, 503);
     assert_eq!(ping.body, br#"{"status": "draining"}"#);
+    // Alive while draining.
+    assert_eq!(http(port, "GET", "/livez", &[], b"").unwrap().status, 200);
     let during = outcomes.lock().unwrap().len();
     std::thread::sleep(Duration::from_millis(400));
     // The balancer has stopped routing; one slow request is in flight when the drain ends.

@@ -129,6 +129,21 @@ impl AppState {
         }
     }
 
+    /// `/livez`: whether the process should be left running. 200 while it loads, serves or
+    /// drains (an orchestrator must not restart a pod that is warming up a large model or
+    /// finishing its requests); 503 only once the model is loaded and no inference worker is
+    /// left, which no wait will cure.
+    fn liveness_response(&self) -> Response<Full<Bytes>> {
+        if self.model.get().is_some_and(|m| m.live_workers() == 0) {
+            detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{\"status\": \"no inference worker left\"}",
+            )
+        } else {
+            detail(StatusCode::OK, "{\"status\": \"alive\"}")
+        }
+    }
+
     /// `/metrics`: the Prometheus text, with the queue depth and busy workers read now.
     fn metrics_response(&self) -> Response<Full<Bytes>> {
         let model = self.model.get();
@@ -161,9 +176,10 @@ struct State {
     parsers: Arc<tokio::sync::Semaphore>,
 }
 
-const ROUTES: [(&str, Method); 5] = [
+const ROUTES: [(&str, Method); 6] = [
     ("/ping", Method::GET),
     ("/health", Method::GET),
+    ("/livez", Method::GET),
     ("/version", Method::GET),
     ("/invocations", Method::POST),
     ("/metrics", Method::GET),
@@ -248,6 +264,7 @@ async fn route_request(
     }
     let response = match *route {
         "/ping" | "/health" => state.app.probe_response(),
+        "/livez" => state.app.liveness_response(),
         "/metrics" => state.app.metrics_response(),
         "/version" => respond(
             StatusCode::OK,
@@ -387,6 +404,7 @@ pub async fn serve_metrics(listener: TcpListener, app: Arc<AppState>, config: Se
                 let r = match (req.method(), req.uri().path()) {
                     (&Method::GET, "/metrics") => app.metrics_response(),
                     (&Method::GET, "/ping" | "/health") => app.probe_response(),
+                    (&Method::GET, "/livez") => app.liveness_response(),
                     _ => detail(StatusCode::NOT_FOUND, "{\"detail\":\"Not Found\"}"),
                 };
                 Ok::<_, Infallible>(r)
