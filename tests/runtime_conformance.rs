@@ -318,6 +318,18 @@ fn a_wrong_dtype_or_rank_is_an_error_not_a_panic() {
             rt.run(vec![(input.clone(), wrong_dtype)])
         }));
         assert!(matches!(r, Ok(Err(_))), "{}: wrong dtype: {r:?}", b.name);
+        // A dtype the backend has no tensor type for is reported as such (the flavor words it).
+        if b.name == "torch" {
+            let mut id = (b.open)(&(b.file)("torch_identity"));
+            for d in [DType::U16, DType::U32, DType::U64, DType::Str] {
+                let t = Tensor::new(vec![2], sample(d, 2)).unwrap();
+                let r = id.run(vec![("input".into(), t)]);
+                assert!(
+                    matches!(&r, Err(runtime_api::RuntimeError::UnsupportedInputDtype(x)) if *x == d),
+                    "{d:?}: {r:?}"
+                );
+            }
+        }
 
         let mut rt = (b.open)(&(b.file)(cnn));
         let input = name(rt.as_ref());

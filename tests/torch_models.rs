@@ -148,3 +148,43 @@ fn libtorch_is_loaded_only_for_pytorch_models() {
     let torch = maps("torch_wine_tensor");
     assert!(torch.contains("libtorch_cpu.so") && torch.contains("libmlflow_serve_torch.so"));
 }
+
+/// The texts MLflow's PyTorch wrapper (and numpy, torch under it) put in `stack_trace` for a
+/// non-tensor output and an input dtype libtorch lacks: the runtime reports them as
+/// structured errors, and the flavor words them.
+#[cfg(feature = "torch")]
+#[test]
+fn runtime_refusals_read_as_mlflow_words_them() {
+    let json = [("Content-Type", "application/json")];
+    let trace = |r: &common::HttpResponse| -> String {
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["stack_trace"].as_str().unwrap_or_default().to_string()
+    };
+    let tuple = common::Server::start(&common::model_dir("torch_tuple_out"), &[]);
+    let r = tuple.request(
+        "POST",
+        "/invocations",
+        &json,
+        br#"{"inputs": [[1.0, 2.0]]}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        trace(&r).contains("TypeError: Expected PyTorch model to output a single output tensor, but got output of type '<class 'tuple'>'"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    // No signature: the dtype comes from the JSON, and a string array reaches libtorch.
+    let nosig = common::Server::start(&common::model_dir("torch_nosig_sum"), &[]);
+    let r = nosig.request(
+        "POST",
+        "/invocations",
+        &json,
+        br#"{"inputs": [["a", "b"]]}"#,
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        trace(&r).contains("numpy.object_"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}

@@ -40,6 +40,17 @@ impl Flavor for PyTorch {
             RuntimeError::UnsupportedOutput(kind) => FlavorError::model(format!(
                 "TypeError: Expected PyTorch model to output a single output tensor, but got output of type '<class '{kind}'>'"
             )),
+            // What `torch.from_numpy` raises for an object array, as MLflow's wrapper calls it.
+            RuntimeError::UnsupportedInputDtype(runtime_api::DType::Str) => {
+                FlavorError::model(FROM_NUMPY)
+            }
+            RuntimeError::UnsupportedInputDtype(d) => FlavorError::model(format!(
+                "TypeError: libtorch (through tch) has no {d} tensors; send a signed integer type"
+            )),
+            // What `tensor.numpy()` raises for a type numpy lacks (bfloat16, complex32…).
+            RuntimeError::UnsupportedOutputDtype(name) => {
+                FlavorError::model(format!("TypeError: Got unsupported ScalarType {name}"))
+            }
             other => FlavorError::model(other.to_string()),
         }
     }

@@ -278,6 +278,12 @@ pub enum RuntimeError {
     /// in the backend's own type names (`tuple`, `list`, `dict`, …).
     #[error("the model returned a {0}, not a single tensor")]
     UnsupportedOutput(String),
+    /// An input tensor of a dtype the backend has no tensor type for.
+    #[error("the backend has no {0} tensors")]
+    UnsupportedInputDtype(DType),
+    /// An output tensor of a type this crate has no [`DType`] for, in the backend's name.
+    #[error("the model returned a {0} tensor, which has no dtype here")]
+    UnsupportedOutputDtype(String),
 }
 
 /// A scalar or list argument passed to a model beside its tensors (MLflow inference params;
@@ -399,7 +405,9 @@ pub mod plugin_abi {
 
     /// What a plugin call reports: `kind` 0 = success, 1 = load, 2 = input, 3 = run error,
     /// 4 = a panic contained inside the plugin, 5 = a model file the backend cannot run,
-    /// 6 = an output that is not one tensor (the message is the value's type name);
+    /// 6 = an output that is not one tensor (the message is the value's type name),
+    /// 7 = an input dtype the backend lacks (the message is its numpy name), 8 = an output
+    /// tensor type with no dtype (the message is the backend's name for it);
     /// `message` is a NUL-terminated string the plugin allocated (free it with the plugin's
     /// string-free function), or null.
     #[repr(C)]

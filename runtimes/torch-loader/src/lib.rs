@@ -156,6 +156,11 @@ impl Plugin {
             ),
             5 => RuntimeError::NotRunnable(text),
             6 => RuntimeError::UnsupportedOutput(text),
+            7 => match DType::from_numpy_name(&text) {
+                Some(d) => RuntimeError::UnsupportedInputDtype(d),
+                None => RuntimeError::Input(text),
+            },
+            8 => RuntimeError::UnsupportedOutputDtype(text),
             _ => RuntimeError::Run(text),
         }
     }

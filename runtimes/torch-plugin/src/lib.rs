@@ -40,8 +40,18 @@ fn report(err: *mut RawError, e: RuntimeError) {
         RuntimeError::Panicked(_) => 4,
         RuntimeError::NotRunnable(_) => 5,
         RuntimeError::UnsupportedOutput(_) => 6,
+        RuntimeError::UnsupportedInputDtype(_) => 7,
+        RuntimeError::UnsupportedOutputDtype(_) => 8,
     };
-    let text = e.to_string().replace('\0', " ");
+    // Structured errors carry their payload alone; the loader rebuilds the variant.
+    let text = match &e {
+        RuntimeError::NotRunnable(t)
+        | RuntimeError::UnsupportedOutput(t)
+        | RuntimeError::UnsupportedOutputDtype(t) => t.clone(),
+        RuntimeError::UnsupportedInputDtype(d) => d.numpy_name().to_string(),
+        other => other.to_string(),
+    }
+    .replace('\0', " ");
     let message = CString::new(text).map_or(std::ptr::null_mut(), CString::into_raw);
     // SAFETY: the caller passes a valid, writable RawError (or null, handled above).
     unsafe {

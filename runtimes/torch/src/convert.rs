@@ -6,9 +6,6 @@ use tch::Kind;
 
 use crate::archive::ForwardArg;
 
-/// numpy's refusal, which `torch.from_numpy` raises for dtypes libtorch has no type for.
-const FROM_NUMPY: &str = "The only supported types are: float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint64, uint32, uint16, uint8, and bool.";
-
 /// A libtorch-owned copy of `t` (like `torch.from_numpy(a).clone()`): nothing libtorch or
 /// the module does with it can reach `t`'s buffer.
 pub fn to_torch(t: &TensorView<'_>) -> Result<tch::Tensor, RuntimeError> {
@@ -25,16 +22,8 @@ pub fn to_torch(t: &TensorView<'_>) -> Result<tch::Tensor, RuntimeError> {
         DType::Bool => Kind::Bool,
         // float16 is carried as f32 on our side: one conversion, as numpy would have it.
         DType::F16 => Kind::Float,
-        DType::U16 | DType::U32 | DType::U64 => {
-            return Err(RuntimeError::Input(format!(
-                "TypeError: libtorch (through tch) has no {} tensors; send a signed integer type",
-                t.dtype
-            )))
-        }
-        DType::Str => {
-            return Err(RuntimeError::Input(format!(
-                "TypeError: can't convert np.ndarray of type numpy.object_. {FROM_NUMPY}"
-            )))
+        DType::U16 | DType::U32 | DType::U64 | DType::Str => {
+            return Err(RuntimeError::UnsupportedInputDtype(t.dtype))
         }
     };
     if t.bytes.len() != n * kind.elt_size_in_bytes() {
@@ -110,11 +99,7 @@ impl TorchOutput {
             Kind::Bool => (t.f_contiguous(), DType::Bool),
             // float16 is carried as f32 values on our side.
             Kind::Half => (t.f_to_kind(Kind::Float), DType::F16),
-            other => {
-                return Err(RuntimeError::Run(format!(
-                    "TypeError: Got unsupported ScalarType {other:?}"
-                )))
-            }
+            other => return Err(RuntimeError::UnsupportedOutputDtype(format!("{other:?}"))),
         };
         let tensor = tensor.map_err(run_err)?;
         let shape = tensor.size().iter().map(|&d| d.max(0) as usize).collect();
