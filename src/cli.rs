@@ -22,6 +22,64 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// SageMaker's container contract (`docker run IMAGE serve`): `models serve` of
+    /// `/opt/ml/model` on `0.0.0.0:8080` (`SAGEMAKER_BIND_TO_PORT` overrides the port). Any
+    /// `models serve` flag may follow and wins over these defaults.
+    #[command(disable_help_flag = true)]
+    Serve {
+        /// Flags passed on to `models serve`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Where SageMaker mounts the model, and where the container image puts one.
+pub const SAGEMAKER_MODEL_DIR: &str = "/opt/ml/model";
+
+impl Command {
+    /// The `models serve` flags a command stands for: SageMaker's `serve` is `models serve`
+    /// with the model directory, host and port of SageMaker's contract unless given.
+    pub fn into_serve_args(self) -> Result<ServeArgs, clap::Error> {
+        match self {
+            Command::Models {
+                command: ModelsCommand::Serve(args),
+            } => Ok(args),
+            Command::Serve { args } => {
+                let given = |names: &[&str]| {
+                    args.iter().any(|a| {
+                        names
+                            .iter()
+                            .any(|n| a == n || a.starts_with(&format!("{n}=")))
+                    })
+                };
+                let mut argv: Vec<String> =
+                    vec!["mlflow-serve".into(), "models".into(), "serve".into()];
+                if !given(&["-m", "--model-uri"]) {
+                    argv.extend(["-m".into(), SAGEMAKER_MODEL_DIR.into()]);
+                }
+                if !given(&["-h", "--host"]) {
+                    argv.extend(["-h".into(), "0.0.0.0".into()]);
+                }
+                if !given(&["-p", "--port"]) {
+                    let port = std::env::var("SAGEMAKER_BIND_TO_PORT")
+                        .ok()
+                        .filter(|p| !p.trim().is_empty())
+                        .unwrap_or_else(|| "8080".into());
+                    argv.extend(["-p".into(), port]);
+                }
+                argv.extend(args);
+                let Cli { command } = Cli::try_parse_from(argv)?;
+                match command {
+                    Command::Models {
+                        command: ModelsCommand::Serve(args),
+                    } => Ok(args),
+                    Command::Serve { .. } => {
+                        Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `mlflow-serve models …`

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
-use mlflow_serve::cli::{Cli, Command, LogFormat, ModelsCommand, ServeArgs};
+use mlflow_serve::cli::{Cli, LogFormat, ServeArgs};
 use mlflow_serve::http::{drain_on, serve, serve_metrics, AppState, ServerConfig};
 use mlflow_serve::metrics::Metrics;
 use mlflow_serve::pipeline::{LoadOptions, ServedModel};
@@ -21,9 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = Cli::parse();
-    let Command::Models {
-        command: ModelsCommand::Serve(args),
-    } = cli.command;
+    let args = cli.command.into_serve_args().unwrap_or_else(|e| e.exit());
     init_logging(args.log_format);
     // Panics in a request's parse or runtime call are contained and answered; every panic is
     // logged as one line through the log (its message cut at 200 characters).

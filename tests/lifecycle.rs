@@ -185,3 +185,49 @@ fn sigterm_drains_and_answers_every_accepted_request() {
         all.iter().filter(|o| **o != Ok(200)).collect::<Vec<_>>()
     );
 }
+
+/// SageMaker's contract: the container runs `IMAGE serve`; the model is at /opt/ml/model
+/// (here given with `-m`, which wins over that default), the port is 8080 or
+/// `SAGEMAKER_BIND_TO_PORT`, every interface is bound, and `/ping` answers 200 quickly.
+#[test]
+fn sagemaker_serve_binds_every_interface_on_its_port() {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+        .args(["serve", "-m"])
+        .arg(model_dir("wine_cols"))
+        .env("SAGEMAKER_BIND_TO_PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while http(port, "GET", "/ping", &[], b"").map(|r| r.status).ok() != Some(200) {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        assert!(matches!(child.try_wait(), Ok(None)), "exited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("serve: ready in {:?}", started.elapsed());
+    assert_eq!(post(port, QUICKSTART_BODY).unwrap().status, 200);
+    // Bound to 0.0.0.0, not only loopback: reachable through a non-loopback address of this
+    // host when it has one (127.0.0.2 is loopback too, but not 127.0.0.1: a 127.0.0.1 bind
+    // would refuse it).
+    let other = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 2], port)),
+        Duration::from_secs(2),
+    );
+    assert!(other.is_ok(), "not bound to every interface: {other:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Without -m, the model is /opt/ml/model.
+    let out = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+        .args(["serve", "-p", &free_port().to_string()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run");
+    if !std::path::Path::new("/opt/ml/model").exists() {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("/opt/ml/model"), "{err}");
+    }
+}
