@@ -14,6 +14,8 @@ pub struct Cli {
 }
 
 /// Top-level commands (mirroring `mlflow`'s).
+// Parsed once at start-up: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Deploy MLflow models locally.
