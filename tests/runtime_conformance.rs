@@ -73,20 +73,10 @@ fn onnx_backend() -> Backend {
 }
 
 fn onnx_name(d: DType) -> &'static str {
+    // The identity model's names are numpy's, but for strings.
     match d {
-        DType::Bool => "bool",
-        DType::I8 => "int8",
-        DType::I16 => "int16",
-        DType::I32 => "int32",
-        DType::I64 => "int64",
-        DType::U8 => "uint8",
-        DType::U16 => "uint16",
-        DType::U32 => "uint32",
-        DType::U64 => "uint64",
-        DType::F16 => "float16",
-        DType::F32 => "float32",
-        DType::F64 => "float64",
         DType::Str => "string",
+        d => d.numpy_name(),
     }
 }
 
