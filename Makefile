@@ -5,14 +5,16 @@ PYTHON ?= python3
 PORT ?= 5002
 MODEL ?= models:/wine-quality/Staging
 BIN := target/release/mlflow-serve
-REF := .venv-ref/.ready-4
+REF := .venv-ref/.ready-5
 TORCH_REF := .venv-ref/.torch-ready-1
+# podman, runc, debootstrap, nginx (Debian packages) and the containers.conf these machines need
+CONTAINER_TOOLS := .local/container/.tools-1
 # libtorch 2.13.0 (from the PyPI torch wheel) for the `torch` feature; see scripts/fetch_libtorch.py.
 LIBTORCH_DIR := $(CURDIR)/.local/libtorch/torch
 TORCH := .local/libtorch/torch/build-version
 export LIBTORCH := $(LIBTORCH_DIR)
 
-.PHONY: setup setup-torch build build-torch run test bench load lint fixtures goldens reference-env example-store clean fuzz fuzz-smoke
+.PHONY: setup setup-torch build build-torch run test test-container image bench load lint fixtures goldens reference-env example-store clean fuzz fuzz-smoke
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -42,11 +44,36 @@ run: setup
 ## resolution against real stores (needs the reference environment: real MLflow, moto).
 ## Built with the `torch` feature, so the TorchScript backend is tested too (its plugin,
 ## target/debug/libmlflow_serve_torch.so, is built first: `cargo test` does not make cdylibs).
-test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) .local/promtool/usr/bin/promtool
+test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) .local/promtool/usr/bin/promtool $(CONTAINER_TOOLS) .local/wrk/usr/bin/wrk
 	cargo build --features torch -p mlflow-serve -p mlflow-serve-torch
 	$(PYTHON) scripts/module_graph.py
+	.venv-ref/bin/python tests/deploy/check_manifests.py target/debug/mlflow-serve
 	cargo test --all-targets --workspace --features torch
 	$(MAKE) fuzz-smoke
+	$(PYTHON) tests/container/fleet.py --quick target/debug/mlflow-serve
+
+## Containers (needs root): podman, runc, debootstrap (stand-in base images, no registry
+## needed) and nginx (the load balancer of the fleet test), from Debian's packages.
+$(CONTAINER_TOOLS):
+	command -v podman && command -v runc && command -v debootstrap && command -v nginx || \
+	  (apt-get install -y -q podman runc debootstrap nginx-light || \
+	   (apt-get update -q && apt-get install -y -q podman runc debootstrap nginx-light))
+	mkdir -p .local/container
+	printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n' > .local/container/containers.conf
+	touch $@
+
+## The image from the top-level Dockerfile (base images stood in locally when they cannot be
+## pulled), then the SageMaker contract, a registry URI, build-docker, and the fleet: a
+## rolling restart of two replicas behind nginx under steady load (0 failed requests) and a
+## SIGKILL mid-load (tests/container/fleet.py).
+test-container: $(CONTAINER_TOOLS) .local/wrk/usr/bin/wrk
+	$(PYTHON) tests/container/fleet.py
+
+## The container image (ONNX models), built from the top-level Dockerfile.
+image: $(CONTAINER_TOOLS)
+	tests/container/base_images.sh
+	CONTAINERS_CONF=$(CURDIR)/.local/container/containers.conf BUILDAH_ISOLATION=chroot \
+	  podman build --pull=never -t mlflow-serve:latest .
 
 ## Coverage-guided fuzzing (cargo-fuzz + libFuzzer, on the stable toolchain through
 ## RUSTC_BOOTSTRAP=1) of every parser of untrusted bytes. `make fuzz` runs each target for
@@ -110,7 +137,7 @@ lint: $(TORCH)
 reference-env: $(REF)
 $(REF):
 	$(PYTHON) -m venv .venv-ref
-	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5' cryptography 'schemathesis==4.32.5'
+	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5' cryptography 'schemathesis==4.32.5' 'kubernetes-validate==1.37.0'
 	touch $@
 
 ## Rebuild the bundled example registry (examples/wine-store) with real MLflow.

@@ -46,6 +46,9 @@ impl Command {
             Command::Models {
                 command: ModelsCommand::Serve(args),
             } => Ok(args),
+            Command::Models { .. } => {
+                Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))
+            }
             Command::Serve { args } => {
                 let given = |names: &[&str]| {
                     args.iter().any(|a| {
@@ -75,9 +78,7 @@ impl Command {
                     Command::Models {
                         command: ModelsCommand::Serve(args),
                     } => Ok(args),
-                    Command::Serve { .. } => {
-                        Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))
-                    }
+                    _ => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
                 }
             }
         }
@@ -90,6 +91,95 @@ pub enum ModelsCommand {
     /// Serve a model over HTTP with MLflow's scoring protocol.
     #[command(disable_help_flag = true)]
     Serve(ServeArgs),
+    /// Build a container image whose entrypoint serves the model on port 8080 (`docker run
+    /// IMAGE`), with Docker or Podman, whichever is installed and answers.
+    BuildDocker(BuildDockerArgs),
+    /// Write the build context of that image (Dockerfile, this executable and its runtime
+    /// libraries, the model) into a directory, without building it.
+    GenerateDockerfile(GenerateDockerfileArgs),
+}
+
+/// What `build-docker` and `generate-dockerfile` put into an image.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// Model URI, resolved exactly as `models serve` resolves it and copied into the image
+    /// (served from `/opt/ml/model` with no network access at start). Without it, the image
+    /// serves a model directory mounted at `/opt/ml/model`.
+    #[arg(short = 'm', long = "model-uri")]
+    pub model_uri: Option<String>,
+    /// `onnx` (libonnxruntime only) or `torch` (adds the TorchScript plugin and libtorch's CPU
+    /// libraries). Default: `torch` for a `pytorch` model, else `onnx`.
+    #[arg(long, value_enum)]
+    pub target: Option<crate::image::Target>,
+    /// The `FROM` image. The executable is copied in, so the base needs its glibc or newer
+    /// (checked for the default, Debian 12's 2.36).
+    #[arg(long = "base-image", env = "MLFLOW_SERVE_BASE_IMAGE", default_value = crate::image::DEFAULT_BASE_IMAGE)]
+    pub base_image: String,
+    /// Path to libonnxruntime to copy (file or directory). Default: the one `serve` would load.
+    #[arg(long = "onnxruntime-lib", env = "ORT_DYLIB_PATH")]
+    pub onnxruntime_lib: Option<PathBuf>,
+    /// The TorchScript plugin to copy (`torch` target). Default: the one `serve` would load.
+    #[arg(long = "torch-plugin", env = "MLFLOW_SERVE_TORCH_PLUGIN")]
+    pub torch_plugin: Option<PathBuf>,
+    /// libtorch's directory (holding `lib/libtorch_cpu.so`) to copy (`torch` target).
+    /// Default: next to the plugin, else the project's `.local/libtorch/torch`.
+    #[arg(long = "libtorch", env = "LIBTORCH")]
+    pub libtorch: Option<PathBuf>,
+    /// Where downloaded models are cached (as `models serve --model-cache`).
+    #[arg(long = "model-cache", env = "MLFLOW_SERVE_MODEL_CACHE")]
+    pub model_cache: Option<PathBuf>,
+    /// Seconds allowed for resolving and downloading the model.
+    #[arg(
+        long = "resolve-timeout",
+        env = "MLFLOW_SERVE_RESOLVE_TIMEOUT",
+        default_value_t = 120
+    )]
+    pub resolve_timeout: u64,
+    /// Accepted for compatibility with MLflow; the image needs no Python environment.
+    #[arg(long = "env-manager", hide = true)]
+    pub env_manager: Option<String>,
+    /// Accepted for compatibility with MLflow; ignored.
+    #[arg(long = "mlflow-home", hide = true)]
+    pub mlflow_home: Option<PathBuf>,
+    /// Accepted for compatibility with MLflow; ignored (no flavor served here needs Java).
+    #[arg(long = "install-java", hide = true)]
+    pub install_java: Option<String>,
+    /// Accepted for compatibility with MLflow; ignored.
+    #[arg(long = "install-mlflow", hide = true)]
+    pub install_mlflow: bool,
+}
+
+/// Flags of `models build-docker` (MLflow's, plus `--target`, `--base-image` and
+/// `--container-engine`).
+#[derive(Debug, Args)]
+pub struct BuildDockerArgs {
+    /// What goes into the image.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Name (and tag) of the image.
+    #[arg(short = 'n', long = "name", default_value = "mlflow-pyfunc")]
+    pub name: String,
+    /// `docker` or `podman`. Default: the first of the two that is installed and answers `info`.
+    #[arg(long = "container-engine", env = "MLFLOW_SERVE_CONTAINER_ENGINE")]
+    pub container_engine: Option<String>,
+    /// Keep the build context in this directory instead of a temporary one.
+    #[arg(long = "context-dir")]
+    pub context_dir: Option<PathBuf>,
+}
+
+/// Flags of `models generate-dockerfile` (MLflow's, plus `--target` and `--base-image`).
+#[derive(Debug, Args)]
+pub struct GenerateDockerfileArgs {
+    /// What goes into the image.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Directory the build context is written to.
+    #[arg(
+        short = 'd',
+        long = "output-directory",
+        default_value = "mlflow-dockerfile"
+    )]
+    pub output_directory: PathBuf,
 }
 
 /// How logs are written.

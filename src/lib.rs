@@ -4,7 +4,8 @@
 //! response mapping) → [`payload`] (Content-Type, JSON/CSV/Parquet into typed data) →
 //! [`enforce`] (signature enforcement) → [`flavor`] (ONNX / PyTorch feeds and predictions) →
 //! [`batch`] (worker threads running the runtime). [`model`] reads the MLmodel file;
-//! [`pipeline`] composes the layers.
+//! [`pipeline`] composes the layers. [`resolve`] turns a model URI into a directory;
+//! [`image`] puts one into a container image (`models build-docker`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -15,6 +16,7 @@ pub mod enforce;
 pub mod error;
 pub mod flavor;
 pub mod http;
+pub mod image;
 pub mod metrics;
 pub mod model;
 pub mod payload;

@@ -1,4 +1,4 @@
-//! The `mlflow-serve` binary: parse the CLI, load the model, serve.
+//! The `mlflow-serve` binary: parse the CLI, load the model, serve (or build its image).
 #![forbid(unsafe_code)]
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
-use mlflow_serve::cli::{Cli, LogFormat, ServeArgs};
+use mlflow_serve::cli::{
+    BuildDockerArgs, Cli, Command, GenerateDockerfileArgs, ImageArgs, LogFormat, ModelsCommand,
+    ServeArgs,
+};
 use mlflow_serve::http::{drain_on, serve, serve_metrics, AppState, ServerConfig};
+use mlflow_serve::image;
 use mlflow_serve::metrics::Metrics;
 use mlflow_serve::pipeline::{LoadOptions, ServedModel};
 use mlflow_serve::resolve::cache::default_root as default_cache_root;
@@ -21,8 +25,46 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = Cli::parse();
-    let args = cli.command.into_serve_args().unwrap_or_else(|e| e.exit());
-    init_logging(args.log_format);
+    let image_command = match cli.command {
+        Command::Models {
+            command: ModelsCommand::BuildDocker(args),
+        } => Some(build_docker(args)),
+        Command::Models {
+            command: ModelsCommand::GenerateDockerfile(args),
+        } => Some(generate_dockerfile(args)),
+        command => {
+            let args = command.into_serve_args().unwrap_or_else(|e| e.exit());
+            init_logging(args.log_format);
+            note_ignored_container_env();
+            serve_main(args);
+            None
+        }
+    };
+    if let Some(Err(e)) = image_command {
+        eprintln!(
+            "mlflow-serve: error: {}",
+            mlflow_serve::redact::redact(&format!("{e:#}"))
+        );
+        std::process::exit(1);
+    }
+}
+
+/// MLflow's container settings that mean nothing here are accepted and named once.
+fn note_ignored_container_env() {
+    for (var, why) in [
+        ("DISABLE_NGINX", "mlflow-serve has no nginx in front of it"),
+        (
+            "MLFLOW_DISABLE_ENV_CREATION",
+            "mlflow-serve needs no Python environment",
+        ),
+    ] {
+        if std::env::var_os(var).is_some() {
+            tracing::info!(var, "accepted and ignored: {why}");
+        }
+    }
+}
+
+fn serve_main(args: ServeArgs) {
     // Panics in a request's parse or runtime call are contained and answered; every panic is
     // logged as one line through the log (its message cut at 200 characters).
     std::panic::set_hook(Box::new(|info| {
@@ -52,8 +94,10 @@ fn init_logging(format: LogFormat) {
     if let Ok(quiet) = "rustls_platform_verifier=off".parse() {
         filter = filter.add_directive(quiet);
     }
+    // Colours only for a terminal: container logs and files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -202,4 +246,76 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// The image request `build-docker` / `generate-dockerfile` flags stand for.
+fn image_request(args: &ImageArgs) -> image::Request {
+    image::Request {
+        model_uri: args.model_uri.clone(),
+        target: args.target,
+        base_image: args.base_image.clone(),
+        onnxruntime_lib: args.onnxruntime_lib.clone(),
+        torch_plugin: args.torch_plugin.clone(),
+        libtorch: args.libtorch.clone(),
+        resolve: ResolveOptions {
+            cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),
+            timeout: Duration::from_secs(args.resolve_timeout.max(1)),
+            download_limits: mlflow_serve::resolve::cache::Limits::default(),
+        },
+    }
+}
+
+/// Resolves the model and writes the build context, reporting what went in.
+fn prepare_context(
+    dir: &std::path::Path,
+    command: &'static str,
+    args: &ImageArgs,
+) -> anyhow::Result<image::Prepared> {
+    init_logging(LogFormat::Text);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let prepared = runtime.block_on(image::prepare(dir, command, &image_request(args)))?;
+    let model = match (&args.model_uri, &prepared.registered) {
+        (Some(uri), Some((name, version))) => format!(
+            "model {} (registered model {name}, version {version})",
+            mlflow_serve::redact::redact(uri)
+        ),
+        (Some(uri), None) => format!("model {}", mlflow_serve::redact::redact(uri)),
+        (None, _) => "no model (the image serves one mounted at /opt/ml/model)".to_string(),
+    };
+    eprintln!(
+        "mlflow-serve: build context for the {} target with {model} written to {}",
+        prepared.target.name(),
+        dir.display()
+    );
+    Ok(prepared)
+}
+
+/// `models generate-dockerfile`: the build context only.
+fn generate_dockerfile(args: GenerateDockerfileArgs) -> anyhow::Result<()> {
+    prepare_context(&args.output_directory, "generate-dockerfile", &args.image)?;
+    Ok(())
+}
+
+/// `models build-docker`: the build context, then `docker build` or `podman build`.
+fn build_docker(args: BuildDockerArgs) -> anyhow::Result<()> {
+    let engine = image::engine::find(args.container_engine.as_deref())?;
+    let tmp;
+    let dir = match &args.context_dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir().context("creating a temporary build context")?;
+            tmp.path().to_path_buf()
+        }
+    };
+    prepare_context(&dir, "build-docker", &args.image)?;
+    eprintln!("mlflow-serve: building image {} with {engine}", args.name);
+    image::engine::build(&engine, &args.name, &dir)?;
+    eprintln!(
+        "mlflow-serve: built {} with {engine}; serve it with `{engine} run -p 8080:8080 {}`",
+        args.name, args.name
+    );
+    Ok(())
 }

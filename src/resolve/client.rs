@@ -84,9 +84,21 @@ pub struct ServerClient {
     deadline: Deadline,
 }
 
+/// Installs ring as rustls' process-wide crypto provider, which reqwest and object_store
+/// build their TLS configurations from (built without aws-lc-rs, they have no default of
+/// their own). Idempotent; called before any HTTP client is made.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only when a provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl ServerClient {
     /// A client for `base` (e.g. `http://host:5000/prefix`).
     pub fn new(base: &str, auth: ServerAuth, deadline: Deadline) -> Result<Self, ResolveError> {
+        install_crypto_provider();
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             // Credentials go with every request: follow redirects only within the server's

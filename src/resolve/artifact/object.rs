@@ -43,6 +43,7 @@ impl ObjectDir {
             retry_timeout: remaining,
             ..RetryConfig::default()
         };
+        crate::resolve::client::install_crypto_provider();
         let mut client = ClientOptions::new()
             .with_connect_timeout(Duration::from_secs(10))
             .with_timeout(Duration::from_secs(120).min(remaining.max(Duration::from_secs(5))));

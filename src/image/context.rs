@@ -1,0 +1,403 @@
+//! The build context of a model's image: `Dockerfile`, `mlflow-serve/` (this executable and
+//! the libraries it loads), `model/` (the resolved model directory) and `cache/` (an empty
+//! directory that becomes the writable model cache of the non-root user).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::{ImageError, Target, DEFAULT_BASE_GLIBC, DEFAULT_BASE_IMAGE};
+
+/// The Dockerfile every generated context starts from (`{…}` are filled in).
+const TEMPLATE: &str = include_str!("Dockerfile.template");
+
+/// What goes into a context.
+#[derive(Debug, Clone)]
+pub struct Spec<'a> {
+    /// The subcommand writing it (`build-docker` or `generate-dockerfile`), for the header.
+    pub command: &'static str,
+    /// The resolved model directory, or none for an image that serves a mounted `/opt/ml/model`.
+    pub model_dir: Option<&'a Path>,
+    /// The model URI as given (credentials already removed), for the header.
+    pub model_uri: Option<&'a str>,
+    /// What the image can serve.
+    pub target: Target,
+    /// The `FROM` image.
+    pub base_image: &'a str,
+    /// `--onnxruntime-lib` / `ORT_DYLIB_PATH`, else the search `serve` makes.
+    pub onnxruntime_lib: Option<&'a Path>,
+    /// `--torch-plugin` / `MLFLOW_SERVE_TORCH_PLUGIN`, else the search `serve` makes.
+    pub torch_plugin: Option<&'a Path>,
+    /// libtorch's directory (`LIBTORCH`), else next to the plugin or in the project's `.local`.
+    pub libtorch: Option<&'a Path>,
+}
+
+/// Writes the context into `dir` (created if missing; `Dockerfile`, `mlflow-serve/`,
+/// `model/` and `cache/` replaced if present, nothing else touched).
+pub fn write(dir: &Path, spec: &Spec) -> Result<(), ImageError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| io("cannot find", PathBuf::from("the running executable"), e))?;
+    if spec.base_image == DEFAULT_BASE_IMAGE {
+        check_glibc(&exe)?;
+    }
+    mkdir(dir)?;
+    let bin = dir.join("mlflow-serve");
+    for sub in [bin.clone(), dir.join("model"), dir.join("cache")] {
+        remove(&sub)?;
+    }
+    mkdir(&bin)?;
+    copy_file(&exe, &bin.join("mlflow-serve"))?;
+    copy_onnxruntime(spec.onnxruntime_lib, &bin)?;
+    if spec.target == Target::Torch {
+        copy_torch(spec.torch_plugin, spec.libtorch, &bin)?;
+    }
+    if let Some(model) = spec.model_dir {
+        copy_model(model, &dir.join("model"))?;
+    }
+    mkdir(&dir.join("cache"))?;
+    let dockerfile = dockerfile(spec);
+    fs::write(dir.join("Dockerfile"), dockerfile)
+        .map_err(|e| io("cannot write", dir.join("Dockerfile"), e))?;
+    Ok(())
+}
+
+/// The Dockerfile text for `spec`.
+pub fn dockerfile(spec: &Spec) -> String {
+    let (what, model_copy) = match spec.model_dir {
+        Some(_) => (
+            "the model copied into model/ (baked in at /opt/ml/model)",
+            "COPY model/ /opt/ml/model/".to_string(),
+        ),
+        None => (
+            "the model directory mounted at /opt/ml/model (docker run -v DIR:/opt/ml/model NAME)",
+            "# no model baked in: mount one at /opt/ml/model".to_string(),
+        ),
+    };
+    TEMPLATE
+        .replace("{command}", spec.command)
+        .replace("{version}", env!("CARGO_PKG_VERSION"))
+        .replace("{what}", what)
+        .replace("{uri}", spec.model_uri.unwrap_or("nothing (no -m)"))
+        .replace("{base_image}", spec.base_image)
+        .replace("{model_copy}", &model_copy)
+}
+
+/// The highest `GLIBC_2.N` version an ELF executable asks for, from its version-needs strings.
+pub fn max_glibc(bytes: &[u8]) -> Option<(u32, u32)> {
+    const TAG: &[u8] = b"GLIBC_2.";
+    let mut best: Option<(u32, u32)> = None;
+    let mut i = 0;
+    while let Some(pos) = find(&bytes[i..], TAG) {
+        let start = i + pos + TAG.len();
+        let digits: Vec<u8> = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .take(4)
+            .copied()
+            .collect();
+        if let Some(minor) = std::str::from_utf8(&digits)
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            best = best.max(Some((2, minor)));
+        }
+        i = start;
+    }
+    best
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Refuses an executable built against a newer glibc than the default base image has: it
+/// would build, then fail at `run` with a loader error.
+fn check_glibc(exe: &Path) -> Result<(), ImageError> {
+    let bytes = fs::read(exe).map_err(|e| io("cannot read", exe.to_path_buf(), e))?;
+    if let Some(needed) = max_glibc(&bytes) {
+        if needed > DEFAULT_BASE_GLIBC {
+            return Err(ImageError::Unsupported(format!(
+                "{} needs glibc {}.{}, and {DEFAULT_BASE_IMAGE} has {}.{}: pass --base-image with a newer \
+                 glibc (for example gcr.io/distroless/cc-debian13:nonroot), or build mlflow-serve on Debian 12",
+                exe.display(),
+                needed.0,
+                needed.1,
+                DEFAULT_BASE_GLIBC.0,
+                DEFAULT_BASE_GLIBC.1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// libonnxruntime (the file `serve` would load) as `libonnxruntime.so.<version>` with the
+/// `libonnxruntime.so` link the image's search finds first.
+fn copy_onnxruntime(explicit: Option<&Path>, bin: &Path) -> Result<(), ImageError> {
+    let found = runtime_onnx::find_library(explicit).map_err(|search| {
+        ImageError::MissingLibrary(format!(
+            "libonnxruntime not found (run `make setup`, or pass --onnxruntime-lib / ORT_DYLIB_PATH); looked in: {}",
+            search.tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let real = fs::canonicalize(&found).map_err(|e| io("cannot read", found.clone(), e))?;
+    let name = file_name(&real);
+    copy_file(&real, &bin.join(&name))?;
+    if name != "libonnxruntime.so" {
+        symlink(&name, &bin.join("libonnxruntime.so"))?;
+    }
+    Ok(())
+}
+
+#[cfg(feature = "torch")]
+fn copy_torch(
+    plugin: Option<&Path>,
+    libtorch: Option<&Path>,
+    bin: &Path,
+) -> Result<(), ImageError> {
+    let found = runtime_torch_loader::find_plugin(plugin).map_err(|search| {
+        ImageError::MissingLibrary(format!(
+            "the TorchScript plugin was not found (run `make setup-torch`, or pass --torch-plugin); looked in: {}",
+            search.tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    copy_file(&found, &bin.join(runtime_torch_loader::PLUGIN_FILE))?;
+    let plugin_dir = found.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    candidates.extend(libtorch.map(Path::to_path_buf));
+    candidates.push(plugin_dir.join("libtorch/torch"));
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(
+            exe.ancestors()
+                .skip(1)
+                .take(4)
+                .map(|up| up.join(".local/libtorch/torch")),
+        );
+    }
+    let torch = candidates
+        .iter()
+        .find(|c| c.join("lib/libtorch_cpu.so").is_file())
+        .ok_or_else(|| {
+            ImageError::MissingLibrary(format!(
+                "libtorch (lib/libtorch_cpu.so) not found: pass --libtorch or set LIBTORCH; looked in: {}",
+                candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+    // The plugin's rpath finds $ORIGIN/libtorch/torch/lib; libtorch_cpu's finds the CUDA
+    // runtime stubs it links at $ORIGIN/../../nvidia/cu13/lib.
+    copy_tree(&torch.join("lib"), &bin.join("libtorch/torch/lib"), None)?;
+    if let Some(root) = torch.parent() {
+        if root.join("nvidia").is_dir() {
+            copy_tree(&root.join("nvidia"), &bin.join("libtorch/nvidia"), None)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "torch"))]
+fn copy_torch(
+    _plugin: Option<&Path>,
+    _libtorch: Option<&Path>,
+    _bin: &Path,
+) -> Result<(), ImageError> {
+    Err(ImageError::Unsupported(
+        "this mlflow-serve was built without TorchScript support: the `torch` target needs a build with \
+         `--features torch` (`make setup-torch`)"
+            .into(),
+    ))
+}
+
+/// The model directory, links followed only when they stay inside it.
+fn copy_model(model: &Path, dst: &Path) -> Result<(), ImageError> {
+    let root = fs::canonicalize(model).map_err(|e| io("cannot read", model.to_path_buf(), e))?;
+    copy_tree(&root, dst, Some(&root))
+}
+
+/// Copies a directory tree. With `inside`, a symbolic link is followed only when it leads
+/// inside that directory (a model from a registry must not pull other files into an image).
+fn copy_tree(src: &Path, dst: &Path, inside: Option<&Path>) -> Result<(), ImageError> {
+    mkdir(dst)?;
+    let entries = fs::read_dir(src).map_err(|e| io("cannot read", src.to_path_buf(), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io("cannot read", src.to_path_buf(), e))?;
+        let path = entry.path();
+        let to = dst.join(entry.file_name());
+        let meta = fs::symlink_metadata(&path).map_err(|e| io("cannot read", path.clone(), e))?;
+        if meta.file_type().is_symlink() {
+            let target =
+                fs::canonicalize(&path).map_err(|e| io("cannot follow", path.clone(), e))?;
+            match inside {
+                Some(root) if !target.starts_with(root) => {
+                    return Err(ImageError::BadModel(format!(
+                        "{} links outside the model directory: not copied into an image",
+                        path.display()
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    // library trees: keep links as links (libfoo.so -> libfoo.so.1)
+                    let link =
+                        fs::read_link(&path).map_err(|e| io("cannot read", path.clone(), e))?;
+                    symlink_path(&link, &to)?;
+                    continue;
+                }
+            }
+            if target.is_dir() {
+                copy_tree(&target, &to, inside)?;
+            } else {
+                copy_file(&target, &to)?;
+            }
+        } else if meta.is_dir() {
+            copy_tree(&path, &to, inside)?;
+        } else if meta.is_file() {
+            copy_file(&path, &to)?;
+        }
+    }
+    Ok(())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<(), ImageError> {
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| io("cannot copy", from.to_path_buf(), e))
+}
+
+fn mkdir(p: &Path) -> Result<(), ImageError> {
+    fs::create_dir_all(p).map_err(|e| io("cannot create", p.to_path_buf(), e))
+}
+
+fn remove(p: &Path) -> Result<(), ImageError> {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => {
+            fs::remove_dir_all(p).map_err(|e| io("cannot remove", p.to_path_buf(), e))
+        }
+        Ok(_) => fs::remove_file(p).map_err(|e| io("cannot remove", p.to_path_buf(), e)),
+        Err(_) => Ok(()),
+    }
+}
+
+fn symlink(target: &str, link: &Path) -> Result<(), ImageError> {
+    symlink_path(Path::new(target), link)
+}
+
+#[cfg(unix)]
+fn symlink_path(target: &Path, link: &Path) -> Result<(), ImageError> {
+    std::os::unix::fs::symlink(target, link).map_err(|e| io("cannot link", link.to_path_buf(), e))
+}
+
+#[cfg(not(unix))]
+fn symlink_path(target: &Path, link: &Path) -> Result<(), ImageError> {
+    let from = link
+        .parent()
+        .map(|d| d.join(target))
+        .unwrap_or_else(|| target.to_path_buf());
+    copy_file(&from, link)
+}
+
+fn io(what: &'static str, path: PathBuf, source: std::io::Error) -> ImageError {
+    ImageError::Io { what, path, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glibc_version_is_the_highest_named() {
+        let bytes = b"\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.17\0GLIBC_PRIVATE\0";
+        assert_eq!(max_glibc(bytes), Some((2, 34)));
+        assert_eq!(max_glibc(b"no versions here"), None);
+        // the running test binary was linked here: it names some glibc version
+        let me = fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(max_glibc(&me).is_some());
+    }
+
+    #[test]
+    fn dockerfile_without_a_model_expects_a_mount() {
+        let spec = Spec {
+            command: "generate-dockerfile",
+            model_dir: None,
+            model_uri: None,
+            target: Target::Onnx,
+            base_image: DEFAULT_BASE_IMAGE,
+            onnxruntime_lib: None,
+            torch_plugin: None,
+            libtorch: None,
+        };
+        let text = dockerfile(&spec);
+        assert!(
+            text.contains("FROM gcr.io/distroless/cc-debian12:nonroot\n"),
+            "{text}"
+        );
+        assert!(!text.contains("COPY model/"), "{text}");
+        assert!(text.contains("CMD [\"serve\"]"), "{text}");
+        for placeholder in [
+            "{command}",
+            "{version}",
+            "{what}",
+            "{uri}",
+            "{base_image}",
+            "{model_copy}",
+        ] {
+            assert!(
+                !text.contains(placeholder),
+                "{placeholder} left in:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn runtime_conventions_match_the_project_dockerfile() {
+        // The lines after "# runtime conventions" are the same in the generated Dockerfile and
+        // in both runtime stages of the top-level Dockerfile.
+        fn conventions(text: &str) -> Vec<Vec<String>> {
+            let lines: Vec<&str> = text.lines().collect();
+            lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.starts_with("# runtime conventions"))
+                .map(|(i, _)| {
+                    lines[i + 1..]
+                        .iter()
+                        .take_while(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                        .map(|l| l.to_string())
+                        .collect()
+                })
+                .collect()
+        }
+        let project =
+            fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+        let ours = conventions(TEMPLATE);
+        let theirs = conventions(&project);
+        assert_eq!(ours.len(), 1);
+        assert_eq!(theirs.len(), 2, "both runtime stages");
+        for stage in theirs {
+            assert_eq!(stage, ours[0]);
+        }
+        assert!(ours[0].iter().any(|l| l.starts_with("ENTRYPOINT")));
+    }
+
+    #[test]
+    fn model_links_out_of_the_directory_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let model = tmp.path().join("m");
+        fs::create_dir_all(model.join("sub")).unwrap();
+        fs::write(model.join("MLmodel"), "x").unwrap();
+        fs::write(model.join("sub/a.bin"), "a").unwrap();
+        std::os::unix::fs::symlink("sub/a.bin", model.join("inner-link")).unwrap();
+        copy_model(&model, &tmp.path().join("out")).unwrap();
+        assert_eq!(fs::read(tmp.path().join("out/inner-link")).unwrap(), b"a");
+        assert_eq!(fs::read(tmp.path().join("out/sub/a.bin")).unwrap(), b"a");
+
+        fs::write(tmp.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("secret"), model.join("leak")).unwrap();
+        let err = copy_model(&model, &tmp.path().join("out2"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("links outside the model directory"), "{err}");
+    }
+}
