@@ -58,6 +58,14 @@ rust_image() {
     rootfs
     local dir="$WORK/rust-rootfs"
     in_copy "$dir" build-essential pkg-config git curl ca-certificates python3 python3-pip
+    # This machine's own trust anchors and pip configuration (here, a TLS-inspecting egress
+    # proxy's CA), so that RUN steps reach the registries exactly as the host does. On a
+    # user's machine the official image needs none of this.
+    if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+        cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
+        chroot "$dir" update-ca-certificates >/dev/null 2>&1
+    fi
+    if [ -f /etc/pip.conf ]; then cp /etc/pip.conf "$dir/etc/pip.conf"; fi
     local tc
     tc=$(rustup toolchain list | awk '/\(default\)|\(active/ {print $1; exit}')
     local src="${RUSTUP_HOME:-$HOME/.rustup}/toolchains/$tc"
