@@ -4,6 +4,7 @@ from local stand-ins of its base images, then the image used as an orchestrator 
 
 1. The image: built from the top-level Dockerfile (build time reported); at most 100 MB;
    runs as 65532 (the process's uid seen from the host), ENTRYPOINT the binary, CMD `serve`.
+   The `torch` target too, serving a TorchScript and an ONNX model.
 2. SageMaker's contract: `run IMAGE serve` with a model mounted at /opt/ml/model answers
    /ping within 2 s and /invocations as real MLflow does.
 3. A registry URI from the environment: `run IMAGE models serve -m
@@ -43,6 +44,8 @@ WORK = os.path.join(ROOT, ".local", "container")
 WRK = os.path.join(ROOT, ".local", "wrk", "usr", "bin", "wrk")
 WRK_LIB = os.path.join(ROOT, ".local", "wrk", "usr", "lib", "x86_64-linux-gnu")
 IMAGE = "localhost/mlflow-serve:test"
+TORCH_IMAGE = "localhost/mlflow-serve:torch-test"
+TORCH_WINE_COLS = os.path.join(ROOT, "tests", "fixtures", "models", "torch_wine_cols")
 BAKED = "localhost/wine-champion:test"
 STORE = os.path.join(ROOT, "examples", "wine-store")
 WINE_COLS = os.path.join(ROOT, "tests", "fixtures", "models", "wine_cols")
@@ -152,6 +155,26 @@ def build_image():
     check(cfg.get("Entrypoint") == ["/opt/mlflow-serve/mlflow-serve"], f"entrypoint {cfg.get('Entrypoint')}")
     check(cfg.get("Cmd") == ["serve"], f"cmd {cfg.get('Cmd')}")
     check(any(e.startswith("MLFLOW_PORT=8080") for e in cfg.get("Env", [])), "port 8080 by default")
+
+
+def torch_target():
+    """The `torch` target serves a TorchScript model (plugin and libtorch found through
+    their rpaths inside the image) and an ONNX one."""
+    start = time.monotonic()
+    podman("build", "--pull=never", "--target", "torch", "-t", TORCH_IMAGE, ROOT, capture=False, timeout=3600)
+    report["torch image build (s)"] = round(time.monotonic() - start, 1)
+    report["torch image size (MB)"] = round(json.loads(podman("image", "inspect", TORCH_IMAGE).stdout)[0]["Size"] / 1e6, 1)
+    for model in (TORCH_WINE_COLS, WINE_COLS):
+        port = free_port()
+        run("ms-torch", TORCH_IMAGE, "serve", port=port, extra=["-v", f"{model}:/opt/ml/model:ro"])
+        try:
+            ready = wait_ready(port, 30)
+            with open(os.path.join(model, "serving_input_example.json")) as f:
+                status, raw = http(port, "/invocations", f.read())
+            check(ready is not None and status == 200 and "predictions" in json.loads(raw or b"{}"),
+                  f"torch image serves {os.path.basename(model)}: ready after {ready} s, {status}")
+        finally:
+            podman("rm", "-f", "ms-torch", check_rc=False)
 
 
 def extract_binary(dest):
@@ -450,6 +473,7 @@ def main():
             image = BAKED
         else:
             build_image()
+            torch_target()
             binary = extract_binary(os.path.join(tmp, "opt"))
             image = IMAGE
         build_docker(binary)
