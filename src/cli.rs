@@ -356,6 +356,11 @@ pub struct ServeArgs {
         default_value_t = 0
     )]
     pub parse_threads: usize,
+    /// The name Open Inference Protocol (V2) clients address the model by
+    /// (`/v2/models/{name}`). Default: the registered model's name for `models:/` URIs, else
+    /// the model directory's name. KServe passes the InferenceService's name.
+    #[arg(long = "model-name", env = "MLFLOW_SERVE_MODEL_NAME")]
+    pub model_name: Option<String>,
     /// Also serve `/metrics` (and the probes) on this port, e.g. to keep it off the public
     /// listener. `/metrics` stays available on the main port too.
     #[arg(long = "metrics-port", env = "MLFLOW_SERVE_METRICS_PORT")]

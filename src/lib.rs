@@ -19,6 +19,7 @@ pub mod http;
 pub mod image;
 pub mod metrics;
 pub mod model;
+pub mod oip;
 pub mod payload;
 pub mod pipeline;
 pub mod pyjson;

@@ -159,6 +159,12 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let resolved = runtime
         .block_on(resolve(&args.model_uri, &resolve_opts))
         .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
+    app.set_identity(mlflow_serve::oip::ModelIdentity::new(
+        args.model_name.as_deref(),
+        resolved.name.as_deref(),
+        resolved.version.as_deref(),
+        &resolved.dir,
+    ));
     let opts = LoadOptions {
         onnxruntime_lib: args.onnxruntime_lib.clone(),
         torch_plugin: args.torch_plugin.clone(),

@@ -12,6 +12,7 @@
 
 pub mod admission;
 pub mod response;
+mod v2;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -66,6 +67,7 @@ const DRAINING: u8 = 2;
 /// What the server is serving and where it is in its life: loading, ready, draining.
 pub struct AppState {
     model: OnceLock<ServedModel>,
+    identity: OnceLock<crate::oip::ModelIdentity>,
     phase: AtomicU8,
     metrics: Arc<Metrics>,
     request_seq: AtomicU64,
@@ -76,6 +78,7 @@ impl AppState {
     pub fn new(metrics: Arc<Metrics>) -> AppState {
         AppState {
             model: OnceLock::new(),
+            identity: OnceLock::new(),
             phase: AtomicU8::new(LOADING),
             metrics,
             request_seq: AtomicU64::new(0),
@@ -102,6 +105,30 @@ impl AppState {
                 .phase
                 .compare_exchange(LOADING, READY, Ordering::SeqCst, Ordering::SeqCst);
         }
+    }
+
+    /// The name and version V2 clients address the model by (known once it is resolved).
+    pub fn set_identity(&self, identity: crate::oip::ModelIdentity) {
+        let _ = self.identity.set(identity);
+    }
+
+    fn identity(&self) -> Option<&crate::oip::ModelIdentity> {
+        self.identity.get()
+    }
+
+    fn model(&self) -> Option<&ServedModel> {
+        self.model.get()
+    }
+
+    /// Serving: loaded, warmed up, not draining, with a worker left.
+    fn ready(&self) -> bool {
+        self.phase.load(Ordering::SeqCst) == READY
+            && self.model.get().is_some_and(|m| m.live_workers() > 0)
+    }
+
+    /// Healthy: loading, serving or draining, with a worker left once loaded.
+    fn alive(&self) -> bool {
+        self.model.get().is_none_or(|m| m.live_workers() != 0)
     }
 
     /// Readiness turns 503 for good; requests are still served.
@@ -201,7 +228,10 @@ async fn handle(
         .map(str::to_string)
         .unwrap_or_else(|| state.app.next_request_id());
     let found = ROUTES.iter().find(|(p, _)| *p == req.uri().path());
-    let route = found.map_or("other", |(p, _)| *p);
+    let route = found
+        .map(|(p, _)| *p)
+        .or_else(|| v2::label(req.uri().path()))
+        .unwrap_or("other");
     let method = req.method().clone();
     let invocation = route == "/invocations";
     let metrics = state.app.metrics.clone();
@@ -233,6 +263,9 @@ async fn route_request(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let Some((route, allowed)) = found else {
+        if let Some(r) = v2::answer(&state.app, req.method(), req.uri().path()) {
+            return Ok(r);
+        }
         let path = req.uri().path();
         let trimmed = path.trim_end_matches('/');
         if path.len() > 1 && trimmed.len() < path.len() && ROUTES.iter().any(|(p, _)| *p == trimmed)

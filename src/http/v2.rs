@@ -1,0 +1,218 @@
+//! The Open Inference Protocol's REST routes (KServe V2): `GET /v2` (server metadata),
+//! `/v2/health/live`, `/v2/health/ready`, `/v2/models/{name}[/versions/{version}]` (model
+//! metadata) and `…/ready`. Errors are `{"error": "…"}`: 404 for a model or version this
+//! server does not serve, 503 while the model is loading (or, for readiness, draining).
+//! `POST …/infer` is not implemented yet: it answers 501 saying so.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Response, StatusCode};
+use serde_json::json;
+
+use super::response::respond;
+use super::AppState;
+use crate::oip::metadata::{model_metadata, server_metadata};
+
+/// A V2 path, parsed.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Server,
+    Live,
+    Ready,
+    Model {
+        name: String,
+        version: Option<String>,
+    },
+    ModelReady {
+        name: String,
+        version: Option<String>,
+    },
+    Infer,
+}
+
+impl Route {
+    /// The metrics label of the route (a fixed set: names never become labels).
+    fn label(&self) -> &'static str {
+        match self {
+            Route::Server => "/v2",
+            Route::Live => "/v2/health/live",
+            Route::Ready => "/v2/health/ready",
+            Route::Model { .. } => "/v2/models/{name}",
+            Route::ModelReady { .. } => "/v2/models/{name}/ready",
+            Route::Infer => "/v2/models/{name}/infer",
+        }
+    }
+}
+
+fn parse(path: &str) -> Option<Route> {
+    let rest = path.strip_prefix("/v2")?;
+    if rest.is_empty() {
+        return Some(Route::Server);
+    }
+    let segs: Vec<&str> = rest.strip_prefix('/')?.split('/').collect();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    match segs.as_slice() {
+        ["health", "live"] => Some(Route::Live),
+        ["health", "ready"] => Some(Route::Ready),
+        ["models", name] if !name.is_empty() => Some(Route::Model {
+            name: decode(name),
+            version: None,
+        }),
+        ["models", name, "versions", v] if !name.is_empty() && !v.is_empty() => {
+            Some(Route::Model {
+                name: decode(name),
+                version: Some(decode(v)),
+            })
+        }
+        ["models", name, "ready"] if !name.is_empty() => Some(Route::ModelReady {
+            name: decode(name),
+            version: None,
+        }),
+        ["models", name, "versions", v, "ready"] if !name.is_empty() && !v.is_empty() => {
+            Some(Route::ModelReady {
+                name: decode(name),
+                version: Some(decode(v)),
+            })
+        }
+        ["models", _, "infer"] | ["models", _, "versions", _, "infer"] => Some(Route::Infer),
+        _ => None,
+    }
+}
+
+/// The metrics label of a V2 path, if it is one.
+pub(super) fn label(path: &str) -> Option<&'static str> {
+    parse(path).map(|r| r.label())
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    respond(
+        status,
+        "application/json",
+        json!({ "error": message }).to_string(),
+    )
+}
+
+fn ok(body: serde_json::Value) -> Response<Full<Bytes>> {
+    respond(StatusCode::OK, "application/json", body.to_string())
+}
+
+/// Answers a V2 request, or `None` when the path is not a V2 route.
+pub(super) fn answer(app: &AppState, method: &Method, path: &str) -> Option<Response<Full<Bytes>>> {
+    let route = parse(path)?;
+    let (allowed, allow) = if route == Route::Infer {
+        (Method::POST, "POST")
+    } else {
+        (Method::GET, "GET")
+    };
+    if *method != allowed {
+        let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+        r.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static(allow),
+        );
+        return Some(r);
+    }
+    Some(match route {
+        Route::Server => ok(server_metadata()),
+        Route::Live => {
+            if app.alive() {
+                ok(json!({"live": true}))
+            } else {
+                error(StatusCode::SERVICE_UNAVAILABLE, "no inference worker left")
+            }
+        }
+        Route::Ready => {
+            if app.ready() {
+                ok(json!({"ready": true}))
+            } else {
+                error(StatusCode::SERVICE_UNAVAILABLE, "Server is not ready")
+            }
+        }
+        Route::Model { name, version } => match app.addressed(&name, version.as_deref()) {
+            Err((status, message)) => error(status, &message),
+            Ok((model, id)) => ok(model_metadata(model, id)),
+        },
+        Route::ModelReady { name, version } => match app.addressed(&name, version.as_deref()) {
+            Err((status, message)) => error(status, &message),
+            Ok(_) if app.ready() => ok(json!({"name": name, "ready": true})),
+            Ok(_) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("Model {name} is not ready")),
+        },
+        Route::Infer => error(
+            StatusCode::NOT_IMPLEMENTED,
+            "V2 inference is not implemented yet in this version of mlflow-serve: use POST /invocations",
+        ),
+    })
+}
+
+impl AppState {
+    /// The served model and its identity if `name`/`version` address it; else the status and
+    /// message: 404 for another model or version, 503 while the model is still loading.
+    fn addressed(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(&crate::pipeline::ServedModel, &crate::oip::ModelIdentity), (StatusCode, String)>
+    {
+        let Some(id) = self.identity() else {
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the model is still loading".into(),
+            ));
+        };
+        if !id.matches(name, version) {
+            let message = match version {
+                Some(v) => format!("Model {name} with version {v} not found"),
+                None => format!("Model {name} not found"),
+            };
+            return Err((StatusCode::NOT_FOUND, message));
+        }
+        match self.model() {
+            Some(m) => Ok((m, id)),
+            None => Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Model {name} is not ready"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(parse("/v2"), Some(Route::Server));
+        assert_eq!(parse("/v2/health/ready"), Some(Route::Ready));
+        assert_eq!(
+            parse("/v2/models/Wine%20Quality/versions/3/ready"),
+            Some(Route::ModelReady {
+                name: "Wine Quality".into(),
+                version: Some("3".into())
+            })
+        );
+        assert_eq!(
+            parse("/v2/models/m"),
+            Some(Route::Model {
+                name: "m".into(),
+                version: None
+            })
+        );
+        assert_eq!(parse("/v2/models/m/infer"), Some(Route::Infer));
+        for bad in [
+            "/v2/",
+            "/v2/models",
+            "/v2/models/",
+            "/v2/models//ready",
+            "/v2x",
+            "/v2/health",
+            "/v1/models/m",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+}

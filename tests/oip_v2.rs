@@ -1,0 +1,151 @@
+//! The Open Inference Protocol's REST health and metadata routes, through the real
+//! `tritonclient[http]` client (tests/oip/triton_metadata.py, in the reference environment),
+//! on every kind of fixture model (columns, tensors, named tensors, strings, no signature,
+//! TorchScript) and on a registry model (name and version from the registry); plus the
+//! answers a client gets while the model loads and while the server drains.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::stores::python;
+use common::{free_port, http, model_dir, serve_command, Server};
+
+fn triton_metadata(port: u16, model: &Path, name: &str, version: Option<&str>) {
+    let script = common::root().join("tests/oip/triton_metadata.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(script).arg(port.to_string()).arg(model).arg(name);
+    if let Some(v) = version {
+        cmd.arg(v);
+    }
+    let out = cmd.output().expect("run the tritonclient check");
+    assert!(
+        out.status.success(),
+        "tritonclient on {name}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tritonclient_reads_health_and_metadata_of_every_kind_of_model() {
+    let models = [
+        "wine_cols",
+        "wine_tensor",
+        "wine_named_tensors",
+        "wine_multi_input",
+        "cnn_mnist",
+        "image_uint8",
+        "string_echo",
+        "typed_columns",
+        "iris_zipmap",
+        "wine_nosig",
+        "torch_wine_cols",
+        "torch_cnn",
+        "torch_nosig_sum",
+    ];
+    for name in models {
+        let dir = model_dir(name);
+        let server = Server::start(&dir, &[]);
+        triton_metadata(server.port, &dir, name, None);
+    }
+    // --model-name (KServe passes the InferenceService's name)
+    let dir = model_dir("wine_cols");
+    let server = Server::start(&dir, &["--model-name", "sklearn-wine"]);
+    triton_metadata(server.port, &dir, "sklearn-wine", None);
+}
+
+#[test]
+fn registry_models_are_addressed_by_registered_name_and_version() {
+    let store = common::root().join("examples/wine-store");
+    let port = free_port();
+    let cache = common::stores::work_dir("oip-cache");
+    let mut cmd = serve_command(Path::new("models:/wine-quality@champion"), port, &[]);
+    cmd.current_dir(&store)
+        .env("MLFLOW_SERVE_MODEL_CACHE", &cache)
+        .env_remove("MLFLOW_TRACKING_URI");
+    let server = Server::spawn(cmd, port);
+    let r = server.request("GET", "/v2/models/wine-quality", &[], b"");
+    assert_eq!(r.status, 200);
+    let meta: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(meta["versions"], serde_json::json!(["3"]));
+    // the champion's directory, as `serve` resolved it, for the signature check
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("expected.json")).unwrap()).unwrap();
+    let dir = store
+        .join("mlruns")
+        .join(manifest["experiment_id"].as_str().unwrap())
+        .join("models")
+        .join(manifest["versions"]["3"]["model_id"].as_str().unwrap())
+        .join("artifacts");
+    assert!(dir.join("MLmodel").is_file(), "{}", dir.display());
+    triton_metadata(port, &dir, "wine-quality", Some("3"));
+}
+
+#[test]
+fn v2_readiness_follows_loading_and_draining_while_liveness_stays() {
+    let port = free_port();
+    // a tracking server that never answers keeps the model loading
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let uri = format!("http://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let mut cmd = serve_command(
+        Path::new("models:/wine-quality/1"),
+        port,
+        &["--resolve-timeout", "30"],
+    );
+    cmd.env("MLFLOW_TRACKING_URI", &uri);
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let live = loop {
+        if let Ok(r) = http(port, "GET", "/v2/health/live", &[], b"") {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no answer while loading");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(live.status, 200);
+    assert_eq!(
+        http(port, "GET", "/v2/health/ready", &[], b"")
+            .unwrap()
+            .status,
+        503
+    );
+    let meta = http(port, "GET", "/v2/models/wine-quality", &[], b"").unwrap();
+    assert_eq!(meta.status, 503, "{}", String::from_utf8_lossy(&meta.body));
+    assert!(String::from_utf8_lossy(&meta.body).contains("\"error\""));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // draining: ready 503 at once, live and metadata still 200
+    let dir = model_dir("wine_cols");
+    let mut server = Server::start(&dir, &["--drain-delay", "3"]);
+    let pid = server.pid();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server.request("GET", "/v2/health/ready", &[], b"").status,
+        503
+    );
+    assert_eq!(
+        server
+            .request("GET", "/v2/models/wine_cols/ready", &[], b"")
+            .status,
+        503
+    );
+    assert_eq!(
+        server.request("GET", "/v2/health/live", &[], b"").status,
+        200
+    );
+    assert_eq!(
+        server
+            .request("GET", "/v2/models/wine_cols", &[], b"")
+            .status,
+        200
+    );
+    assert!(server.alive());
+}
