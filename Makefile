@@ -14,7 +14,7 @@ LIBTORCH_DIR := $(CURDIR)/.local/libtorch/torch
 TORCH := .local/libtorch/torch/build-version
 export LIBTORCH := $(LIBTORCH_DIR)
 
-.PHONY: setup setup-torch build build-torch run test test-container image bench load lint fixtures goldens reference-env example-store clean fuzz fuzz-smoke
+.PHONY: setup setup-torch build build-torch run test test-container image bench load lint fixtures goldens mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -158,6 +158,17 @@ fixtures: reference-env $(TORCH_REF)
 	.venv-ref/bin/python tests/fixtures/generate_cnn.py
 	.venv-ref/bin/python tests/fixtures/generate_torch.py
 	.venv-ref/bin/python tests/fixtures/generate_runtime_conformance.py
+
+## Real MLServer 1.7.1 with mlserver-mlflow (KServe's runtime for `modelFormat: mlflow`), only
+## to re-record its V2 answers (tests/oip/mlserver_metadata.json); never needed by `make test`.
+MLSERVER := .venv-mlserver/.ready-1
+$(MLSERVER):
+	$(PYTHON) -m venv .venv-mlserver
+	.venv-mlserver/bin/pip install -q 'mlserver==1.7.1' 'mlserver-mlflow==1.7.1' 'onnxruntime==1.31.1'
+	touch $@
+
+mlserver-goldens: $(MLSERVER)
+	.venv-mlserver/bin/python tests/oip/record_mlserver.py
 
 ## Re-record the committed golden answers from real `mlflow models serve`.
 goldens: reference-env $(TORCH_REF)

@@ -149,3 +149,62 @@ fn v2_readiness_follows_loading_and_draining_while_liveness_stays() {
     );
     assert!(server.alive());
 }
+
+/// Our V2 metadata against real MLServer 1.7.1's (tests/oip/mlserver_metadata.json, recorded by
+/// tests/oip/record_mlserver.py) on every ONNX fixture model it loads: equal, but for the
+/// differences made on purpose, each checked here:
+/// - `platform` is `onnx_onnxv1` (Triton's name for the format); MLServer leaves it empty;
+/// - without a signature, the runtime graph's tensors; MLServer lists none.
+///
+/// Models MLServer cannot load (a signature without outputs makes mlserver-mlflow 1.7.1 fail
+/// and take its whole server down) are served here; the recording keeps MLServer's error.
+#[test]
+fn metadata_matches_mlserver_where_it_loads_the_model() {
+    let golden: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::root().join("tests/oip/mlserver_metadata.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(golden["unknown_model"]["status"], 404);
+    let mut compared = 0;
+    for (name, recorded) in golden["models"].as_object().unwrap() {
+        let server = Server::start(&model_dir(name), &[]);
+        let r = server.request("GET", &format!("/v2/models/{name}"), &[], b"");
+        assert_eq!(r.status, 200, "{name}");
+        let mut ours: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        if recorded["loaded"] != true {
+            assert!(
+                recorded["error"].as_str().unwrap().contains("Error"),
+                "{name}: {recorded}"
+            );
+            continue;
+        }
+        let theirs = &recorded["metadata"];
+        assert_eq!(theirs["platform"], "", "{name}");
+        assert!(
+            ["onnx_onnxv1"].contains(&ours["platform"].as_str().unwrap()),
+            "{name}: {}",
+            ours["platform"]
+        );
+        ours["platform"] = theirs["platform"].clone();
+        let no_signature = !std::fs::read_to_string(model_dir(name).join("MLmodel"))
+            .unwrap()
+            .contains("signature:");
+        if no_signature {
+            assert_eq!(theirs["inputs"], serde_json::json!([]), "{name}");
+            assert!(!ours["inputs"].as_array().unwrap().is_empty(), "{name}");
+            ours["inputs"] = theirs["inputs"].clone();
+            ours["outputs"] = theirs["outputs"].clone();
+        }
+        assert_eq!(&ours, theirs, "{name}");
+        compared += 1;
+    }
+    assert!(compared >= 10, "{compared}");
+    // an unknown model: MLServer's status and message
+    let server = Server::start(&model_dir("wine_cols"), &[]);
+    let r = server.request("GET", "/v2/models/no-such-model", &[], b"");
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap(),
+        golden["unknown_model"]["body"]
+    );
+}

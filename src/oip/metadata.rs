@@ -2,8 +2,9 @@
 //! MLflow signature with MLServer's mapping (columns as `[-1, 1]` tensors, `boolean`→`BOOL`,
 //! `integer`→`INT32`, `long`→`INT64`, `float`→`FP32`, `double`→`FP64`,
 //! `string`/`binary`/`datetime`→`BYTES`; tensor specs keep their dtype and shape; unnamed
-//! specs are `input-{i}` / `output-{i}`), each with MLServer's `content_type` parameter;
-//! without a signature, the runtime graph's inputs and outputs.
+//! specs are `input-{i}` / `output-{i}`), each with MLServer's `content_type` parameter, and
+//! the model's (`pd`, `dict`, `np`); without a signature, the runtime graph's inputs and
+//! outputs (MLServer lists none). Checked against MLServer 1.7.1's recorded answers.
 
 use runtime_api::{DType, IoKind, IoSpec};
 use serde_json::{json, Value};
@@ -131,9 +132,23 @@ pub fn platform(model: &ServedModel) -> &'static str {
     }
 }
 
+/// MLServer's model-level content type: `pd` for a column signature, `dict` for named
+/// tensors, `np` for one unnamed tensor; none without an input signature.
+pub fn model_content_type(schema: Option<&InputSchema>) -> Option<&'static str> {
+    match schema? {
+        InputSchema::Columns(_) => Some("pd"),
+        s @ InputSchema::Tensors(_) if s.has_names() => Some("dict"),
+        InputSchema::Tensors(_) => Some("np"),
+    }
+}
+
 /// The body of `GET /v2/models/{name}[/versions/{version}]`.
 pub fn model_metadata(model: &ServedModel, id: &ModelIdentity) -> Value {
     let sig = &model.mlmodel.signature;
+    let parameters = match model_content_type(sig.inputs.as_ref()) {
+        Some(ct) => json!({ "content_type": ct }),
+        None => json!({}),
+    };
     let inputs = match &sig.inputs {
         Some(s) => schema_tensors(s, "input-"),
         None => graph_tensors(&model.inputs),
@@ -148,6 +163,7 @@ pub fn model_metadata(model: &ServedModel, id: &ModelIdentity) -> Value {
         "platform": platform(model),
         "inputs": inputs.iter().map(MetadataTensor::to_json).collect::<Vec<_>>(),
         "outputs": outputs.iter().map(MetadataTensor::to_json).collect::<Vec<_>>(),
+        "parameters": parameters,
     })
 }
 
