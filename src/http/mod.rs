@@ -12,6 +12,7 @@
 
 pub mod admission;
 pub mod response;
+mod v1;
 mod v2;
 
 use std::convert::Infallible;
@@ -231,9 +232,10 @@ async fn handle(
     let route = found
         .map(|(p, _)| *p)
         .or_else(|| v2::label(req.uri().path()))
+        .or_else(|| v1::label(req.uri().path()))
         .unwrap_or("other");
     let method = req.method().clone();
-    let invocation = route == "/invocations";
+    let invocation = route == "/invocations" || route == "/v1/models/{name}:predict";
     let metrics = state.app.metrics.clone();
     // Decremented on every path, a client that goes away mid-request included.
     let in_flight = invocation.then(|| admission::GaugeGuard::inc(&metrics.in_flight));
@@ -266,6 +268,10 @@ async fn route_request(
         if let Some(r) = v2::answer(&state.app, req.method(), req.uri().path()) {
             return Ok(r);
         }
+        let req = match v1::answer(&state, req).await {
+            Ok(r) => return Ok(r),
+            Err(req) => req,
+        };
         let path = req.uri().path();
         let trimmed = path.trim_end_matches('/');
         if path.len() > 1 && trimmed.len() < path.len() && ROUTES.iter().any(|(p, _)| *p == trimmed)
@@ -306,7 +312,7 @@ async fn route_request(
         ),
         _ => {
             let timeout = state.config.timeout;
-            match tokio::time::timeout(timeout, invocations(&state, req)).await {
+            match tokio::time::timeout(timeout, invocations(&state, req, None)).await {
                 Ok(Ok(body)) => respond(StatusCode::OK, "application/json", body),
                 Ok(Err(e)) => {
                     tracing::debug!(error = e.label(), "invocation failed");
@@ -319,11 +325,19 @@ async fn route_request(
     Ok(response)
 }
 
-async fn invocations(state: &State, req: Request<Incoming>) -> Result<Vec<u8>, ServeError> {
-    let content_type = req
-        .headers()
-        .get(hyper::header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+/// Scores a request's body: its Content-Type decides the format unless `forced` names one.
+async fn invocations(
+    state: &State,
+    req: Request<Incoming>,
+    forced: Option<&str>,
+) -> Result<Vec<u8>, ServeError> {
+    let content_type = match forced {
+        Some(ct) => Some(ct.to_string()),
+        None => req
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+    };
     let model = state.app.model.get().ok_or(ServeError::NotReady)?;
     // The body's bytes count against the in-flight budget until the answer is built.
     let (body, _held) =

@@ -99,6 +99,21 @@ fn json_error(
 const TEXT: &str = "text/plain; charset=utf-8";
 
 impl ServeError {
+    /// MLflow's status and headers with the body `{"error": "<MLflow's message>"}`, the error
+    /// shape of KServe's V1 and the Open Inference Protocol.
+    pub fn into_oip_response(self) -> Response<Full<Bytes>> {
+        let message = self.to_string();
+        let mut r = self.into_response();
+        *r.body_mut() = Full::new(Bytes::from(
+            serde_json::json!({ "error": message }).to_string(),
+        ));
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        r
+    }
+
     /// The HTTP answer MLflow would give.
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let msg = self.to_string();
