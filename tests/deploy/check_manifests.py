@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks the Kubernetes manifests under deploy/kubernetes (part of `make test`).
+"""Checks the Kubernetes manifests under deploy/kubernetes and the KServe runtime under
+deploy/kserve (part of `make test`).
 
 1. Every standard resource validates, strictly (unknown fields are errors), against the
    schemas of Kubernetes 1.33 and 1.37 with kubernetes-validate (PyPI).
@@ -12,6 +13,13 @@
      variables the resolver reads), and the pod runs as the image's user (Dockerfile USER);
    - with a read-only root filesystem, the model cache and /tmp are volumes;
    - the HPA's metrics are the adapter rules' names, built from metrics the server exports.
+
+3. deploy/kserve (KServe's CRDs are not in kubernetes-validate: checked structurally): the
+   ClusterServingRuntime claims `modelFormat: mlflow` 3 with autoSelect above
+   kserve-mlserver's priority, declares only protocols whose routes the OpenAPI spec has,
+   runs `models serve -m /mnt/models --model-name {{.Name}}` on 8080 as `kserve-container`
+   with probes on documented paths, variables the binary reads, non-root; the example
+   InferenceService names that runtime, a format and a protocol it declares.
 
     python3 tests/deploy/check_manifests.py BINARY
 """
@@ -153,10 +161,62 @@ def cross_check(binary):
               f"HPA metric {m} comes from an adapter rule")
 
 
+# the routes a ServingRuntime's protocolVersions entry promises
+PROTOCOL_ROUTES = {"v1": "/v1/models/{model_name}:predict", "v2": "/v2/models/{model_name}/infer",
+                   "grpc-v2": None}
+MLSERVER_PRIORITY = 1  # kserve-mlserver's priority for modelFormat mlflow
+
+
+def kserve_check(binary):
+    kdir = os.path.join(ROOT, "deploy", "kserve")
+    with open(os.path.join(kdir, "clusterservingruntime.yaml")) as f:
+        rt = yaml.safe_load(f)
+    with open(os.path.join(kdir, "inferenceservice.yaml")) as f:
+        isvc = yaml.safe_load(f)
+    with open(os.path.join(ROOT, "schemas", "openapi.yaml")) as f:
+        paths = yaml.safe_load(f)["paths"]
+    check(rt["apiVersion"] == "serving.kserve.io/v1alpha1" and rt["kind"] == "ClusterServingRuntime", "runtime kind")
+    spec = rt["spec"]
+    formats = {(m["name"], m["version"]): m for m in spec["supportedModelFormats"]}
+    three = formats.get(("mlflow", "3"))
+    check(three is not None and three.get("autoSelect") is True and three.get("priority", 0) > MLSERVER_PRIORITY,
+          f"mlflow 3 auto-selected above kserve-mlserver: {three}")
+    for proto in spec["protocolVersions"]:
+        route = PROTOCOL_ROUTES.get(proto)
+        check(route is not None and route in paths, f"protocol {proto} is served (its route is in the OpenAPI spec)")
+    (c,) = spec["containers"]
+    check(c["name"] == "kserve-container", "container named kserve-container")
+    args = c["args"]
+    check(args[:4] == ["models", "serve", "-m", "/mnt/models"], f"serves /mnt/models: {args}")
+    check(args[args.index("--model-name") + 1] == "{{.Name}}", "--model-name {{.Name}}")
+    port = int(args[args.index("-p") + 1])
+    check(port == 8080 and c["ports"][0]["containerPort"] == port, "port 8080")
+    check(args[args.index("-h") + 1] == "0.0.0.0", "listens on every interface")
+    for probe in ("readinessProbe", "livenessProbe"):
+        check(c[probe]["httpGet"]["path"] in paths and c[probe]["httpGet"]["port"] == port, f"{probe} documented")
+    check(c["livenessProbe"]["httpGet"]["path"] == "/livez", "liveness on /livez")
+    helptext = subprocess.run([binary, "models", "serve", "--help"], capture_output=True, text=True).stdout
+    flags = set(re.findall(r"\[env: ([A-Z0-9_]+)=", helptext))
+    for e in c.get("env", []):
+        check(e["name"] in flags, f"{e['name']} is read by mlflow-serve")
+    for flag in [a for a in args if a.startswith("--")]:
+        check(flag in helptext, f"{flag} is a flag of models serve")
+    sc = c["securityContext"]
+    check(sc["runAsNonRoot"] and sc["runAsUser"] == 65532 and not sc["allowPrivilegeEscalation"], "non-root")
+    check(spec["annotations"]["prometheus.kserve.io/port"] == str(port), "prometheus port")
+    check(spec["annotations"]["prometheus.kserve.io/path"] in paths, "prometheus path documented")
+    model = isvc["spec"]["predictor"]["model"]
+    check(isvc["kind"] == "InferenceService" and model["runtime"] == rt["metadata"]["name"], "isvc names the runtime")
+    check((model["modelFormat"]["name"], model["modelFormat"]["version"]) in formats, "isvc format supported")
+    check(model["protocolVersion"] in spec["protocolVersions"], "isvc protocol declared by the runtime")
+    print("deploy/kserve: every structural check holds")
+
+
 def main():
     binary = sys.argv[1]
     validate()
     cross_check(binary)
+    kserve_check(binary)
     if failures:
         print("manifest checks failed:\n- " + "\n- ".join(failures))
         sys.exit(1)
