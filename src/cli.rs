@@ -115,12 +115,9 @@ pub struct ImageArgs {
     /// (checked for the default, Debian 12's 2.36).
     #[arg(long = "base-image", env = "MLFLOW_SERVE_BASE_IMAGE", default_value = crate::image::DEFAULT_BASE_IMAGE)]
     pub base_image: String,
-    /// Path to libonnxruntime to copy (file or directory). Default: the one `serve` would load.
-    #[arg(long = "onnxruntime-lib", env = "ORT_DYLIB_PATH")]
-    pub onnxruntime_lib: Option<PathBuf>,
-    /// The TorchScript plugin to copy (`torch` target). Default: the one `serve` would load.
-    #[arg(long = "torch-plugin", env = "MLFLOW_SERVE_TORCH_PLUGIN")]
-    pub torch_plugin: Option<PathBuf>,
+    /// The runtime libraries copied into the image: the ones `serve` would load.
+    #[command(flatten)]
+    pub libs: RuntimeLibs,
     /// libtorch's directory (holding `lib/libtorch_cpu.so`) to copy (`torch` target).
     /// Default: next to the plugin, else the project's `.local/libtorch/torch`.
     #[arg(long = "libtorch", env = "LIBTORCH")]
@@ -191,6 +188,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// The runtime libraries `serve` loads (and `build-docker` copies into an image).
+#[derive(Debug, Args)]
+pub struct RuntimeLibs {
+    /// Path to libonnxruntime (file or directory). Default: search next to the executable,
+    /// the project's `.local/onnxruntime/lib`, then Python site-packages.
+    #[arg(long = "onnxruntime-lib", env = "ORT_DYLIB_PATH")]
+    pub onnxruntime_lib: Option<PathBuf>,
+    /// The TorchScript plugin `libmlflow_serve_torch.so` (file or directory), for `pytorch`
+    /// models in builds with the `torch` feature. Default: next to the executable, its
+    /// `lib/`, `../lib/` and `..`.
+    #[arg(long = "torch-plugin", env = "MLFLOW_SERVE_TORCH_PLUGIN")]
+    pub torch_plugin: Option<PathBuf>,
+}
+
 /// Flags of `models serve`; names, short forms, env vars and defaults follow MLflow 3.17.2.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -226,15 +237,9 @@ pub struct ServeArgs {
     /// Accepted for compatibility; ignored.
     #[arg(long = "install-mlflow", hide = true)]
     pub install_mlflow: bool,
-    /// Path to libonnxruntime (file or directory). Default: search next to the executable,
-    /// the project's `.local/onnxruntime/lib`, then Python site-packages.
-    #[arg(long = "onnxruntime-lib", env = "ORT_DYLIB_PATH")]
-    pub onnxruntime_lib: Option<PathBuf>,
-    /// The TorchScript plugin `libmlflow_serve_torch.so` (file or directory), for `pytorch`
-    /// models in builds with the `torch` feature. Default: next to the executable, its
-    /// `lib/`, `../lib/` and `..`.
-    #[arg(long = "torch-plugin", env = "MLFLOW_SERVE_TORCH_PLUGIN")]
-    pub torch_plugin: Option<PathBuf>,
+    /// Where libonnxruntime and the TorchScript plugin are.
+    #[command(flatten)]
+    pub libs: RuntimeLibs,
     /// Intra-op threads per runtime session (ONNX Runtime, libtorch) when the MLmodel does not
     /// set them (`intra_op_num_threads`) (0 = the CPUs this process may use, cgroup quota included,
     /// divided among the workers).

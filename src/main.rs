@@ -166,8 +166,8 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         &resolved.dir,
     ));
     let opts = LoadOptions {
-        onnxruntime_lib: args.onnxruntime_lib.clone(),
-        torch_plugin: args.torch_plugin.clone(),
+        onnxruntime_lib: args.libs.onnxruntime_lib.clone(),
+        torch_plugin: args.libs.torch_plugin.clone(),
         workers: args.workers.max(1),
         intra_op_threads: if args.intra_op_threads == 0 {
             // Share the CPUs this container may use between the workers.
@@ -260,8 +260,8 @@ fn image_request(args: &ImageArgs) -> image::Request {
         model_uri: args.model_uri.clone(),
         target: args.target,
         base_image: args.base_image.clone(),
-        onnxruntime_lib: args.onnxruntime_lib.clone(),
-        torch_plugin: args.torch_plugin.clone(),
+        onnxruntime_lib: args.libs.onnxruntime_lib.clone(),
+        torch_plugin: args.libs.torch_plugin.clone(),
         libtorch: args.libtorch.clone(),
         resolve: ResolveOptions {
             cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),

@@ -26,6 +26,7 @@ Prints a summary; exits 1 on any failure.
 
     python3 tests/container/fleet.py
 """
+import contextlib
 import json
 import os
 import re
@@ -405,36 +406,10 @@ def wrk_result(proc):
     return total, non2xx, socket_errors, out
 
 
-def rolling_restart():
-    with tempfile.TemporaryDirectory() as tmp:
-        fleet = Fleet(tmp, retries=False)
-        try:
-            for name in fleet.ports:
-                fleet.start_replica(name)
-            fleet.start_nginx()
-            threading.Thread(target=fleet.checker, daemon=True).start()
-            load = start_wrk(tmp, fleet.front, 600)
-            time.sleep(3)
-            began = time.monotonic()
-            for name in list(fleet.ports) * ROUNDS:
-                # the orchestrator: SIGTERM, then wait for the exit (drain delay + in-flight)
-                podman("stop", "-t", "30", name)
-                check(not fleet.in_lb or name not in fleet.in_lb, f"{name} left the load balancer before exiting")
-                podman("rm", "-f", name, check_rc=False)
-                fleet.start_replica(name)
-                check(fleet.wait_in_lb(name, True), f"{name} back in the load balancer")
-                time.sleep(2)
-            elapsed = time.monotonic() - began
-            total, non2xx, sock, out = wrk_result(load)
-            report["rolling restart: requests / failed"] = f"{total} / {non2xx + sock} over {elapsed:.0f} s"
-            check(total > 1000, f"the load ran at a steady rate: {total} requests")
-            check(non2xx == 0 and sock == 0,
-                  f"rolling restart of both replicas: {non2xx} non-2xx and {sock} socket errors of {total}\n{out}")
-        finally:
-            fleet.shutdown()
-
-
-def sigkill(retries):
+@contextlib.contextmanager
+def fleet_under_load(retries):
+    """Two ready replicas behind nginx with the health checker running and wrk at a steady
+    rate for 3 s already: yields the fleet and the load; shuts everything down after."""
     with tempfile.TemporaryDirectory() as tmp:
         fleet = Fleet(tmp, retries=retries)
         try:
@@ -444,19 +419,43 @@ def sigkill(retries):
             threading.Thread(target=fleet.checker, daemon=True).start()
             load = start_wrk(tmp, fleet.front, 600)
             time.sleep(3)
-            podman("kill", "-s", "KILL", "ms-a")
-            fleet.wait_in_lb("ms-a", False)
-            time.sleep(3)
-            total, non2xx, sock, out = wrk_result(load)
-            what = "connection-error retries on" if retries else "retries off"
-            with open(os.path.join(tmp, "error.log")) as f:
-                causes = sorted({m for m in re.findall(r"\] \d+#\d+: \*\d+ ([a-z() ]+?)(?: \(|while)", f.read())})
-            report[f"SIGKILL ({what}): requests / failed"] = (
-                f"{total} / {non2xx + sock} ({non2xx} answered 502 by nginx, {sock} socket errors; nginx: {causes})")
-            check(total > 500 and non2xx + sock < 0.05 * total,
-                  f"SIGKILL with {what}: {non2xx + sock} of {total} failed (bounded)")
+            yield fleet, load
         finally:
             fleet.shutdown()
+
+
+def rolling_restart():
+    with fleet_under_load(retries=False) as (fleet, load):
+        began = time.monotonic()
+        for name in list(fleet.ports) * ROUNDS:
+            # the orchestrator: SIGTERM, then wait for the exit (drain delay + in-flight)
+            podman("stop", "-t", "30", name)
+            check(not fleet.in_lb or name not in fleet.in_lb, f"{name} left the load balancer before exiting")
+            podman("rm", "-f", name, check_rc=False)
+            fleet.start_replica(name)
+            check(fleet.wait_in_lb(name, True), f"{name} back in the load balancer")
+            time.sleep(2)
+        elapsed = time.monotonic() - began
+        total, non2xx, sock, out = wrk_result(load)
+        report["rolling restart: requests / failed"] = f"{total} / {non2xx + sock} over {elapsed:.0f} s"
+        check(total > 1000, f"the load ran at a steady rate: {total} requests")
+        check(non2xx == 0 and sock == 0,
+              f"rolling restart of both replicas: {non2xx} non-2xx and {sock} socket errors of {total}\n{out}")
+
+
+def sigkill(retries):
+    with fleet_under_load(retries) as (fleet, load):
+        podman("kill", "-s", "KILL", "ms-a")
+        fleet.wait_in_lb("ms-a", False)
+        time.sleep(3)
+        total, non2xx, sock, out = wrk_result(load)
+        what = "connection-error retries on" if retries else "retries off"
+        with open(os.path.join(fleet.tmp, "error.log")) as f:
+            causes = sorted({m for m in re.findall(r"\] \d+#\d+: \*\d+ ([a-z() ]+?)(?: \(|while)", f.read())})
+        report[f"SIGKILL ({what}): requests / failed"] = (
+            f"{total} / {non2xx + sock} ({non2xx} answered 502 by nginx, {sock} socket errors; nginx: {causes})")
+        check(total > 500 and non2xx + sock < 0.05 * total,
+              f"SIGKILL with {what}: {non2xx + sock} of {total} failed (bounded)")
 
 
 def main():
