@@ -16,6 +16,9 @@ pub enum ServeError {
     /// Signature enforcement.
     #[error(transparent)]
     Enforce(#[from] EnforceError),
+    /// A V2 inference request that is malformed or does not fit the model.
+    #[error(transparent)]
+    Infer(#[from] crate::oip::infer::InferError),
     /// Flavor / model failure.
     #[error(transparent)]
     Flavor(#[from] FlavorError),
@@ -60,6 +63,7 @@ impl ServeError {
             ServeError::Enforce(EnforceError::Cast { .. }) => "bad_request",
             ServeError::Enforce(EnforceError::Schema { .. }) => "schema_enforcement",
             ServeError::Enforce(EnforceError::Params { .. }) => "invalid_params",
+            ServeError::Infer(_) => "bad_request",
             ServeError::Flavor(FlavorError::Model { .. }) => "model_error",
             ServeError::Flavor(FlavorError::Internal { .. }) => "internal_error",
             ServeError::Pool(PoolError::QueueFull(_)) => "overloaded",

@@ -9,7 +9,7 @@ use runtime_api::{IoSpec, OutputValue};
 use crate::batch::{BatchConfig, PoolError, WorkerPool};
 use crate::enforce;
 use crate::error::ServeError;
-use crate::flavor::{self, Flavor, InputKind, RuntimeOptions};
+use crate::flavor::{self, Flavor, InputKind, Predictions, RuntimeOptions};
 use crate::model::{LoadError, MlModel};
 use crate::payload::{self, BodyFormat, Request};
 
@@ -124,10 +124,23 @@ impl ServedModel {
             sig.params.as_deref(),
             &self.limits,
         )?;
+        self.prepare_input(input, params, format == BodyFormat::Json, unwrapped)
+    }
+
+    /// Enforces an already decoded input (a V2 request's, for one) and builds the feeds.
+    /// `parse_cast` applies MLflow's parse-time cast of JSON dataframes first.
+    pub fn prepare_input(
+        &self,
+        input: payload::Input,
+        params: Option<crate::pyjson::Cell>,
+        parse_cast: bool,
+        unwrapped: bool,
+    ) -> Result<Prepared, ServeError> {
+        let sig = &self.mlmodel.signature;
         let (enforced, params) = enforce::enforce(
             input,
             sig.inputs.as_ref(),
-            format == BodyFormat::Json,
+            parse_cast,
             params,
             sig.params.as_deref(),
         )?;
@@ -167,6 +180,13 @@ impl ServedModel {
 
     /// Runs a prepared request on the worker pool and serializes MLflow's answer.
     pub async fn run(&self, prepared: Prepared) -> Result<Vec<u8>, ServeError> {
+        let (predictions, unwrapped) = self.predict(prepared).await?;
+        Ok(self.serialize(|| predictions.to_body(unwrapped)))
+    }
+
+    /// Runs a prepared request on the worker pool: MLflow's predictions, and whether the
+    /// request was a unified-LLM payload (answered without the `predictions` wrapper).
+    pub async fn predict(&self, prepared: Prepared) -> Result<(Predictions, bool), ServeError> {
         let Prepared {
             feeds,
             kind,
@@ -177,12 +197,17 @@ impl ServedModel {
             .run_with_params(feeds.tensors, feeds.params)
             .await
             .map_err(|e| self.pool_error(e))?;
+        Ok((self.flavor.predictions(outputs, kind)?, unwrapped))
+    }
+
+    /// Runs `write` (turning predictions into bytes), timed in the serialization metric.
+    pub fn serialize<T>(&self, write: impl FnOnce() -> T) -> T {
         let started = std::time::Instant::now();
-        let body = self.finish(outputs, kind, unwrapped);
+        let out = write();
         if let Some(m) = &self.metrics {
             m.serialize_seconds.observe(started.elapsed().as_secs_f64());
         }
-        body
+        out
     }
 
     /// The whole pipeline, blocking (warm-up and tools; never call from async code).

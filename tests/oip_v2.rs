@@ -57,6 +57,164 @@ fn tritonclient_reads_health_and_metadata_of_every_kind_of_model() {
     triton_metadata(server.port, &dir, "sklearn-wine", None);
 }
 
+fn triton_infer(port: u16, model: &Path, name: &str) {
+    let script = common::root().join("tests/oip/triton_infer.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(port.to_string())
+        .arg(model)
+        .arg(name)
+        .output()
+        .expect("run the tritonclient infer check");
+    assert!(
+        out.status.success(),
+        "tritonclient infer on {name}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every fixture model a client would serve (not the dtype-conformance `*_identity` models
+/// of scalar inputs, nor `torch_keeps_input`, whose answer depends on the previous request,
+/// nor the two formats refused at start-up), through tritonclient: JSON and binary tensors,
+/// a requested output, errors; equal to `/invocations` for the same data.
+#[test]
+fn tritonclient_infer_equals_invocations_on_every_fixture_model() {
+    let models = [
+        "wine_cols",
+        "wine_tensor",
+        "wine_named_tensors",
+        "wine_multi_input",
+        "wine_params",
+        "wine_nosig",
+        "wine_mlp_external",
+        "onnx_wine_tensor",
+        "cnn_mnist",
+        "image_uint8",
+        "string_echo",
+        "typed_columns",
+        "iris_zipmap",
+        "torch_wine_cols",
+        "torch_wine_tensor",
+        "torch_cnn",
+        "torch_linear_typed",
+        "torch_nosig_sum",
+        "torch_params",
+        "torch_tuple_out",
+    ];
+    for name in models {
+        let dir = model_dir(name);
+        let server = Server::start(&dir, &[]);
+        triton_infer(server.port, &dir, name);
+    }
+}
+
+fn v2_error(r: &common::HttpResponse) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&r.body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&r.body)));
+    v["error"].as_str().expect("an error string").to_string()
+}
+
+/// Malformed V2 requests get 400 with `{"error": …}`, never a panic or a 500; enforcement
+/// failures carry MLflow's message; a binary body is read by its header length.
+#[test]
+fn malformed_v2_requests_are_refused_with_400() {
+    let server = Server::start(&model_dir("wine_tensor"), &[]);
+    let path = "/v2/models/wine_tensor/infer";
+    let json = [("Content-Type", "application/json")];
+    for (body, says) in [
+        (&b"{"[..], "invalid V2 request"),
+        (b"{\"inputs\": 3}", "invalid V2 request"),
+        (b"{\"inputs\": []}", "no inputs"),
+        (br#"{"inputs":[{"name":"x","shape":[1,11],"datatype":"FP32","data":[1]}]}"#, "needs 11 elements"),
+        (br#"{"inputs":[{"name":"x","shape":[1,1],"datatype":"FP32","data":["a"]}]}"#, "not a valid FP32"),
+        (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"COMPLEX","data":[1]}]}"#, "unknown datatype"),
+        (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"shared_memory_region":"r"}}]}"#, "not supported"),
+        (br#"{"inputs":[{"name":"x","shape":[2,11],"datatype":"FP64","data":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}]}"#, "Failed to enforce schema"),
+        (br#"{"parameters":{"content_type":"xml"},"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}"#, "content_type 'xml'"),
+        (br#"{"inputs":[{"name":"x","shape":[4294967296,4294967296],"datatype":"FP32","data":[1]}]}"#, "too large"),
+    ] {
+        let r = server.request("POST", path, &json, body);
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+        let e = v2_error(&r);
+        assert!(e.contains(says), "{e:?} should say {says:?}");
+    }
+    // binary: the header length past the body, and bytes left over
+    let header = br#"{"parameters":{"binary_data_output":true},"inputs":[{"name":"x","shape":[1,11],"datatype":"FP32","parameters":{"binary_data_size":44}}]}"#;
+    let mut body = header.to_vec();
+    body.extend_from_slice(&[0u8; 44]);
+    let len = header.len().to_string();
+    let r = server.request(
+        "POST",
+        path,
+        &[("Inference-Header-Content-Length", len.as_str())],
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let n: usize = r
+        .header("inference-header-content-length")
+        .expect("binary answer")
+        .parse()
+        .unwrap();
+    let head: serde_json::Value = serde_json::from_slice(&r.body[..n]).unwrap();
+    let size = head["outputs"][0]["parameters"]["binary_data_size"]
+        .as_u64()
+        .unwrap() as usize;
+    assert_eq!(r.body.len(), n + size);
+    body.push(0);
+    let r = server.request(
+        "POST",
+        path,
+        &[("Inference-Header-Content-Length", len.as_str())],
+        &body,
+    );
+    assert_eq!(r.status, 400);
+    assert!(v2_error(&r).contains("belong to no input"));
+    let r = server.request(
+        "POST",
+        path,
+        &[("Inference-Header-Content-Length", "99999")],
+        &body,
+    );
+    assert_eq!(r.status, 400);
+    let r = server.request(
+        "POST",
+        path,
+        &[("Inference-Header-Content-Length", "x")],
+        &body,
+    );
+    assert_eq!(r.status, 400);
+    // another model's name, a wrong version
+    let ok = br#"{"inputs":[{"name":"x","shape":[1,11],"datatype":"FP32","data":[0,0,0,0,0,0,0,0,0,0,0]}]}"#;
+    assert_eq!(
+        server
+            .request("POST", "/v2/models/other/infer", &json, ok)
+            .status,
+        404
+    );
+    assert_eq!(
+        server
+            .request("POST", "/v2/models/wine_tensor/versions/9/infer", &json, ok)
+            .status,
+        404
+    );
+    let r = server.request("POST", path, &json, ok);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // the answer echoes the request id when the body has none
+    let r = server.request(
+        "POST",
+        path,
+        &[
+            ("Content-Type", "application/json"),
+            ("x-request-id", "abc"),
+        ],
+        ok,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["id"], "abc");
+    assert_eq!(v["model_name"], "wine_tensor");
+}
+
 #[test]
 fn registry_models_are_addressed_by_registered_name_and_version() {
     let store = common::root().join("examples/wine-store");

@@ -216,6 +216,11 @@ const ROUTES: [(&str, Method); 6] = [
 /// The request id header, accepted from the client or generated, and echoed.
 const REQUEST_ID: &str = "x-request-id";
 
+/// A request's id (the `x-request-id` header's, else generated), for routes that answer
+/// with it (a V2 answer's `id` when the request has none).
+#[derive(Clone)]
+struct RequestId(String);
+
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
@@ -235,7 +240,12 @@ async fn handle(
         .or_else(|| v1::label(req.uri().path()))
         .unwrap_or("other");
     let method = req.method().clone();
-    let invocation = route == "/invocations" || route == "/v1/models/{name}:predict";
+    let mut req = req;
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let invocation = matches!(
+        route,
+        "/invocations" | "/v1/models/{name}:predict" | "/v2/models/{name}/infer"
+    );
     let metrics = state.app.metrics.clone();
     // Decremented on every path, a client that goes away mid-request included.
     let in_flight = invocation.then(|| admission::GaugeGuard::inc(&metrics.in_flight));
@@ -265,9 +275,10 @@ async fn route_request(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let Some((route, allowed)) = found else {
-        if let Some(r) = v2::answer(&state.app, req.method(), req.uri().path()) {
-            return Ok(r);
-        }
+        let req = match v2::answer(&state, req).await {
+            Ok(r) => return Ok(r),
+            Err(req) => req,
+        };
         let req = match v1::answer(&state, req).await {
             Ok(r) => return Ok(r),
             Err(req) => req,
@@ -338,14 +349,49 @@ async fn invocations(
             .get(hyper::header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
     };
+    let scored = score(state, req, move |model, body| {
+        model
+            .prepare(content_type.as_deref(), body)
+            .map(|p| (p, ()))
+    })
+    .await?;
+    let model = state.app.model.get().ok_or(ServeError::NotReady)?;
+    let body = model.serialize(|| scored.predictions.to_body(scored.unwrapped));
+    drop(scored.held);
+    Ok(body)
+}
+
+/// A request run through the model: MLflow's predictions, what the protocol's decoder kept
+/// for the answer, and the body's hold on the in-flight budget (released once the answer is
+/// built).
+struct Scored<X> {
+    predictions: crate::flavor::Predictions,
+    unwrapped: bool,
+    kept: X,
+    held: admission::Reservation,
+}
+
+/// Reads a body within the limits, has `prepare` decode and enforce it (on the bounded parse
+/// pool when it is large, so that probes and small requests never wait behind it; a panic
+/// stays with its request as a 500), and runs it on the model's queue, where requests of
+/// every protocol batch together.
+async fn score<X, P>(
+    state: &State,
+    req: Request<Incoming>,
+    prepare: P,
+) -> Result<Scored<X>, ServeError>
+where
+    X: Send + 'static,
+    P: FnOnce(&ServedModel, &Bytes) -> Result<(crate::pipeline::Prepared, X), ServeError>
+        + Send
+        + 'static,
+{
     let model = state.app.model.get().ok_or(ServeError::NotReady)?;
     // The body's bytes count against the in-flight budget until the answer is built.
-    let (body, _held) =
+    let (body, held) =
         admission::read_body(req.into_body(), state.config.max_body_bytes, &state.bodies).await?;
     let _handling = model.admit();
-    let prepared = if body.len() >= state.config.blocking_parse_bytes {
-        // Large bodies are parsed off the async workers, a few at a time, so that probes
-        // and small requests are never stuck behind them.
+    let (prepared, kept) = if body.len() >= state.config.blocking_parse_bytes {
         let _permit = state
             .parsers
             .acquire()
@@ -354,18 +400,21 @@ async fn invocations(
         let app = state.app.clone();
         tokio::task::spawn_blocking(move || {
             let model = app.model.get().ok_or(ServeError::NotReady)?;
-            model.prepare(content_type.as_deref(), &body)
+            prepare(model, &body)
         })
         .await
         .map_err(|e| ServeError::Internal(format!("parsing the request failed: {e}")))??
     } else {
-        // A panic in a parser stays with this request (500), like one on the parse pool.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            model.prepare(content_type.as_deref(), &body)
-        }))
-        .unwrap_or_else(|_| Err(ServeError::Internal("parsing the request failed".into())))?
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(model, &body)))
+            .unwrap_or_else(|_| Err(ServeError::Internal("parsing the request failed".into())))?
     };
-    model.run(prepared).await
+    let (predictions, unwrapped) = model.predict(prepared).await?;
+    Ok(Scored {
+        predictions,
+        unwrapped,
+        kept,
+        held,
+    })
 }
 
 /// Serves on `listener` until `shutdown` resolves (the caller drains before resolving it),

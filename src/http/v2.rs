@@ -1,17 +1,23 @@
 //! The Open Inference Protocol's REST routes (KServe V2): `GET /v2` (server metadata),
 //! `/v2/health/live`, `/v2/health/ready`, `/v2/models/{name}[/versions/{version}]` (model
-//! metadata) and `…/ready`. Errors are `{"error": "…"}`: 404 for a model or version this
-//! server does not serve, 503 while the model is loading (or, for readiness, draining).
-//! `POST …/infer` is not implemented yet: it answers 501 saying so.
+//! metadata), `…/ready` and `POST …/infer` (JSON, or Triton's binary tensor extension; see
+//! `oip::rest`), which runs through the same enforcement, queue and batches as
+//! `/invocations`. Errors are `{"error": "…"}`: 404 for a model or version this server does
+//! not serve, 503 while the model is loading (or, for readiness, draining), 400 with MLflow's
+//! message for a request the model refuses.
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::{Method, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::response::respond;
-use super::AppState;
-use crate::oip::metadata::{model_metadata, server_metadata};
+use super::{score, AppState, RequestId, Scored, State};
+use crate::error::ServeError;
+use crate::oip::infer::{InferError, InferRequest, Outputs, RequestedOutput};
+use crate::oip::metadata::{model_content_type, model_metadata, server_metadata};
+use crate::oip::rest::{parse_request, write_response, AnswerHead, HEADER_LENGTH};
 
 /// A V2 path, parsed.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,7 +33,10 @@ enum Route {
         name: String,
         version: Option<String>,
     },
-    Infer,
+    Infer {
+        name: String,
+        version: Option<String>,
+    },
 }
 
 impl Route {
@@ -39,7 +48,7 @@ impl Route {
             Route::Ready => "/v2/health/ready",
             Route::Model { .. } => "/v2/models/{name}",
             Route::ModelReady { .. } => "/v2/models/{name}/ready",
-            Route::Infer => "/v2/models/{name}/infer",
+            Route::Infer { .. } => "/v2/models/{name}/infer",
         }
     }
 }
@@ -78,7 +87,16 @@ fn parse(path: &str) -> Option<Route> {
                 version: Some(decode(v)),
             })
         }
-        ["models", _, "infer"] | ["models", _, "versions", _, "infer"] => Some(Route::Infer),
+        ["models", name, "infer"] if !name.is_empty() => Some(Route::Infer {
+            name: decode(name),
+            version: None,
+        }),
+        ["models", name, "versions", v, "infer"] if !name.is_empty() && !v.is_empty() => {
+            Some(Route::Infer {
+                name: decode(name),
+                version: Some(decode(v)),
+            })
+        }
         _ => None,
     }
 }
@@ -100,23 +118,29 @@ fn ok(body: serde_json::Value) -> Response<Full<Bytes>> {
     respond(StatusCode::OK, "application/json", body.to_string())
 }
 
-/// Answers a V2 request, or `None` when the path is not a V2 route.
-pub(super) fn answer(app: &AppState, method: &Method, path: &str) -> Option<Response<Full<Bytes>>> {
-    let route = parse(path)?;
-    let (allowed, allow) = if route == Route::Infer {
+/// Answers a V2 request, or gives it back when the path is not a V2 route.
+pub(super) async fn answer(
+    state: &State,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
+    let Some(route) = parse(req.uri().path()) else {
+        return Err(req);
+    };
+    let (allowed, allow) = if matches!(route, Route::Infer { .. }) {
         (Method::POST, "POST")
     } else {
         (Method::GET, "GET")
     };
-    if *method != allowed {
+    if *req.method() != allowed {
         let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
         r.headers_mut().insert(
             hyper::header::ALLOW,
             hyper::header::HeaderValue::from_static(allow),
         );
-        return Some(r);
+        return Ok(r);
     }
-    Some(match route {
+    let app = &*state.app;
+    Ok(match route {
         Route::Server => ok(server_metadata()),
         Route::Live => {
             if app.alive() {
@@ -134,17 +158,107 @@ pub(super) fn answer(app: &AppState, method: &Method, path: &str) -> Option<Resp
         }
         Route::Model { name, version } => match app.addressed(&name, version.as_deref()) {
             Err((status, message)) => error(status, &message),
-            Ok((model, id)) => ok(model_metadata(model, id)),
+            Ok((model, id)) => ok(model_metadata(
+                &model.mlmodel,
+                &model.inputs,
+                &model.outputs,
+                id,
+            )),
         },
         Route::ModelReady { name, version } => match app.addressed(&name, version.as_deref()) {
             Err((status, message)) => error(status, &message),
             Ok(_) if app.ready() => ok(json!({"name": name, "ready": true})),
-            Ok(_) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("Model {name} is not ready")),
+            Ok(_) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("Model {name} is not ready"),
+            ),
         },
-        Route::Infer => error(
-            StatusCode::NOT_IMPLEMENTED,
-            "V2 inference is not implemented yet in this version of mlflow-serve: use POST /invocations",
+        Route::Infer { name, version } => match app.addressed(&name, version.as_deref()) {
+            Err((status, message)) => error(status, &message),
+            Ok(_) => match tokio::time::timeout(state.config.timeout, infer(state, req)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = e.label(), "V2 infer failed");
+                    e.into_oip_response()
+                }
+                Err(_) => ServeError::Timeout.into_oip_response(),
+            },
+        },
+    })
+}
+
+/// What a V2 request keeps for its answer while the model runs.
+struct Kept {
+    id: Option<String>,
+    outputs: Option<Vec<RequestedOutput>>,
+    binary_output: bool,
+}
+
+/// `POST …/infer`: decodes the request (JSON, or JSON then binary tensors), runs it through
+/// MLflow's enforcement and the shared queue, and answers with the outputs asked for.
+async fn infer(state: &State, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ServeError> {
+    let header_len = match req.headers().get(HEADER_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    InferError::Invalid(
+                        "Inference-Header-Content-Length must be a byte count".into(),
+                    )
+                })?,
         ),
+    };
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let scored = score(state, req, move |model, body| {
+        let request = parse_request(body, header_len)?;
+        let kept = Kept {
+            id: request.id.clone(),
+            outputs: request.outputs.clone(),
+            binary_output: request.binary_output,
+        };
+        let schema = model.mlmodel.signature.inputs.as_ref();
+        let (input, params) = InferRequest {
+            id: None,
+            outputs: None,
+            ..request
+        }
+        .into_input(schema, model_content_type(schema))?;
+        Ok((model.prepare_input(input, params, false, false)?, kept))
+    })
+    .await?;
+    let app = &*state.app;
+    let (model, id) = match (app.model(), app.identity()) {
+        (Some(m), Some(id)) => (m, id),
+        _ => return Err(ServeError::NotReady),
+    };
+    let Scored {
+        predictions,
+        kept,
+        held,
+        ..
+    } = scored;
+    let outputs = Outputs::from_predictions(predictions);
+    let content_type = outputs.content_type;
+    let selected = outputs.select(kept.outputs.as_deref(), &id.name)?;
+    let request_id = kept.id.or(request_id).unwrap_or_default();
+    let head = AnswerHead {
+        model_name: &id.name,
+        model_version: id.version.as_deref(),
+        id: &request_id,
+        content_type,
+    };
+    let (body, json_len) = model.serialize(|| write_response(&head, &selected, kept.binary_output));
+    drop(held);
+    Ok(match json_len {
+        None => respond(StatusCode::OK, "application/json", body),
+        Some(n) => {
+            let mut r = respond(StatusCode::OK, "application/octet-stream", body);
+            r.headers_mut()
+                .insert(HEADER_LENGTH, hyper::header::HeaderValue::from(n));
+            r
+        }
     })
 }
 
@@ -202,7 +316,13 @@ mod tests {
                 version: None
             })
         );
-        assert_eq!(parse("/v2/models/m/infer"), Some(Route::Infer));
+        assert_eq!(
+            parse("/v2/models/m/versions/2/infer"),
+            Some(Route::Infer {
+                name: "m".into(),
+                version: Some("2".into())
+            })
+        );
         for bad in [
             "/v2/",
             "/v2/models",

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::model::mlmodel::Flavor;
 use crate::model::signature::{ColType, InputSchema};
-use crate::pipeline::ServedModel;
+use crate::model::MlModel;
 
 use super::ModelIdentity;
 
@@ -125,8 +125,8 @@ pub fn graph_tensors(specs: &[IoSpec]) -> Vec<MetadataTensor> {
 }
 
 /// `platform` of the V2 metadata, as Triton names these model formats.
-pub fn platform(model: &ServedModel) -> &'static str {
-    match model.mlmodel.flavor {
+pub fn platform(mlmodel: &MlModel) -> &'static str {
+    match mlmodel.flavor {
         Flavor::Onnx(_) => "onnx_onnxv1",
         Flavor::PyTorch(_) => "pytorch_torchscript",
     }
@@ -142,25 +142,31 @@ pub fn model_content_type(schema: Option<&InputSchema>) -> Option<&'static str> 
     }
 }
 
-/// The body of `GET /v2/models/{name}[/versions/{version}]`.
-pub fn model_metadata(model: &ServedModel, id: &ModelIdentity) -> Value {
-    let sig = &model.mlmodel.signature;
+/// The body of `GET /v2/models/{name}[/versions/{version}]`, for a model and its runtime
+/// graph's inputs and outputs.
+pub fn model_metadata(
+    mlmodel: &MlModel,
+    graph_inputs: &[IoSpec],
+    graph_outputs: &[IoSpec],
+    id: &ModelIdentity,
+) -> Value {
+    let sig = &mlmodel.signature;
     let parameters = match model_content_type(sig.inputs.as_ref()) {
         Some(ct) => json!({ "content_type": ct }),
         None => json!({}),
     };
     let inputs = match &sig.inputs {
         Some(s) => schema_tensors(s, "input-"),
-        None => graph_tensors(&model.inputs),
+        None => graph_tensors(graph_inputs),
     };
     let outputs = match &sig.outputs {
         Some(s) => schema_tensors(s, "output-"),
-        None => graph_tensors(&model.outputs),
+        None => graph_tensors(graph_outputs),
     };
     json!({
         "name": id.name,
         "versions": id.version.iter().collect::<Vec<_>>(),
-        "platform": platform(model),
+        "platform": platform(mlmodel),
         "inputs": inputs.iter().map(MetadataTensor::to_json).collect::<Vec<_>>(),
         "outputs": outputs.iter().map(MetadataTensor::to_json).collect::<Vec<_>>(),
         "parameters": parameters,
@@ -172,7 +178,7 @@ pub fn server_metadata() -> Value {
     json!({
         "name": "mlflow-serve",
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": Vec::<String>::new(),
+        "extensions": ["binary_tensor_data"],
     })
 }
 
