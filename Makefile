@@ -5,7 +5,7 @@ PYTHON ?= python3
 PORT ?= 5002
 MODEL ?= models:/wine-quality/Staging
 BIN := target/release/mlflow-serve
-REF := .venv-ref/.ready-6
+REF := .venv-ref/.ready-7
 TORCH_REF := .venv-ref/.torch-ready-1
 # podman, runc, debootstrap, nginx (Debian packages) and the containers.conf these machines need
 CONTAINER_TOOLS := .local/container/.tools-1
@@ -137,7 +137,7 @@ lint: $(TORCH)
 reference-env: $(REF)
 $(REF):
 	$(PYTHON) -m venv .venv-ref
-	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5' cryptography 'schemathesis==4.32.5' 'kubernetes-validate==1.37.0' 'tritonclient[http]==2.73.0'
+	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5' cryptography 'schemathesis==4.32.5' 'kubernetes-validate==1.37.0' 'tritonclient[http,grpc]==2.73.0'
 	touch $@
 
 ## Rebuild the bundled example registry (examples/wine-store) with real MLflow.

@@ -370,6 +370,11 @@ pub struct ServeArgs {
     /// listener. `/metrics` stays available on the main port too.
     #[arg(long = "metrics-port", env = "MLFLOW_SERVE_METRICS_PORT")]
     pub metrics_port: Option<u16>,
+    /// Also serve the Open Inference Protocol over gRPC (`inference.GRPCInferenceService`)
+    /// on this port, with the same limits, timeout, metrics and drain as HTTP. Off by
+    /// default; KServe's convention is 9000.
+    #[arg(long = "grpc-port", env = "MLFLOW_SERVE_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
     /// Log format on stderr: `text` or `json` (one object per line). `RUST_LOG` filters.
     #[arg(long = "log-format", env = "MLFLOW_SERVE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

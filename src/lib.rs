@@ -15,6 +15,7 @@ pub mod cpus;
 pub mod enforce;
 pub mod error;
 pub mod flavor;
+pub mod grpc;
 pub mod http;
 pub mod image;
 pub mod metrics;

@@ -11,7 +11,7 @@ use mlflow_serve::cli::{
     BuildDockerArgs, Cli, Command, GenerateDockerfileArgs, ImageArgs, LogFormat, ModelsCommand,
     ServeArgs,
 };
-use mlflow_serve::http::{drain_on, serve, serve_metrics, AppState, ServerConfig};
+use mlflow_serve::http::{drain_on, serve, serve_metrics, AppState, ServerConfig, Shared};
 use mlflow_serve::image;
 use mlflow_serve::metrics::Metrics;
 use mlflow_serve::pipeline::{LoadOptions, ServedModel};
@@ -145,8 +145,30 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {maddr} (--metrics-port)"))?;
         runtime.spawn(serve_metrics(mlistener, app.clone(), config.clone()));
     }
-    let shutdown = drain_on(shutdown_signal(), app.clone(), config.drain_delay);
-    let server = runtime.spawn(serve(listener, app.clone(), config, shutdown));
+    // One drain for every listener: readiness turns 503 at the signal, the listeners close
+    // after the drain delay.
+    let (drained_tx, drained) = tokio::sync::watch::channel(false);
+    let drain = drain_on(shutdown_signal(), app.clone(), config.drain_delay);
+    runtime.spawn(async move {
+        drain.await;
+        let _ = drained_tx.send(true);
+    });
+    let closed = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|done| *done).await;
+    };
+    let shared = Shared::new(app.clone(), config);
+    if let Some(gport) = args.grpc_port {
+        let gaddr = SocketAddr::new(addr.ip(), gport);
+        let glistener = runtime
+            .block_on(tokio::net::TcpListener::bind(gaddr))
+            .with_context(|| format!("cannot listen on {gaddr} (--grpc-port)"))?;
+        runtime.spawn(mlflow_serve::grpc::serve(
+            glistener,
+            shared.clone(),
+            closed(drained.clone()),
+        ));
+    }
+    let server = runtime.spawn(serve(listener, shared, closed(drained)));
 
     let resolve_opts = ResolveOptions {
         cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),

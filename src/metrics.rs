@@ -57,17 +57,17 @@ impl Metrics {
         let requests = IntCounterVec::new(
             Opts::new(
                 "mlflow_serve_requests_total",
-                "HTTP requests by route and status code.",
+                "Requests by protocol (mlflow, v1, v2, grpc-v2), route (gRPC: method) and status code (gRPC: the HTTP status of the same failure).",
             ),
-            &["route", "status"],
+            &["protocol", "route", "status"],
         )?;
         let request_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "mlflow_serve_request_duration_seconds",
-                "Time from request head to response, by route.",
+                "Time from request head to response, by protocol and route.",
             )
             .buckets(latency.clone()),
-            &["route"],
+            &["protocol", "route"],
         )?;
         let h = |name: &str, help: &str, b: Vec<f64>| {
             Histogram::with_opts(HistogramOpts::new(name, help).buckets(b))
@@ -204,13 +204,13 @@ impl Metrics {
         }
     }
 
-    /// Records one finished HTTP request.
-    pub fn observe_request(&self, route: &str, status: u16, took: Duration) {
+    /// Records one finished request.
+    pub fn observe_request(&self, protocol: &str, route: &str, status: u16, took: Duration) {
         self.requests
-            .with_label_values(&[route, &status.to_string()])
+            .with_label_values(&[protocol, route, &status.to_string()])
             .inc();
         self.request_seconds
-            .with_label_values(&[route])
+            .with_label_values(&[protocol, route])
             .observe(took.as_secs_f64());
     }
 

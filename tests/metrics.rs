@@ -57,21 +57,21 @@ fn metrics_follow_traffic_and_pass_promtool() {
     assert_eq!(
         value(
             &text,
-            r#"mlflow_serve_requests_total{route="/invocations",status="200"}"#
+            r#"mlflow_serve_requests_total{protocol="mlflow",route="/invocations",status="200"}"#
         ),
         3.0
     );
     assert_eq!(
         value(
             &text,
-            r#"mlflow_serve_requests_total{route="/invocations",status="400"}"#
+            r#"mlflow_serve_requests_total{protocol="mlflow",route="/invocations",status="400"}"#
         ),
         1.0
     );
     assert_eq!(
         value(
             &text,
-            r#"mlflow_serve_request_duration_seconds_count{route="/invocations"}"#
+            r#"mlflow_serve_request_duration_seconds_count{protocol="mlflow",route="/invocations"}"#
         ),
         4.0
     );

@@ -57,13 +57,14 @@ fn tritonclient_reads_health_and_metadata_of_every_kind_of_model() {
     triton_metadata(server.port, &dir, "sklearn-wine", None);
 }
 
-fn triton_infer(port: u16, model: &Path, name: &str) {
+fn triton_infer(port: u16, model: &Path, name: &str, grpc_port: u16) {
     let script = common::root().join("tests/oip/triton_infer.py");
     let out = Command::new(python())
         .arg(script)
         .arg(port.to_string())
         .arg(model)
         .arg(name)
+        .arg(grpc_port.to_string())
         .output()
         .expect("run the tritonclient infer check");
     assert!(
@@ -76,8 +77,9 @@ fn triton_infer(port: u16, model: &Path, name: &str) {
 
 /// Every fixture model a client would serve (not the dtype-conformance `*_identity` models
 /// of scalar inputs, nor `torch_keeps_input`, whose answer depends on the previous request,
-/// nor the two formats refused at start-up), through tritonclient: JSON and binary tensors,
-/// a requested output, errors; equal to `/invocations` for the same data.
+/// nor the two formats refused at start-up), through tritonclient's HTTP client (JSON and
+/// binary tensors, a requested output, errors) and its gRPC client (metadata, readiness,
+/// infer with raw tensors, another model's name): equal to `/invocations` for the same data.
 #[test]
 fn tritonclient_infer_equals_invocations_on_every_fixture_model() {
     let models = [
@@ -104,9 +106,60 @@ fn tritonclient_infer_equals_invocations_on_every_fixture_model() {
     ];
     for name in models {
         let dir = model_dir(name);
-        let server = Server::start(&dir, &[]);
-        triton_infer(server.port, &dir, name);
+        let grpc = free_port();
+        let server = Server::start(&dir, &["--grpc-port", &grpc.to_string()]);
+        triton_infer(server.port, &dir, name, grpc);
     }
+}
+
+fn grpc_checks(mode: &str, port: u16, grpc: u16, extra: &[&str]) {
+    let out = Command::new(python())
+        .arg(common::root().join("tests/oip/triton_grpc_checks.py"))
+        .args([mode, &port.to_string(), &grpc.to_string(), "wine_tensor"])
+        .args(extra)
+        .output()
+        .expect("run the gRPC checks");
+    assert!(
+        out.status.success(),
+        "gRPC {mode}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// gRPC under the HTTP server's limits and lifecycle: a message past `--max-body-bytes` is
+/// refused and the server goes on, enforcement errors are INVALID_ARGUMENT with MLflow's
+/// message, typed contents work, the metrics count gRPC calls under `protocol="grpc-v2"`;
+/// after SIGTERM the gRPC server stays live, turns not ready, still answers during the drain
+/// delay, then closes with the process.
+#[test]
+fn grpc_follows_the_limits_metrics_and_drain_of_http() {
+    let grpc = free_port();
+    let dir = model_dir("wine_tensor");
+    let mut server = Server::start(
+        &dir,
+        &[
+            "--grpc-port",
+            &grpc.to_string(),
+            "--max-body-bytes",
+            "100000",
+            "--drain-delay",
+            "3",
+        ],
+    );
+    grpc_checks("serving", server.port, grpc, &["100000"]);
+    Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    grpc_checks("draining", server.port, grpc, &[]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.alive() {
+        assert!(Instant::now() < deadline, "still running after the drain");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err());
 }
 
 fn v2_error(r: &common::HttpResponse) -> String {

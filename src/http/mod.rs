@@ -70,7 +70,7 @@ pub struct AppState {
     model: OnceLock<ServedModel>,
     identity: OnceLock<crate::oip::ModelIdentity>,
     phase: AtomicU8,
-    metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     request_seq: AtomicU64,
 }
 
@@ -113,22 +113,22 @@ impl AppState {
         let _ = self.identity.set(identity);
     }
 
-    fn identity(&self) -> Option<&crate::oip::ModelIdentity> {
+    pub(crate) fn identity(&self) -> Option<&crate::oip::ModelIdentity> {
         self.identity.get()
     }
 
-    fn model(&self) -> Option<&ServedModel> {
+    pub(crate) fn model(&self) -> Option<&ServedModel> {
         self.model.get()
     }
 
     /// Serving: loaded, warmed up, not draining, with a worker left.
-    fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         self.phase.load(Ordering::SeqCst) == READY
             && self.model.get().is_some_and(|m| m.live_workers() > 0)
     }
 
     /// Healthy: loading, serving or draining, with a worker left once loaded.
-    fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         self.model.get().is_none_or(|m| m.live_workers() != 0)
     }
 
@@ -197,12 +197,33 @@ impl AppState {
     }
 }
 
-struct State {
-    app: Arc<AppState>,
-    config: ServerConfig,
-    bodies: admission::BodyBudget,
+/// What every listener of the server shares (the HTTP one and gRPC's): the model and its
+/// state, the settings, the budget of request bytes held at once, and the bounded pool that
+/// parses large requests.
+pub struct Shared {
+    pub(crate) app: Arc<AppState>,
+    pub(crate) config: ServerConfig,
+    pub(crate) bodies: admission::BodyBudget,
     parsers: Arc<tokio::sync::Semaphore>,
 }
+
+impl Shared {
+    /// The shared state of a server of `app` with `config`.
+    pub fn new(app: Arc<AppState>, config: ServerConfig) -> Arc<Shared> {
+        Arc::new(Shared {
+            bodies: admission::BodyBudget::new(
+                config.max_inflight_bytes,
+                Some(app.metrics.body_bytes_in_flight.clone()),
+            ),
+            parsers: Arc::new(tokio::sync::Semaphore::new(config.parse_threads.max(1))),
+            app,
+            config,
+        })
+    }
+}
+
+/// The old name of [`Shared`] inside the HTTP layer.
+type State = Shared;
 
 const ROUTES: [(&str, Method); 6] = [
     ("/ping", Method::GET),
@@ -253,12 +274,24 @@ async fn handle(
     drop(in_flight);
     let status = response.status().as_u16();
     let took = started.elapsed();
-    metrics.observe_request(route, status, took);
+    metrics.observe_request(protocol_of(route), route, status, took);
     tracing::debug!(request_id = %request_id, %method, route, status, micros = took.as_micros() as u64, "request");
     if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
     Ok(response)
+}
+
+/// The protocol a route belongs to, for the metrics' `protocol` label: `mlflow` (MLflow's
+/// routes and the server's own), `v1` (KServe V1) or `v2` (the Open Inference Protocol).
+fn protocol_of(route: &str) -> &'static str {
+    if route.starts_with("/v2") {
+        "v2"
+    } else if route.starts_with("/v1/") {
+        "v1"
+    } else {
+        "mlflow"
+    }
 }
 
 fn detail(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
@@ -364,17 +397,14 @@ async fn invocations(
 /// A request run through the model: MLflow's predictions, what the protocol's decoder kept
 /// for the answer, and the body's hold on the in-flight budget (released once the answer is
 /// built).
-struct Scored<X> {
-    predictions: crate::flavor::Predictions,
-    unwrapped: bool,
-    kept: X,
-    held: admission::Reservation,
+pub(crate) struct Scored<X> {
+    pub(crate) predictions: crate::flavor::Predictions,
+    pub(crate) unwrapped: bool,
+    pub(crate) kept: X,
+    pub(crate) held: admission::Reservation,
 }
 
-/// Reads a body within the limits, has `prepare` decode and enforce it (on the bounded parse
-/// pool when it is large, so that probes and small requests never wait behind it; a panic
-/// stays with its request as a 500), and runs it on the model's queue, where requests of
-/// every protocol batch together.
+/// Reads a body within the limits and runs it through [`score_decoded`].
 async fn score<X, P>(
     state: &State,
     req: Request<Incoming>,
@@ -386,12 +416,31 @@ where
         + Send
         + 'static,
 {
-    let model = state.app.model.get().ok_or(ServeError::NotReady)?;
+    state.app.model.get().ok_or(ServeError::NotReady)?;
     // The body's bytes count against the in-flight budget until the answer is built.
     let (body, held) =
         admission::read_body(req.into_body(), state.config.max_body_bytes, &state.bodies).await?;
+    let size = body.len();
+    score_decoded(state, size, held, move |model| prepare(model, &body)).await
+}
+
+/// Runs a request already read (`size` bytes, held against the budget by `held`): `prepare`
+/// decodes and enforces it, on the bounded parse pool when it is large (so that probes and
+/// small requests never wait behind it; a panic stays with its request as a 500), then the
+/// model's queue runs it, where requests of every protocol batch together.
+pub(crate) async fn score_decoded<X, P>(
+    state: &Shared,
+    size: usize,
+    held: admission::Reservation,
+    prepare: P,
+) -> Result<Scored<X>, ServeError>
+where
+    X: Send + 'static,
+    P: FnOnce(&ServedModel) -> Result<(crate::pipeline::Prepared, X), ServeError> + Send + 'static,
+{
+    let model = state.app.model.get().ok_or(ServeError::NotReady)?;
     let _handling = model.admit();
-    let (prepared, kept) = if body.len() >= state.config.blocking_parse_bytes {
+    let (prepared, kept) = if size >= state.config.blocking_parse_bytes {
         let _permit = state
             .parsers
             .acquire()
@@ -400,12 +449,12 @@ where
         let app = state.app.clone();
         tokio::task::spawn_blocking(move || {
             let model = app.model.get().ok_or(ServeError::NotReady)?;
-            prepare(model, &body)
+            prepare(model)
         })
         .await
         .map_err(|e| ServeError::Internal(format!("parsing the request failed: {e}")))??
     } else {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(model, &body)))
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(model)))
             .unwrap_or_else(|_| Err(ServeError::Internal("parsing the request failed".into())))?
     };
     let (predictions, unwrapped) = model.predict(prepared).await?;
@@ -421,23 +470,14 @@ where
 /// then closes the listener and lets in-flight requests finish within the graceful timeout.
 pub async fn serve(
     listener: TcpListener,
-    app: Arc<AppState>,
-    config: ServerConfig,
+    state: Arc<Shared>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "listening");
+    let config = &state.config;
     let graceful_timeout = config.graceful_timeout;
     let keep_alive_timeout = config.keep_alive_timeout;
     let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
-    let state = Arc::new(State {
-        bodies: admission::BodyBudget::new(
-            config.max_inflight_bytes,
-            Some(app.metrics.body_bytes_in_flight.clone()),
-        ),
-        parsers: Arc::new(tokio::sync::Semaphore::new(config.parse_threads.max(1))),
-        app,
-        config,
-    });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

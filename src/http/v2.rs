@@ -265,7 +265,7 @@ async fn infer(state: &State, req: Request<Incoming>) -> Result<Response<Full<By
 impl AppState {
     /// The served model and its identity if `name`/`version` address it; else the status and
     /// message: 404 for another model or version, 503 while the model is still loading.
-    fn addressed(
+    pub(crate) fn addressed(
         &self,
         name: &str,
         version: Option<&str>,

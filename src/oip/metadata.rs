@@ -142,6 +142,29 @@ pub fn model_content_type(schema: Option<&InputSchema>) -> Option<&'static str> 
     }
 }
 
+/// A model's input and output tensors: from its signature, else from the runtime graph.
+pub fn model_tensors(
+    mlmodel: &MlModel,
+    graph_inputs: &[IoSpec],
+    graph_outputs: &[IoSpec],
+) -> (Vec<MetadataTensor>, Vec<MetadataTensor>) {
+    let sig = &mlmodel.signature;
+    let inputs = match &sig.inputs {
+        Some(s) => schema_tensors(s, "input-"),
+        None => graph_tensors(graph_inputs),
+    };
+    let outputs = match &sig.outputs {
+        Some(s) => schema_tensors(s, "output-"),
+        None => graph_tensors(graph_outputs),
+    };
+    (inputs, outputs)
+}
+
+/// The server's V2 name, version and protocol extensions.
+pub const SERVER_NAME: &str = "mlflow-serve";
+/// The Open Inference Protocol extensions served (Triton's binary tensors, over REST).
+pub const EXTENSIONS: [&str; 1] = ["binary_tensor_data"];
+
 /// The body of `GET /v2/models/{name}[/versions/{version}]`, for a model and its runtime
 /// graph's inputs and outputs.
 pub fn model_metadata(
@@ -155,14 +178,7 @@ pub fn model_metadata(
         Some(ct) => json!({ "content_type": ct }),
         None => json!({}),
     };
-    let inputs = match &sig.inputs {
-        Some(s) => schema_tensors(s, "input-"),
-        None => graph_tensors(graph_inputs),
-    };
-    let outputs = match &sig.outputs {
-        Some(s) => schema_tensors(s, "output-"),
-        None => graph_tensors(graph_outputs),
-    };
+    let (inputs, outputs) = model_tensors(mlmodel, graph_inputs, graph_outputs);
     json!({
         "name": id.name,
         "versions": id.version.iter().collect::<Vec<_>>(),
@@ -176,9 +192,9 @@ pub fn model_metadata(
 /// The body of `GET /v2`.
 pub fn server_metadata() -> Value {
     json!({
-        "name": "mlflow-serve",
+        "name": SERVER_NAME,
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": ["binary_tensor_data"],
+        "extensions": EXTENSIONS,
     })
 }
 

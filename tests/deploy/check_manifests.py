@@ -163,7 +163,8 @@ def cross_check(binary):
 
 # the routes a ServingRuntime's protocolVersions entry promises
 PROTOCOL_ROUTES = {"v1": "/v1/models/{model_name}:predict", "v2": "/v2/models/{model_name}/infer",
-                   "grpc-v2": None}
+                   "grpc-v2": "rpc ModelInfer"}
+GRPC_PORT = 9000  # KServe's convention
 MLSERVER_PRIORITY = 1  # kserve-mlserver's priority for modelFormat mlflow
 
 
@@ -171,8 +172,12 @@ def kserve_check(binary):
     kdir = os.path.join(ROOT, "deploy", "kserve")
     with open(os.path.join(kdir, "clusterservingruntime.yaml")) as f:
         rt = yaml.safe_load(f)
-    with open(os.path.join(kdir, "inferenceservice.yaml")) as f:
-        isvc = yaml.safe_load(f)
+    isvcs = []
+    for name in sorted(os.listdir(kdir)):
+        if name.startswith("inferenceservice"):
+            with open(os.path.join(kdir, name)) as f:
+                isvcs.append(yaml.safe_load(f))
+    check(len(isvcs) == 2, f"two example InferenceServices (v1, grpc-v2): {len(isvcs)}")
     with open(os.path.join(ROOT, "schemas", "openapi.yaml")) as f:
         paths = yaml.safe_load(f)["paths"]
     check(rt["apiVersion"] == "serving.kserve.io/v1alpha1" and rt["kind"] == "ClusterServingRuntime", "runtime kind")
@@ -181,10 +186,16 @@ def kserve_check(binary):
     three = formats.get(("mlflow", "3"))
     check(three is not None and three.get("autoSelect") is True and three.get("priority", 0) > MLSERVER_PRIORITY,
           f"mlflow 3 auto-selected above kserve-mlserver: {three}")
+    with open(os.path.join(ROOT, "schemas", "grpc_predict_v2.proto")) as f:
+        proto_text = f.read()
+    (c,) = spec["containers"]
     for proto in spec["protocolVersions"]:
         route = PROTOCOL_ROUTES.get(proto)
-        check(route is not None and route in paths, f"protocol {proto} is served (its route is in the OpenAPI spec)")
-    (c,) = spec["containers"]
+        if proto == "grpc-v2":
+            check(route in proto_text and c["args"][c["args"].index("--grpc-port") + 1] == str(GRPC_PORT),
+                  "grpc-v2 is served (ModelInfer in the proto, --grpc-port 9000)")
+        else:
+            check(route is not None and route in paths, f"protocol {proto} is served (its route is in the OpenAPI spec)")
     check(c["name"] == "kserve-container", "container named kserve-container")
     args = c["args"]
     check(args[:4] == ["models", "serve", "-m", "/mnt/models"], f"serves /mnt/models: {args}")
@@ -205,10 +216,15 @@ def kserve_check(binary):
     check(sc["runAsNonRoot"] and sc["runAsUser"] == 65532 and not sc["allowPrivilegeEscalation"], "non-root")
     check(spec["annotations"]["prometheus.kserve.io/port"] == str(port), "prometheus port")
     check(spec["annotations"]["prometheus.kserve.io/path"] in paths, "prometheus path documented")
-    model = isvc["spec"]["predictor"]["model"]
-    check(isvc["kind"] == "InferenceService" and model["runtime"] == rt["metadata"]["name"], "isvc names the runtime")
-    check((model["modelFormat"]["name"], model["modelFormat"]["version"]) in formats, "isvc format supported")
-    check(model["protocolVersion"] in spec["protocolVersions"], "isvc protocol declared by the runtime")
+    for isvc in isvcs:
+        model = isvc["spec"]["predictor"]["model"]
+        check(isvc["kind"] == "InferenceService" and model["runtime"] == rt["metadata"]["name"], "isvc names the runtime")
+        check((model["modelFormat"]["name"], model["modelFormat"]["version"]) in formats, "isvc format supported")
+        check(model["protocolVersion"] in spec["protocolVersions"], "isvc protocol declared by the runtime")
+        if model["protocolVersion"] == "grpc-v2":
+            ports = model.get("ports", [])
+            check([p["containerPort"] for p in ports if p.get("name") == "h2c"] == [GRPC_PORT],
+                  "a grpc-v2 isvc routes the runtime's gRPC port, named h2c")
     print("deploy/kserve: every structural check holds")
 
 

@@ -1,0 +1,93 @@
+"""gRPC (Open Inference Protocol) behaviour beyond the answers, through the real
+`tritonclient[grpc]` client, against a running mlflow-serve serving wine_tensor
+(one FP32 input of shape [-1, 11]).
+
+    python tests/oip/triton_grpc_checks.py serving HTTP_PORT GRPC_PORT NAME MAX_BODY_BYTES
+    python tests/oip/triton_grpc_checks.py draining HTTP_PORT GRPC_PORT NAME
+
+`serving`: a message past --max-body-bytes is refused (and the server goes on), a wrong
+datatype gets MLflow's enforcement message as INVALID_ARGUMENT, typed (non-raw) contents
+work, and /metrics counts the calls under protocol="grpc-v2".
+`draining` (after SIGTERM, within the drain delay): live, not ready, and still inferring.
+Exits 1 with the differences.
+"""
+import sys
+import urllib.request
+
+import grpc
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+from tritonclient.utils import InferenceServerException
+
+
+def rows(n):
+    a = np.arange(n * 11, dtype=np.float32).reshape(n, 11) / 10
+    i = grpcclient.InferInput("input-0", [n, 11], "FP32")
+    i.set_data_from_numpy(a)
+    return [i]
+
+
+def main():
+    mode, http_port, grpc_port, name = sys.argv[1:5]
+    failures = []
+    client = grpcclient.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
+    if mode == "serving":
+        max_body = int(sys.argv[5])
+        first = client.infer(name, rows(2))
+        output = first.get_response().outputs[0].name
+        ok = first.as_numpy(output)
+        if ok is None or ok.shape[0] != 2:
+            failures.append(f"infer: {ok}")
+        # past the largest message
+        n = max_body // 44 + 10
+        try:
+            client.infer(name, rows(n))
+            failures.append("a message past --max-body-bytes was accepted")
+        except InferenceServerException as e:
+            # tonic's refusal of a message past max_decoding_message_size
+            if "OUT_OF_RANGE" not in str(e.status()) or "too large" not in (e.message() or ""):
+                failures.append(f"too large: {e.status()} {e.message()}")
+        if not client.is_server_live():
+            failures.append("not live after a refused message")
+        # a wrong datatype: MLflow's enforcement message
+        bad = grpcclient.InferInput("input-0", [1, 11], "FP64")
+        bad.set_data_from_numpy(np.zeros((1, 11), np.float64))
+        try:
+            client.infer(name, [bad])
+            failures.append("FP64 for a float32 tensor was accepted")
+        except InferenceServerException as e:
+            if "INVALID_ARGUMENT" not in str(e.status()) or "Failed to enforce schema" not in e.message():
+                failures.append(f"wrong datatype: {e.status()} {e.message()}")
+        # typed contents instead of raw bytes (what other gRPC clients send)
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(f"127.0.0.1:{grpc_port}"))
+        req = service_pb2.ModelInferRequest(model_name=name, id="typed")
+        t = req.inputs.add(name="input-0", datatype="FP32", shape=[1, 11])
+        t.contents.fp32_contents.extend([0.5] * 11)
+        resp = stub.ModelInfer(req)
+        want = client.infer(name, rows(1)).as_numpy(output)  # only to have a size
+        if resp.id != "typed" or len(resp.raw_output_contents) != 1 or len(resp.raw_output_contents[0]) != want.nbytes:
+            failures.append(f"typed contents: {resp}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        line = [l for l in text.splitlines()
+                if l.startswith("mlflow_serve_requests_total{")
+                and 'protocol="grpc-v2"' in l and "ModelInfer" in l and 'status="200"' in l]
+        if not line or float(line[0].split()[-1]) < 3:
+            failures.append(f"metrics: {line}")
+    elif mode == "draining":
+        if not client.is_server_live():
+            failures.append("not live while draining")
+        if client.is_server_ready() or client.is_model_ready(name):
+            failures.append("ready while draining")
+        result = client.infer(name, rows(1))
+        if result.as_numpy(result.get_response().outputs[0].name) is None:
+            failures.append("no answer while draining")
+    if failures:
+        print("\n".join(failures))
+        sys.exit(1)
+    print(f"gRPC {mode}: every check holds")
+
+
+if __name__ == "__main__":
+    main()
