@@ -7,6 +7,8 @@ MODEL ?= models:/wine-quality/Staging
 BIN := target/release/mlflow-serve
 REF := .venv-ref/.ready-7
 TORCH_REF := .venv-ref/.torch-ready-1
+# Real MLServer 1.7.1 (KServe's MLflow runtime): only to record its answers and to load-test it
+MLSERVER := .venv-mlserver/.ready-1
 # podman, runc, debootstrap, nginx (Debian packages) and the containers.conf these machines need
 CONTAINER_TOOLS := .local/container/.tools-1
 # libtorch 2.13.0 (from the PyPI torch wheel) for the `torch` feature; see scripts/fetch_libtorch.py.
@@ -14,7 +16,7 @@ LIBTORCH_DIR := $(CURDIR)/.local/libtorch/torch
 TORCH := .local/libtorch/torch/build-version
 export LIBTORCH := $(LIBTORCH_DIR)
 
-.PHONY: setup setup-torch build build-torch run test test-container image bench load lint fixtures goldens mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
+.PHONY: setup setup-torch build build-torch run test test-container image bench load load-oip lint fixtures goldens mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -114,6 +116,19 @@ fuzz-smoke: $(CARGO_FUZZ)
 	cd .local/wrk && for d in *.deb; do dpkg -x $$d .; done && rm -f *.deb
 	test -x $@
 
+## h2load (HTTP/2 load generator, drives gRPC in the OIP harness), from Debian's
+## nghttp2-client package and the libraries it needs, unpacked without root.
+.local/h2load/usr/bin/h2load:
+	mkdir -p .local/h2load
+	cd .local/h2load && (apt-get download nghttp2-client libnghttp2-14 libev4 libjansson4 libjemalloc2 || (apt-get update -q && apt-get download nghttp2-client libnghttp2-14 libev4 libjansson4 libjemalloc2))
+	cd .local/h2load && for d in *.deb; do dpkg -x $$d .; done && rm -f *.deb
+	test -x $@
+
+## Open Inference Protocol harness: /invocations JSON vs V2 REST JSON vs V2 binary tensors vs
+## gRPC on one server, and real MLServer 1.7.1 on the same V2 requests (benches/oip_load.py).
+load-oip: .local/onnxruntime/lib/libonnxruntime.so .local/wrk/usr/bin/wrk .local/h2load/usr/bin/h2load $(REF) $(MLSERVER) build
+	$(PYTHON) benches/oip_load.py --model tests/fixtures/models/wine_tensor
+
 ## Load harness: mlflow-serve vs `mlflow models serve` vs the in-process runtime (ONNX Runtime
 ## or, for the TorchScript twins, torch.jit: needs `$(TORCH_REF)` for mlflow's side).
 load: .local/onnxruntime/lib/libonnxruntime.so .local/wrk/usr/bin/wrk $(REF) build-torch
@@ -121,6 +136,7 @@ load: .local/onnxruntime/lib/libonnxruntime.so .local/wrk/usr/bin/wrk $(REF) bui
 	$(PYTHON) benches/load.py --model tests/fixtures/models/cnn_mnist
 	$(PYTHON) benches/load.py --model tests/fixtures/models/torch_wine_cols
 	$(PYTHON) benches/load.py --model tests/fixtures/models/torch_cnn
+	$(MAKE) load-oip
 
 ## Criterion benches of the hot path.
 bench: .local/onnxruntime/lib/libonnxruntime.so build-torch
@@ -161,7 +177,6 @@ fixtures: reference-env $(TORCH_REF)
 
 ## Real MLServer 1.7.1 with mlserver-mlflow (KServe's runtime for `modelFormat: mlflow`), only
 ## to re-record its V2 answers (tests/oip/mlserver_metadata.json); never needed by `make test`.
-MLSERVER := .venv-mlserver/.ready-1
 $(MLSERVER):
 	$(PYTHON) -m venv .venv-mlserver
 	.venv-mlserver/bin/pip install -q 'mlserver==1.7.1' 'mlserver-mlflow==1.7.1' 'onnxruntime==1.31.1'

@@ -63,8 +63,7 @@ fn write_elem(out: &mut Vec<u8>, d: &TensorData, i: usize) {
     }
 }
 
-/// Writes one map (a ZipMap row) as a JSON object with Python's separators.
-pub fn write_map(out: &mut Vec<u8>, m: &[(MapKey, f64)]) {
+fn write_map(out: &mut Vec<u8>, m: &[(MapKey, f64)]) {
     out.push(b'{');
     for (j, (k, v)) in m.iter().enumerate() {
         if j > 0 {

@@ -21,7 +21,7 @@ use crate::flavor::predictions::OutputColumn;
 use crate::flavor::Predictions;
 use crate::model::signature::{ColType, InputSchema};
 use crate::payload::{Array, ColName, Column, Frame, Input};
-use crate::pyjson::Cell;
+use crate::pyjson::{write_f64, write_str, Cell};
 
 use super::tensor::{Datatype, Elements};
 
@@ -290,12 +290,26 @@ fn batch_shape(mut shape: Vec<usize>) -> Vec<usize> {
     shape
 }
 
+/// Each map as compact JSON (`{"0":0.99,"1":0.01}`), as MLServer's `pd_json` encodes a
+/// column of dicts.
 fn maps_as_json(maps: &[Vec<(runtime_api::MapKey, f64)>]) -> TensorData {
     TensorData::Str(
         maps.iter()
             .map(|m| {
-                let mut out = Vec::new();
-                crate::flavor::predictions::write_map(&mut out, m);
+                let mut out = Vec::with_capacity(16 * m.len() + 2);
+                out.push(b'{');
+                for (j, (k, v)) in m.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    match k {
+                        runtime_api::MapKey::Int(i) => write_str(&mut out, &i.to_string()),
+                        runtime_api::MapKey::Str(s) => write_str(&mut out, s),
+                    }
+                    out.push(b':');
+                    write_f64(&mut out, *v);
+                }
+                out.push(b'}');
                 String::from_utf8_lossy(&out).into_owned()
             })
             .collect(),

@@ -287,24 +287,31 @@ pub fn write_response(
             }
             write_u64(&mut out, *d as u64);
         }
-        out.extend_from_slice(b"],\"parameters\":{");
-        if let Some(ct) = o.content_type {
-            out.extend_from_slice(b"\"content_type\":");
-            write_str(&mut out, ct);
-        }
-        if binary.unwrap_or(binary_default) {
-            if o.content_type.is_some() {
-                out.push(b',');
+        out.push(b']');
+        let binary = binary.unwrap_or(binary_default);
+        // `parameters` only when there is one, as MLServer answers.
+        if o.content_type.is_some() || binary {
+            out.extend_from_slice(b",\"parameters\":{");
+            if let Some(ct) = o.content_type {
+                out.extend_from_slice(b"\"content_type\":");
+                write_str(&mut out, ct);
             }
-            out.extend_from_slice(b"\"binary_data_size\":");
-            write_u64(&mut out, raw_len(&o.data) as u64);
-            out.extend_from_slice(b"}}");
-            binary_parts.push(&o.data);
-        } else {
-            out.extend_from_slice(b"},\"data\":");
-            write_json_elements(&mut out, &o.data);
+            if binary {
+                if o.content_type.is_some() {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"\"binary_data_size\":");
+                write_u64(&mut out, raw_len(&o.data) as u64);
+            }
             out.push(b'}');
         }
+        if binary {
+            binary_parts.push(&o.data);
+        } else {
+            out.extend_from_slice(b",\"data\":");
+            write_json_elements(&mut out, &o.data);
+        }
+        out.push(b'}');
     }
     out.extend_from_slice(b"]}");
     if binary_parts.is_empty() {

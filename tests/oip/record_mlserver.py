@@ -1,7 +1,9 @@
-"""Records the Open Inference Protocol (V2) metadata real MLServer 1.7.1 with
-mlserver-mlflow 1.7.1 (the runtime KServe uses for `modelFormat: mlflow`) gives for every
-ONNX fixture model, into tests/oip/mlserver_metadata.json. `tests/oip_v2.rs` compares
-mlflow-serve's answers with these. (`make mlserver-goldens`; the TorchScript fixtures need
+"""Records the Open Inference Protocol (V2) metadata and inference answers real MLServer
+1.7.1 with mlserver-mlflow 1.7.1 (the runtime KServe uses for `modelFormat: mlflow`) gives
+for every ONNX fixture model, into tests/oip/mlserver_metadata.json. The inference request
+is made here from MLServer's own metadata (two rows of each input, deterministic values) and
+recorded with the answer, so that `tests/oip_v2.rs` sends mlflow-serve the same request and
+compares. (`make mlserver-goldens`; the TorchScript fixtures need
 torch in MLServer's environment, 4.7 GB, and are left out.)
 
     .venv-mlserver/bin/python tests/oip/record_mlserver.py
@@ -38,6 +40,42 @@ def get(port, path):
         return None, None
 
 
+ROWS = 2
+
+
+def element(datatype, i):
+    if datatype == "BYTES":
+        return f"row {i}"
+    if datatype == "BOOL":
+        return i % 2 == 0
+    if datatype.startswith(("INT", "UINT")):
+        return i % 7 + 1
+    return round(0.25 * (i % 40) + 0.5, 2)
+
+
+def infer_request(metadata):
+    """Two rows of each input MLServer's metadata declares, as a V2 JSON request."""
+    inputs = []
+    for t in metadata.get("inputs", []):
+        shape = [ROWS if d < 0 else d for d in t["shape"]] or [ROWS]
+        n = 1
+        for d in shape:
+            n *= d
+        inputs.append({"name": t["name"], "shape": shape, "datatype": t["datatype"],
+                       "data": [element(t["datatype"], i) for i in range(n)]})
+    return {"id": "recorded-1", "inputs": inputs}
+
+
+def post(port, path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
 def serve_one(name):
     """One MLServer per model: a model it cannot load takes the whole server down (a
     signature without outputs does, in mlserver-mlflow 1.7.1's `_sync_metadata`)."""
@@ -64,7 +102,10 @@ def serve_one(name):
                     return {"loaded": False, "error": errors[-1] if errors else "did not become ready"}, None
                 status, body = get(ports[0], f"/v2/models/{name}")
                 extra = {"server": get(ports[0], "/v2"), "unknown_model": get(ports[0], "/v2/models/no-such-model")}
-                return {"loaded": True, "status": status, "metadata": body}, extra
+                request = infer_request(body)
+                istatus, answer = post(ports[0], f"/v2/models/{name}/infer", request) if request["inputs"] else (None, None)
+                return {"loaded": True, "status": status, "metadata": body,
+                        "infer": {"request": request, "status": istatus, "response": answer}}, extra
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
