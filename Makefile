@@ -9,6 +9,8 @@ REF := .venv-ref/.ready-7
 TORCH_REF := .venv-ref/.torch-ready-1
 # Real MLServer 1.7.1 (KServe's MLflow runtime): only to record its answers and to load-test it
 MLSERVER := .venv-mlserver/.ready-1
+# The KServe Python SDK (a second V2 client in tests/oip_v2.rs), in its own environment
+KSERVE := .venv-kserve/.ready-1
 # podman, runc, debootstrap, nginx (Debian packages) and the containers.conf these machines need
 CONTAINER_TOOLS := .local/container/.tools-1
 # libtorch 2.13.0 (from the PyPI torch wheel) for the `torch` feature; see scripts/fetch_libtorch.py.
@@ -46,7 +48,7 @@ run: setup
 ## resolution against real stores (needs the reference environment: real MLflow, moto).
 ## Built with the `torch` feature, so the TorchScript backend is tested too (its plugin,
 ## target/debug/libmlflow_serve_torch.so, is built first: `cargo test` does not make cdylibs).
-test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) .local/promtool/usr/bin/promtool $(CONTAINER_TOOLS) .local/wrk/usr/bin/wrk
+test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) $(KSERVE) .local/promtool/usr/bin/promtool $(CONTAINER_TOOLS) .local/wrk/usr/bin/wrk
 	cargo build --features torch -p mlflow-serve -p mlflow-serve-torch
 	$(PYTHON) scripts/module_graph.py
 	.venv-ref/bin/python tests/deploy/check_manifests.py target/debug/mlflow-serve
@@ -82,7 +84,7 @@ image: $(CONTAINER_TOOLS)
 ## FUZZ_SECONDS under AddressSanitizer; `make fuzz-smoke` (part of `make test`) runs each
 ## for 15 s without a sanitizer. New inputs go to fuzz/work/ (the committed seeds, built
 ## from the goldens by fuzz/make_corpus.py, stay as they are); crashes to fuzz/artifacts/.
-FUZZ_TARGETS := json_request csv_request parquet_request mlmodel torch_archive
+FUZZ_TARGETS := json_request csv_request parquet_request mlmodel torch_archive v2_request
 FUZZ_RUN ?= $(FUZZ_TARGETS)
 FUZZ_SMOKE := $(FUZZ_TARGETS)
 FUZZ_SECONDS ?= 600
@@ -154,6 +156,12 @@ reference-env: $(REF)
 $(REF):
 	$(PYTHON) -m venv .venv-ref
 	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5' cryptography 'schemathesis==4.32.5' 'kubernetes-validate==1.37.0' 'tritonclient[http,grpc]==2.73.0'
+	touch $@
+
+## The KServe SDK pins its own fastapi/pydantic/protobuf: a separate environment.
+$(KSERVE):
+	$(PYTHON) -m venv .venv-kserve
+	.venv-kserve/bin/pip install -q 'kserve==0.21.0'
 	touch $@
 
 ## Rebuild the bundled example registry (examples/wine-store) with real MLflow.

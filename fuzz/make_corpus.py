@@ -38,6 +38,37 @@ for golden in sorted((ROOT / "tests" / "golden").glob("*.json")):
         else:
             put("json_request", bytes([k]) + body)
 
+# V2 requests (v2_request: a byte picking the signature kind, a byte picking REST JSON (0),
+# REST binary with that many bytes of JSON (1 mod 3), or gRPC protobuf (2 mod 3), the body):
+# the requests recorded against MLServer, a binary one, and the same as protobuf.
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def field(num, payload):
+    return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+
+recorded = json.loads((ROOT / "tests" / "oip" / "mlserver_metadata.json").read_text())
+for model in recorded["models"].values():
+    request = model.get("infer", {}).get("request")
+    if request and request["inputs"]:
+        put("v2_request", bytes([int(hashlib.sha1(json.dumps(request).encode()).hexdigest(), 16) % 4, 0])
+            + json.dumps(request).encode())
+raw = bytes(range(64))  # eight INT64 elements
+header = json.dumps({"parameters": {"binary_data_output": True},
+                     "inputs": [{"name": "t", "shape": [2, 2, 2], "datatype": "INT64",
+                                 "parameters": {"binary_data_size": 64}}]}).encode()
+header += b" " * ((1 - len(header)) % 3)  # a JSON length the mode byte can name (1 mod 3)
+put("v2_request", bytes([3, len(header)]) + header + raw)
+tensor = field(1, b"t") + field(2, b"INT64") + field(3, varint(2) + varint(2) + varint(2))
+put("v2_request", bytes([3, 2]) + field(1, b"m") + field(5, tensor) + field(7, raw))
+
 for mlmodel in sorted((ROOT / "tests" / "fixtures" / "models").glob("*/MLmodel")):
     put("mlmodel", mlmodel.read_bytes())
 

@@ -162,6 +162,36 @@ fn grpc_follows_the_limits_metrics_and_drain_of_http() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err());
 }
 
+/// The KServe Python SDK (`kserve` 0.21.0, in .venv-kserve) as a second client: its
+/// `InferenceRESTClient` (V2, JSON and binary tensors) and `InferenceGRPCClient` on a column,
+/// a tensor and a named-tensor model, answers equal to `/invocations`.
+#[test]
+fn kserve_sdk_clients_get_the_invocations_answers() {
+    let python = std::env::var_os("MLFLOW_SERVE_KSERVE_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::root().join(".venv-kserve/bin/python"));
+    assert!(
+        python.exists(),
+        "{} is missing: `make test` creates it (.venv-kserve)",
+        python.display()
+    );
+    for name in ["wine_cols", "wine_tensor", "wine_named_tensors"] {
+        let grpc = free_port();
+        let server = Server::start(&model_dir(name), &["--grpc-port", &grpc.to_string()]);
+        let out = Command::new(&python)
+            .arg(common::root().join("tests/oip/kserve_client.py"))
+            .args([&server.port.to_string(), &grpc.to_string(), name])
+            .output()
+            .expect("run the KServe SDK check");
+        assert!(
+            out.status.success(),
+            "kserve SDK on {name}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 fn v2_error(r: &common::HttpResponse) -> String {
     let v: serde_json::Value = serde_json::from_slice(&r.body)
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&r.body)));

@@ -183,6 +183,15 @@ fn string(s: &str) -> InferParameter {
     }
 }
 
+/// A serialized `ModelInferRequest` (a gRPC message without its 5-byte frame) as a V2
+/// request: what the service gets from tonic, for tools and fuzzing.
+pub fn decode_request(bytes: &[u8]) -> Result<InferRequest, InferError> {
+    use prost::Message as _;
+    let message = ModelInferRequest::decode(bytes)
+        .map_err(|e| invalid(format!("invalid ModelInferRequest: {e}")))?;
+    request(message)
+}
+
 /// The answer: every output's raw little-endian bytes in `raw_output_contents`.
 pub fn response(
     model_name: &str,

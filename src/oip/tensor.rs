@@ -271,6 +271,15 @@ pub fn elements_from_json(raw: &str, ty: Datatype, expected: usize) -> Result<El
     }))
 }
 
+/// Little-endian elements into a new typed buffer: on a little-endian machine one memcpy
+/// into the (aligned) buffer, whatever the alignment of `raw` inside the body.
+#[cfg(target_endian = "little")]
+fn le<const N: usize, T: bytemuck::Pod>(raw: &[u8], _: fn([u8; N]) -> T) -> Vec<T> {
+    bytemuck::allocation::pod_collect_to_vec(raw)
+}
+
+/// Little-endian elements into a new typed buffer, element by element.
+#[cfg(not(target_endian = "little"))]
 fn le<const N: usize, T>(raw: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
     raw.chunks_exact(N)
         .map(|c| {
