@@ -15,7 +15,9 @@ use super::infer::{
     check_count, InferError, InferInput, InferOutput, InferRequest, RequestedOutput,
     RESERVED_PARAMETERS,
 };
-use super::tensor::{elements_from_json, elements_from_raw, raw_len, write_raw, Datatype};
+use super::tensor::{
+    elements_from_json, elements_from_raw, raw_len, write_raw, DataSeed, Datatype, Elements,
+};
 
 /// The header naming the JSON part's length in a binary request or answer.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
@@ -32,15 +34,93 @@ struct RestRequest<'a> {
     outputs: Option<Vec<RestOutput>>,
 }
 
-#[derive(Deserialize)]
+/// An input's `data`: read into its typed buffer while the request is deserialized when its
+/// `datatype` and `shape` came first (as clients write them), else kept raw and read after.
+enum RestData<'a> {
+    Parsed(Elements),
+    Raw(&'a RawValue),
+}
+
 struct RestInput<'a> {
     name: String,
     shape: Vec<i64>,
     datatype: String,
-    #[serde(default)]
     parameters: Option<Map<String, Value>>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+    data: Option<RestData<'a>>,
+}
+
+/// Bounds the capacity a declared shape may reserve before any element is read.
+const MAX_HINT: usize = 1 << 16;
+
+impl<'de: 'a, 'a> Deserialize<'de> for RestInput<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "lowercase")]
+        enum Field {
+            Name,
+            Shape,
+            Datatype,
+            Parameters,
+            Data,
+            #[serde(other)]
+            Other,
+        }
+        struct InputVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for InputVisitor<'a> {
+            type Value = RestInput<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a V2 input tensor")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<RestInput<'a>, M::Error> {
+                use serde::de::Error as _;
+                let (mut name, mut shape, mut datatype, mut parameters, mut data) =
+                    (None::<String>, None::<Vec<i64>>, None::<String>, None, None);
+                while let Some(key) = map.next_key::<Field>()? {
+                    match key {
+                        Field::Name => name = Some(map.next_value()?),
+                        Field::Shape => shape = Some(map.next_value()?),
+                        Field::Datatype => datatype = Some(map.next_value()?),
+                        Field::Parameters => parameters = map.next_value()?,
+                        Field::Data => {
+                            let ty = datatype.as_deref().and_then(Datatype::parse);
+                            data = Some(match (ty, &shape) {
+                                (Some(ty), Some(shape)) => {
+                                    let declared = shape
+                                        .iter()
+                                        .try_fold(1usize, |a, d| {
+                                            usize::try_from(*d).ok().and_then(|d| a.checked_mul(d))
+                                        })
+                                        .unwrap_or(0);
+                                    let what =
+                                        format!("input '{}': ", name.as_deref().unwrap_or("?"));
+                                    RestData::Parsed(map.next_value_seed(DataSeed {
+                                        ty,
+                                        capacity: declared.min(MAX_HINT),
+                                        what: &what,
+                                    })?)
+                                }
+                                _ => RestData::Raw(map.next_value()?),
+                            });
+                        }
+                        Field::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(RestInput {
+                    name: name.ok_or_else(|| M::Error::missing_field("name"))?,
+                    shape: shape.ok_or_else(|| M::Error::missing_field("shape"))?,
+                    datatype: datatype.ok_or_else(|| M::Error::missing_field("datatype"))?,
+                    parameters,
+                    data,
+                })
+            }
+        }
+        d.deserialize_map(InputVisitor(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -149,8 +229,11 @@ pub fn parse_request(body: &[u8], header_len: Option<usize>) -> Result<InferRequ
                 elements_from_raw(mine, datatype)
                     .map_err(|e| invalid(format!("input '{name}': {e}")))?
             }
-            (None, Some(raw)) => elements_from_json(raw.get(), datatype, declared)
-                .map_err(|e| invalid(format!("input '{name}': {e}")))?,
+            (None, Some(RestData::Parsed(elements))) => elements,
+            (None, Some(RestData::Raw(raw))) => {
+                elements_from_json(raw.get(), datatype, declared)
+                    .map_err(|e| invalid(format!("input '{name}': {e}")))?
+            }
             (Some(_), Some(_)) => {
                 return Err(invalid(format!(
                     "input '{name}' has both data and binary_data_size"
@@ -328,7 +411,6 @@ pub fn write_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oip::tensor::Elements;
 
     #[test]
     fn json_and_binary_requests_read_the_same() {
@@ -351,6 +433,19 @@ mod tests {
             b.inputs[0].elements,
             Elements::Typed(TensorData::F32(vec![1.0, 2.0, 3.0, 4.5]))
         );
+    }
+
+    #[test]
+    fn data_before_its_datatype_is_read_after() {
+        let late = br#"{"inputs":[{"data":[[1,2]],"name":"x","shape":[1,2],"datatype":"INT32","extra":{"a":[1]}}]}"#;
+        let early = br#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"INT32","data":[1,2]}]}"#;
+        assert_eq!(
+            parse_request(late, None).unwrap().inputs,
+            parse_request(early, None).unwrap().inputs
+        );
+        let bad = br#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[1000]}]}"#;
+        let e = parse_request(bad, None).unwrap_err().to_string();
+        assert!(e.contains("input 'x': 1000 is not a valid INT8"), "{e}");
     }
 
     #[test]

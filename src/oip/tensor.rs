@@ -184,24 +184,27 @@ impl JsonElem for Vec<u8> {
 }
 
 /// Reads a JSON value (a scalar or arrays nested to any depth serde allows) into `out`,
-/// row-major.
-struct Flat<'v, T>(&'v mut Vec<T>, &'static str);
+/// row-major; messages start with `.1` (`input 'x': `) and name the type `.2` (`FP32`).
+struct Flat<'v, 'n, T>(&'v mut Vec<T>, &'n str, &'static str);
 
-impl<'de, T: JsonElem> DeserializeSeed<'de> for Flat<'_, T> {
+impl<'de, T: JsonElem> DeserializeSeed<'de> for Flat<'_, '_, T> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de, T: JsonElem> Visitor<'de> for Flat<'_, T> {
+impl<'de, T: JsonElem> Visitor<'de> for Flat<'_, '_, T> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{} elements", self.1)
+        write!(f, "{} elements", self.2)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let Flat(out, ty) = self;
-        while seq.next_element_seed(Flat(&mut *out, ty))?.is_some() {}
+        let Flat(out, prefix, ty) = self;
+        while seq
+            .next_element_seed(Flat(&mut *out, prefix, ty))?
+            .is_some()
+        {}
         Ok(())
     }
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
@@ -222,7 +225,7 @@ impl<'de, T: JsonElem> Visitor<'de> for Flat<'_, T> {
 }
 
 fn push<T, E: serde::de::Error>(
-    flat: Flat<'_, T>,
+    flat: Flat<'_, '_, T>,
     v: Option<T>,
     shown: impl FnOnce() -> String,
 ) -> Result<(), E> {
@@ -232,43 +235,72 @@ fn push<T, E: serde::de::Error>(
             Ok(())
         }
         None => Err(E::custom(format!(
-            "{} is not a valid {} element",
+            "{}{} is not a valid {} element",
+            flat.1,
             shown(),
-            flat.1
+            flat.2
         ))),
     }
 }
 
-fn read_json<T: JsonElem>(raw: &str, ty: Datatype, capacity: usize) -> Result<Vec<T>, String> {
-    let mut out = Vec::with_capacity(capacity);
-    let mut de = serde_json::Deserializer::from_str(raw);
-    Flat(&mut out, ty.name())
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(|e| e.to_string())?;
-    Ok(out)
+/// Reads a JSON `data` value (flat or nested, row-major) as elements of one datatype,
+/// straight into the typed buffer: used while the request is deserialized, so the numbers are
+/// parsed once.
+pub struct DataSeed<'n> {
+    /// The datatype the elements must fit.
+    pub ty: Datatype,
+    /// Buffer capacity to start with (a hint: the caller bounds it by the body's size).
+    pub capacity: usize,
+    /// How messages start (`input 'x': `).
+    pub what: &'n str,
+}
+
+impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
+    type Value = Elements;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Elements, D::Error> {
+        let ty = self.ty.name();
+        fn read<'de, T: JsonElem, D: serde::Deserializer<'de>>(
+            d: D,
+            cap: usize,
+            what: (&str, &'static str),
+        ) -> Result<Vec<T>, D::Error> {
+            let mut out = Vec::with_capacity(cap);
+            Flat(&mut out, what.0, what.1).deserialize(d)?;
+            Ok(out)
+        }
+        let (cap, w) = (self.capacity, (self.what, ty));
+        Ok(Elements::Typed(match self.ty {
+            Datatype::Bool => TensorData::Bool(read(d, cap, w)?),
+            Datatype::U8 => TensorData::U8(read(d, cap, w)?),
+            Datatype::U16 => TensorData::U16(read(d, cap, w)?),
+            Datatype::U32 => TensorData::U32(read(d, cap, w)?),
+            Datatype::U64 => TensorData::U64(read(d, cap, w)?),
+            Datatype::I8 => TensorData::I8(read(d, cap, w)?),
+            Datatype::I16 => TensorData::I16(read(d, cap, w)?),
+            Datatype::I32 => TensorData::I32(read(d, cap, w)?),
+            Datatype::I64 => TensorData::I64(read(d, cap, w)?),
+            Datatype::F16 => TensorData::F16(read(d, cap, w)?),
+            Datatype::F32 => TensorData::F32(read(d, cap, w)?),
+            Datatype::F64 => TensorData::F64(read(d, cap, w)?),
+            Datatype::Bytes => return Ok(Elements::Bytes(read(d, cap, w)?)),
+        }))
+    }
 }
 
 /// Reads an input's JSON `data` (flat or nested, row-major) as `ty` elements. `expected` is
 /// the element count its shape declares (a capacity hint only: the caller checks it).
 pub fn elements_from_json(raw: &str, ty: Datatype, expected: usize) -> Result<Elements, String> {
-    // A hint, never trusted for more than the body could hold.
-    let cap = expected.min(raw.len() / 2 + 1);
-    Ok(Elements::Typed(match ty {
-        Datatype::Bool => TensorData::Bool(read_json(raw, ty, cap)?),
-        Datatype::U8 => TensorData::U8(read_json(raw, ty, cap)?),
-        Datatype::U16 => TensorData::U16(read_json(raw, ty, cap)?),
-        Datatype::U32 => TensorData::U32(read_json(raw, ty, cap)?),
-        Datatype::U64 => TensorData::U64(read_json(raw, ty, cap)?),
-        Datatype::I8 => TensorData::I8(read_json(raw, ty, cap)?),
-        Datatype::I16 => TensorData::I16(read_json(raw, ty, cap)?),
-        Datatype::I32 => TensorData::I32(read_json(raw, ty, cap)?),
-        Datatype::I64 => TensorData::I64(read_json(raw, ty, cap)?),
-        Datatype::F16 => TensorData::F16(read_json(raw, ty, cap)?),
-        Datatype::F32 => TensorData::F32(read_json(raw, ty, cap)?),
-        Datatype::F64 => TensorData::F64(read_json(raw, ty, cap)?),
-        Datatype::Bytes => return Ok(Elements::Bytes(read_json(raw, ty, cap)?)),
-    }))
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let elements = DataSeed {
+        ty,
+        // A hint, never trusted for more than the body could hold.
+        capacity: expected.min(raw.len() / 2 + 1),
+        what: "",
+    }
+    .deserialize(&mut de)
+    .map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(elements)
 }
 
 /// Little-endian elements into a new typed buffer: on a little-endian machine one memcpy
