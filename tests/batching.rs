@@ -115,3 +115,131 @@ fn batched_answers_match_serial(model: &str) {
         "{calls} calls for {requests} requests: no batching"
     );
 }
+
+const COLUMNS: [&str; 11] = [
+    "fixed acidity",
+    "volatile acidity",
+    "citric acid",
+    "residual sugar",
+    "chlorides",
+    "free sulfur dioxide",
+    "total sulfur dioxide",
+    "density",
+    "pH",
+    "sulphates",
+    "alcohol",
+];
+
+/// The rows `body(rows, seed)` sends, as numbers.
+fn row_values(rows: usize, seed: usize) -> Vec<Vec<f64>> {
+    let b = body(rows, seed);
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    v["dataframe_split"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .collect()
+}
+
+/// The same rows as a V2 request (one FP64 column per input, MLServer's `pd` codec), JSON or
+/// with Triton's binary tensors; the header length when binary.
+fn v2_body(rows: &[Vec<f64>], binary: bool) -> (Vec<u8>, Option<usize>) {
+    let mut raw = Vec::new();
+    let inputs: Vec<serde_json::Value> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let col: Vec<f64> = rows.iter().map(|r| r[j]).collect();
+            if binary {
+                col.iter().for_each(|x| raw.extend_from_slice(&x.to_le_bytes()));
+                serde_json::json!({"name": name, "shape": [rows.len(), 1], "datatype": "FP64",
+                                   "parameters": {"binary_data_size": col.len() * 8}})
+            } else {
+                serde_json::json!({"name": name, "shape": [rows.len(), 1], "datatype": "FP64", "data": col})
+            }
+        })
+        .collect();
+    let mut out = serde_json::to_vec(&serde_json::json!({ "inputs": inputs })).unwrap();
+    let header = out.len();
+    out.extend_from_slice(&raw);
+    (out, binary.then_some(header))
+}
+
+/// Requests of MLflow's protocol, KServe V1 and V2 (JSON and binary) sent at once share one
+/// queue: each gets its own rows (the serial server's numbers) and the runtime merges them.
+#[test]
+fn requests_of_every_protocol_batch_together() {
+    let serial = Server::start(&model_dir("wine_cols"), &["--max-batch-rows", "1"]);
+    let batched = Server::start(
+        &model_dir("wine_cols"),
+        &["--max-batch-rows", "64", "--max-batch-delay", "30"],
+    );
+    let cases: Vec<(usize, usize)> = (0..40).map(|i| (1 + i % 5, i)).collect();
+    let expected: Vec<Vec<f64>> = cases
+        .iter()
+        .map(|&(rows, seed)| {
+            let r = serial.request(
+                "POST",
+                "/invocations",
+                &[("Content-Type", "application/json")],
+                body(rows, seed).as_bytes(),
+            );
+            numbers(&r.body)
+        })
+        .collect();
+    let port = batched.port;
+    let handles: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, &(rows, seed))| {
+            std::thread::spawn(move || -> Vec<f64> {
+                let json = [("Content-Type", "application/json")];
+                match i % 4 {
+                    0 => {
+                        let r = common::http(port, "POST", "/invocations", &json, body(rows, seed).as_bytes()).unwrap();
+                        assert_eq!(r.status, 200);
+                        numbers(&r.body)
+                    }
+                    1 => {
+                        let r = common::http(port, "POST", "/v1/models/wine_cols:predict", &json, body(rows, seed).as_bytes()).unwrap();
+                        assert_eq!(r.status, 200);
+                        numbers(&r.body)
+                    }
+                    k => {
+                        let (b, header) = v2_body(&row_values(rows, seed), k == 3);
+                        let len = header.map(|n| n.to_string());
+                        let headers: Vec<(&str, &str)> = match &len {
+                            Some(n) => vec![("Inference-Header-Content-Length", n.as_str())],
+                            None => json.to_vec(),
+                        };
+                        let r = common::http(port, "POST", "/v2/models/wine_cols/infer", &headers, &b).unwrap();
+                        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+                        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                        v["outputs"][0]["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+                    }
+                }
+            })
+        })
+        .collect();
+    for (i, (h, e)) in handles.into_iter().zip(&expected).enumerate() {
+        let got = h.join().unwrap();
+        assert_eq!(got.len(), e.len(), "request {i}");
+        for (a, b) in got.iter().zip(e) {
+            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "request {i}: {a} vs {b}");
+        }
+    }
+    let m = batched.request("GET", "/metrics", &[], b"");
+    let text = String::from_utf8_lossy(&m.body);
+    let get = |s: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(s).and_then(|r| r.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{s} missing"))
+    };
+    let (calls, requests) = (
+        get("mlflow_serve_batch_requests_count "),
+        get("mlflow_serve_batch_requests_sum "),
+    );
+    assert_eq!(requests, 1.0 + cases.len() as f64, "warm-up + every request ran once");
+    assert!(calls < requests / 2.0, "{calls} calls for {requests} requests: no batching");
+}

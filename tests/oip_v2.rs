@@ -113,9 +113,14 @@ fn tritonclient_infer_equals_invocations_on_every_fixture_model() {
 }
 
 fn grpc_checks(mode: &str, port: u16, grpc: u16, extra: &[&str]) {
+    let model = if mode == "timeout" {
+        "cnn_mnist"
+    } else {
+        "wine_tensor"
+    };
     let out = Command::new(python())
         .arg(common::root().join("tests/oip/triton_grpc_checks.py"))
-        .args([mode, &port.to_string(), &grpc.to_string(), "wine_tensor"])
+        .args([mode, &port.to_string(), &grpc.to_string(), model])
         .args(extra)
         .output()
         .expect("run the gRPC checks");
@@ -190,6 +195,18 @@ fn kserve_sdk_clients_get_the_invocations_answers() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `-t` bounds V2 calls as it bounds `/invocations`: DEADLINE_EXCEEDED over gRPC, 504 over
+/// REST, and the server answers again once the runtime call is done.
+#[test]
+fn v2_requests_over_the_timeout_are_cut_on_both_transports() {
+    let grpc = free_port();
+    let server = Server::start(
+        &model_dir("cnn_mnist"),
+        &["-t", "1", "--intra-op-threads", "1", "--grpc-port", &grpc.to_string()],
+    );
+    grpc_checks("timeout", server.port, grpc, &[]);
 }
 
 fn v2_error(r: &common::HttpResponse) -> String {

@@ -4,11 +4,14 @@
 
     python tests/oip/triton_grpc_checks.py serving HTTP_PORT GRPC_PORT NAME MAX_BODY_BYTES
     python tests/oip/triton_grpc_checks.py draining HTTP_PORT GRPC_PORT NAME
+    python tests/oip/triton_grpc_checks.py timeout HTTP_PORT GRPC_PORT cnn_mnist
 
 `serving`: a message past --max-body-bytes is refused (and the server goes on), a wrong
 datatype gets MLflow's enforcement message as INVALID_ARGUMENT, typed (non-raw) contents
 work, and /metrics counts the calls under protocol="grpc-v2".
 `draining` (after SIGTERM, within the drain delay): live, not ready, and still inferring.
+`timeout` (cnn_mnist served with `-t 1`): 4000 images take longer than the request timeout:
+DEADLINE_EXCEEDED over gRPC, 504 `{"error": …}` over V2 REST; then small requests answer.
 Exits 1 with the differences.
 """
 import sys
@@ -75,6 +78,39 @@ def main():
                 and 'protocol="grpc-v2"' in l and "ModelInfer" in l and 'status="200"' in l]
         if not line or float(line[0].split()[-1]) < 3:
             failures.append(f"metrics: {line}")
+    elif mode == "timeout":
+        import time
+        import tritonclient.http as httpclient
+        images = np.full((4000, 1, 28, 28), 0.5, np.float32)
+        big = grpcclient.InferInput("input-0", list(images.shape), "FP32")
+        big.set_data_from_numpy(images)
+        try:
+            client.infer(name, [big])
+            failures.append("gRPC: 4000 images answered within -t 1")
+        except InferenceServerException as e:
+            if "DEADLINE_EXCEEDED" not in str(e.status()) or "exceeded" not in (e.message() or ""):
+                failures.append(f"gRPC timeout: {e.status()} {e.message()}")
+        rest = httpclient.InferenceServerClient(url=f"127.0.0.1:{http_port}", network_timeout=60)
+        big = httpclient.InferInput("input-0", list(images.shape), "FP32")
+        big.set_data_from_numpy(images)
+        try:
+            rest.infer(name, [big])
+            failures.append("REST: 4000 images answered within -t 1")
+        except InferenceServerException as e:
+            if e.status() != "504" or "exceeded" not in (e.message() or ""):
+                failures.append(f"REST timeout: {e.status()} {e.message()}")
+        # the runtime call cannot be interrupted: once it is done, small requests answer
+        small = grpcclient.InferInput("input-0", [1, 1, 28, 28], "FP32")
+        small.set_data_from_numpy(images[:1])
+        deadline = time.time() + 30
+        while True:
+            try:
+                client.infer(name, [small])
+                break
+            except InferenceServerException as e:
+                if time.time() > deadline or "DEADLINE_EXCEEDED" not in str(e.status()):
+                    failures.append(f"no answer after the timeouts: {e.status()} {e.message()}")
+                    break
     elif mode == "draining":
         if not client.is_server_live():
             failures.append("not live while draining")
