@@ -138,7 +138,13 @@ fn row_values(rows: usize, seed: usize) -> Vec<Vec<f64>> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
         .collect()
 }
 
@@ -197,12 +203,26 @@ fn requests_of_every_protocol_batch_together() {
                 let json = [("Content-Type", "application/json")];
                 match i % 4 {
                     0 => {
-                        let r = common::http(port, "POST", "/invocations", &json, body(rows, seed).as_bytes()).unwrap();
+                        let r = common::http(
+                            port,
+                            "POST",
+                            "/invocations",
+                            &json,
+                            body(rows, seed).as_bytes(),
+                        )
+                        .unwrap();
                         assert_eq!(r.status, 200);
                         numbers(&r.body)
                     }
                     1 => {
-                        let r = common::http(port, "POST", "/v1/models/wine_cols:predict", &json, body(rows, seed).as_bytes()).unwrap();
+                        let r = common::http(
+                            port,
+                            "POST",
+                            "/v1/models/wine_cols:predict",
+                            &json,
+                            body(rows, seed).as_bytes(),
+                        )
+                        .unwrap();
                         assert_eq!(r.status, 200);
                         numbers(&r.body)
                     }
@@ -213,10 +233,17 @@ fn requests_of_every_protocol_batch_together() {
                             Some(n) => vec![("Inference-Header-Content-Length", n.as_str())],
                             None => json.to_vec(),
                         };
-                        let r = common::http(port, "POST", "/v2/models/wine_cols/infer", &headers, &b).unwrap();
+                        let r =
+                            common::http(port, "POST", "/v2/models/wine_cols/infer", &headers, &b)
+                                .unwrap();
                         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
                         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-                        v["outputs"][0]["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+                        v["outputs"][0]["data"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|x| x.as_f64().unwrap())
+                            .collect()
                     }
                 }
             })
@@ -226,7 +253,10 @@ fn requests_of_every_protocol_batch_together() {
         let got = h.join().unwrap();
         assert_eq!(got.len(), e.len(), "request {i}");
         for (a, b) in got.iter().zip(e) {
-            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "request {i}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                "request {i}: {a} vs {b}"
+            );
         }
     }
     let m = batched.request("GET", "/metrics", &[], b"");
@@ -240,6 +270,13 @@ fn requests_of_every_protocol_batch_together() {
         get("mlflow_serve_batch_requests_count "),
         get("mlflow_serve_batch_requests_sum "),
     );
-    assert_eq!(requests, 1.0 + cases.len() as f64, "warm-up + every request ran once");
-    assert!(calls < requests / 2.0, "{calls} calls for {requests} requests: no batching");
+    assert_eq!(
+        requests,
+        1.0 + cases.len() as f64,
+        "warm-up + every request ran once"
+    );
+    assert!(
+        calls < requests / 2.0,
+        "{calls} calls for {requests} requests: no batching"
+    );
 }

@@ -204,7 +204,14 @@ fn v2_requests_over_the_timeout_are_cut_on_both_transports() {
     let grpc = free_port();
     let server = Server::start(
         &model_dir("cnn_mnist"),
-        &["-t", "1", "--intra-op-threads", "1", "--grpc-port", &grpc.to_string()],
+        &[
+            "-t",
+            "1",
+            "--intra-op-threads",
+            "1",
+            "--grpc-port",
+            &grpc.to_string(),
+        ],
     );
     grpc_checks("timeout", server.port, grpc, &[]);
 }
