@@ -8,7 +8,7 @@ BIN := target/release/mlflow-serve
 REF := .venv-ref/.ready-7
 TORCH_REF := .venv-ref/.torch-ready-1
 # Real MLServer 1.7.1 (KServe's MLflow runtime): only to record its answers and to load-test it
-MLSERVER := .venv-mlserver/.ready-1
+MLSERVER := .venv-mlserver/.ready-2
 # The KServe Python SDK (a second V2 client in tests/oip_v2.rs), in its own environment
 KSERVE := .venv-kserve/.ready-1
 # podman, runc, debootstrap, nginx (Debian packages) and the containers.conf these machines need
@@ -187,7 +187,9 @@ fixtures: reference-env $(TORCH_REF)
 ## to re-record its V2 answers (tests/oip/mlserver_metadata.json); never needed by `make test`.
 $(MLSERVER):
 	$(PYTHON) -m venv .venv-mlserver
-	.venv-mlserver/bin/pip install -q 'mlserver==1.7.1' 'mlserver-mlflow==1.7.1' 'onnxruntime==1.31.1'
+	# uvloop 0.22+ breaks MLServer 1.7.1's parallel inference workers (its default: they die
+	# with "There is no current event loop"); 0.21.0 is the last release it works with.
+	.venv-mlserver/bin/pip install -q 'mlserver==1.7.1' 'mlserver-mlflow==1.7.1' 'onnxruntime==1.31.1' 'uvloop==0.21.0'
 	touch $@
 
 mlserver-goldens: $(MLSERVER)
