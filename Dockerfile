@@ -41,9 +41,11 @@ FROM build-base AS libtorch
 COPY scripts/fetch_libtorch.py scripts/
 RUN python3 scripts/fetch_libtorch.py
 
-# The sources, without tests, fixtures or fuzzing (see .dockerignore)
+# The sources, without tests, fixtures or fuzzing (see .dockerignore); build.rs compiles the
+# gRPC service from its proto
 FROM build-base AS sources
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY schemas/grpc_predict_v2.proto schemas/
 COPY src src
 COPY runtimes runtimes
 COPY benches benches
