@@ -127,6 +127,18 @@ impl ServedModel {
         self.prepare_input(input, params, format == BodyFormat::Json, unwrapped)
     }
 
+    /// Decodes a V2 request as MLServer's codecs do (its `content_type`, else the model's) and
+    /// prepares it like any other input, without the parse-time cast (V2 values are typed).
+    pub fn prepare_v2(
+        &self,
+        request: crate::oip::infer::InferRequest,
+    ) -> Result<Prepared, ServeError> {
+        let schema = self.mlmodel.signature.inputs.as_ref();
+        let (input, params) =
+            request.into_input(schema, crate::oip::metadata::model_content_type(schema))?;
+        self.prepare_input(input, params, false, false)
+    }
+
     /// Enforces an already decoded input (a V2 request's, for one) and builds the feeds.
     /// `parse_cast` applies MLflow's parse-time cast of JSON dataframes first.
     pub fn prepare_input(

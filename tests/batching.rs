@@ -26,6 +26,21 @@ fn body(rows: usize, seed: usize) -> String {
     )
 }
 
+/// Runtime calls so far and the requests they ran (from `/metrics`).
+fn runtime_calls(server: &Server) -> (f64, f64) {
+    let m = server.request("GET", "/metrics", &[], b"");
+    let text = String::from_utf8_lossy(&m.body);
+    let get = |s: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(s).and_then(|r| r.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{s} missing"))
+    };
+    (
+        get("mlflow_serve_batch_requests_count "),
+        get("mlflow_serve_batch_requests_sum "),
+    )
+}
+
 fn answers(server: &Server, bodies: &[String]) -> Vec<(u16, Vec<u8>)> {
     let port = server.port;
     let handles: Vec<_> = bodies
@@ -94,17 +109,7 @@ fn batched_answers_match_serial(model: &str) {
         }
     }
     // The runtime really merged requests: fewer calls than requests.
-    let m = batched.request("GET", "/metrics", &[], b"");
-    let text = String::from_utf8_lossy(&m.body);
-    let get = |s: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(s).and_then(|r| r.trim().parse().ok()))
-            .unwrap_or_else(|| panic!("{s} missing"))
-    };
-    let (calls, requests) = (
-        get("mlflow_serve_batch_requests_count "),
-        get("mlflow_serve_batch_requests_sum "),
-    );
+    let (calls, requests) = runtime_calls(&batched);
     assert_eq!(
         requests,
         1.0 + 3.0 * bodies.len() as f64,
@@ -115,20 +120,6 @@ fn batched_answers_match_serial(model: &str) {
         "{calls} calls for {requests} requests: no batching"
     );
 }
-
-const COLUMNS: [&str; 11] = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-];
 
 /// The rows `body(rows, seed)` sends, as numbers.
 fn row_values(rows: usize, seed: usize) -> Vec<Vec<f64>> {
@@ -152,7 +143,7 @@ fn row_values(rows: usize, seed: usize) -> Vec<Vec<f64>> {
 /// with Triton's binary tensors; the header length when binary.
 fn v2_body(rows: &[Vec<f64>], binary: bool) -> (Vec<u8>, Option<usize>) {
     let mut raw = Vec::new();
-    let inputs: Vec<serde_json::Value> = COLUMNS
+    let inputs: Vec<serde_json::Value> = common::WINE
         .iter()
         .enumerate()
         .map(|(j, name)| {
@@ -259,17 +250,7 @@ fn requests_of_every_protocol_batch_together() {
             );
         }
     }
-    let m = batched.request("GET", "/metrics", &[], b"");
-    let text = String::from_utf8_lossy(&m.body);
-    let get = |s: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(s).and_then(|r| r.trim().parse().ok()))
-            .unwrap_or_else(|| panic!("{s} missing"))
-    };
-    let (calls, requests) = (
-        get("mlflow_serve_batch_requests_count "),
-        get("mlflow_serve_batch_requests_sum "),
-    );
+    let (calls, requests) = runtime_calls(&batched);
     assert_eq!(
         requests,
         1.0 + cases.len() as f64,

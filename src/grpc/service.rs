@@ -17,8 +17,8 @@ use super::proto::*;
 use crate::error::ServeError;
 use crate::http::admission::GaugeGuard;
 use crate::http::{score_decoded, Scored, Shared};
-use crate::oip::infer::{InferRequest, Outputs};
-use crate::oip::metadata::{self, model_content_type, MetadataTensor};
+use crate::oip::infer::Outputs;
+use crate::oip::metadata::{self, MetadataTensor};
 
 /// The service, over the server's shared state.
 pub struct Inference {
@@ -220,16 +220,9 @@ impl Inference {
             held,
             ..
         } = score_decoded(shared, size, held, move |model| {
-            let request = convert::request(message)?;
-            let kept = (request.id.clone(), request.outputs.clone());
-            let schema = model.mlmodel.signature.inputs.as_ref();
-            let (input, params) = InferRequest {
-                id: None,
-                outputs: None,
-                ..request
-            }
-            .into_input(schema, model_content_type(schema))?;
-            Ok((model.prepare_input(input, params, false, false)?, kept))
+            let mut request = convert::request(message)?;
+            let spec = request.take_answer_spec();
+            Ok((model.prepare_v2(request)?, spec))
         })
         .await?;
         let app = &shared.app;
@@ -237,11 +230,10 @@ impl Inference {
             (Some(m), Some(i)) => (m, i),
             _ => return Err(ServeError::NotReady),
         };
-        let (id, requested) = kept;
         let outputs = Outputs::from_predictions(predictions);
         let content_type = outputs.content_type;
         let selected = outputs
-            .select(requested.as_deref(), &identity.name)?
+            .select(kept.outputs.as_deref(), &identity.name)?
             .into_iter()
             .map(|(o, _)| o)
             .collect();
@@ -249,7 +241,7 @@ impl Inference {
             convert::response(
                 &identity.name,
                 identity.version.as_deref(),
-                id.unwrap_or_default(),
+                kept.id.unwrap_or_default(),
                 content_type,
                 selected,
             )

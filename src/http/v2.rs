@@ -15,8 +15,8 @@ use serde_json::json;
 use super::response::respond;
 use super::{score, AppState, RequestId, Scored, State};
 use crate::error::ServeError;
-use crate::oip::infer::{InferError, InferRequest, Outputs, RequestedOutput};
-use crate::oip::metadata::{model_content_type, model_metadata, server_metadata};
+use crate::oip::infer::{InferError, Outputs};
+use crate::oip::metadata::{model_metadata, server_metadata};
 use crate::oip::rest::{parse_request, write_response, AnswerHead, HEADER_LENGTH};
 
 /// A V2 path, parsed.
@@ -187,13 +187,6 @@ pub(super) async fn answer(
     })
 }
 
-/// What a V2 request keeps for its answer while the model runs.
-struct Kept {
-    id: Option<String>,
-    outputs: Option<Vec<RequestedOutput>>,
-    binary_output: bool,
-}
-
 /// `POST …/infer`: decodes the request (JSON, or JSON then binary tensors), runs it through
 /// MLflow's enforcement and the shared queue, and answers with the outputs asked for.
 async fn infer(state: &State, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ServeError> {
@@ -212,20 +205,9 @@ async fn infer(state: &State, req: Request<Incoming>) -> Result<Response<Full<By
     };
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let scored = score(state, req, move |model, body| {
-        let request = parse_request(body, header_len)?;
-        let kept = Kept {
-            id: request.id.clone(),
-            outputs: request.outputs.clone(),
-            binary_output: request.binary_output,
-        };
-        let schema = model.mlmodel.signature.inputs.as_ref();
-        let (input, params) = InferRequest {
-            id: None,
-            outputs: None,
-            ..request
-        }
-        .into_input(schema, model_content_type(schema))?;
-        Ok((model.prepare_input(input, params, false, false)?, kept))
+        let mut request = parse_request(body, header_len)?;
+        let spec = request.take_answer_spec();
+        Ok((model.prepare_v2(request)?, spec))
     })
     .await?;
     let app = &*state.app;

@@ -83,6 +83,18 @@ pub struct InferRequest {
     pub outputs: Option<Vec<RequestedOutput>>,
 }
 
+/// What a request's answer needs from it, kept while the model runs: its `id`, the outputs
+/// asked for, and Triton's `binary_data_output`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnswerSpec {
+    /// The client's `id`.
+    pub id: Option<String>,
+    /// The outputs asked for (all when `None`).
+    pub outputs: Option<Vec<RequestedOutput>>,
+    /// Every output as raw bytes unless it says otherwise.
+    pub binary_output: bool,
+}
+
 /// Request parameters that steer the protocol rather than the model.
 pub const RESERVED_PARAMETERS: [&str; 3] = ["content_type", "headers", "binary_data_output"];
 
@@ -103,6 +115,15 @@ pub fn check_count(name: &str, shape: &[usize], n: usize) -> Result<(), InferErr
 }
 
 impl InferRequest {
+    /// Takes out what the answer needs (the rest is for the model).
+    pub fn take_answer_spec(&mut self) -> AnswerSpec {
+        AnswerSpec {
+            id: self.id.take(),
+            outputs: self.outputs.take(),
+            binary_output: self.binary_output,
+        }
+    }
+
     /// The input and params MLflow's pyfunc gets, decoded as `content_type` (else the model's
     /// `model_content_type`) says.
     pub fn into_input(
