@@ -375,6 +375,14 @@ pub struct ServeArgs {
     /// default; KServe's convention is 9000.
     #[arg(long = "grpc-port", env = "MLFLOW_SERVE_GRPC_PORT")]
     pub grpc_port: Option<u16>,
+    /// gRPC calls one gRPC connection may have in flight at once (HTTP/2 streams); each may
+    /// hold up to `--max-body-bytes` while its message arrives, within `--max-inflight-bytes`.
+    #[arg(
+        long = "grpc-max-streams",
+        env = "MLFLOW_SERVE_GRPC_MAX_STREAMS",
+        default_value_t = 64
+    )]
+    pub grpc_max_streams: u32,
     /// Log format on stderr: `text` or `json` (one object per line). `RUST_LOG` filters.
     #[arg(long = "log-format", env = "MLFLOW_SERVE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -132,6 +132,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         max_inflight_bytes: args.max_inflight_bytes.max(args.max_body_bytes),
         max_connections: args.max_connections.max(1),
         blocking_parse_bytes: args.blocking_parse_bytes,
+        grpc_max_streams: args.grpc_max_streams.max(1),
         parse_threads: if args.parse_threads == 0 {
             mlflow_serve::cpus::available().saturating_sub(1).max(1)
         } else {

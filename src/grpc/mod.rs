@@ -31,9 +31,6 @@ use crate::http::admission::{self, BodyBudget, Reservation};
 use crate::http::Shared;
 use proto::grpc_inference_service_server::GrpcInferenceServiceServer;
 
-/// HTTP/2 streams one connection may have open at once.
-const MAX_CONCURRENT_STREAMS: u32 = 64;
-
 /// A request body whose bytes count against the in-flight budget as they arrive; past the
 /// budget the body fails, and the call with it (tonic answers a failed body with an error
 /// status), as an HTTP request past the budget gets 503.
@@ -117,7 +114,7 @@ pub async fn serve(
                 });
                 let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
-                    .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+                    .max_concurrent_streams(config.grpc_max_streams)
                     .keep_alive_interval(Some(config.keep_alive_timeout))
                     .keep_alive_timeout(Duration::from_secs(20))
                     .serve_connection(TokioIo::new(stream), service);

@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub blocking_parse_bytes: usize,
     /// Large bodies parsed at once.
     pub parse_threads: usize,
+    /// HTTP/2 streams (gRPC calls) one gRPC connection may have open at once.
+    pub grpc_max_streams: u32,
 }
 
 const LOADING: u8 = 0;
