@@ -179,6 +179,28 @@ pub struct GenerateDockerfileArgs {
     pub output_directory: PathBuf,
 }
 
+/// A secret given on the command line or in the environment: never printed (`Debug` shows
+/// `***`).
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Secret, String> {
+        if s.is_empty() {
+            Err("the secret is empty".into())
+        } else {
+            Ok(Secret(s.to_string()))
+        }
+    }
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -383,6 +405,47 @@ pub struct ServeArgs {
         default_value_t = 64
     )]
     pub grpc_max_streams: u32,
+    /// Follow a moving registry reference (`models:/name@alias`, `models:/name/<stage>`,
+    /// `models:/name/latest`): when it comes to name another version, load that version
+    /// beside the served one and swap it in with no failed request. Polls every
+    /// `--follow-interval`, and checks at once on `SIGHUP` and on verified MLflow webhooks
+    /// (`--webhook-secret`).
+    #[arg(long = "follow", env = "MLFLOW_SERVE_FOLLOW", default_value_t = false)]
+    pub follow: bool,
+    /// Seconds between registry checks of `--follow` (±10% jitter, so that a fleet does not
+    /// poll in step).
+    #[arg(
+        long = "follow-interval",
+        env = "MLFLOW_SERVE_FOLLOW_INTERVAL",
+        default_value_t = 30.0,
+        value_parser = parse_seconds
+    )]
+    pub follow_interval: f64,
+    /// Shared secret of an MLflow webhook (`MlflowClient().create_webhook(..., secret=…)`):
+    /// enables `POST /mlflow/webhook`, where signed registry events make `--follow` check
+    /// at once. Prefer the env var (a flag shows in `ps`). Without it the route answers 404.
+    #[arg(
+        long = "webhook-secret",
+        env = "MLFLOW_SERVE_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub webhook_secret: Option<Secret>,
+    /// Seconds a webhook delivery's timestamp may be away from this server's clock (older or
+    /// newer deliveries get 401); delivery ids are remembered this long to refuse replays.
+    #[arg(
+        long = "webhook-max-age",
+        env = "MLFLOW_SERVE_WEBHOOK_MAX_AGE",
+        default_value_t = 300
+    )]
+    pub webhook_max_age: u64,
+    /// Webhook delivery ids remembered at once to refuse replays; past it, deliveries get 503
+    /// (MLflow retries them) until older ids leave the `--webhook-max-age` window.
+    #[arg(
+        long = "webhook-replay-capacity",
+        env = "MLFLOW_SERVE_WEBHOOK_REPLAY_CAPACITY",
+        default_value_t = 10_000
+    )]
+    pub webhook_replay_capacity: usize,
     /// Log format on stderr: `text` or `json` (one object per line). `RUST_LOG` filters.
     #[arg(long = "log-format", env = "MLFLOW_SERVE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

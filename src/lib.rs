@@ -5,7 +5,8 @@
 //! [`enforce`] (signature enforcement) → [`flavor`] (ONNX / PyTorch feeds and predictions) →
 //! [`batch`] (worker threads running the runtime). [`model`] reads the MLmodel file;
 //! [`pipeline`] composes the layers. [`resolve`] turns a model URI into a directory;
-//! [`image`] puts one into a container image (`models build-docker`).
+//! [`image`] puts one into a container image (`models build-docker`). [`served`] holds the
+//! version being served; [`follow`] swaps in new ones when a registry reference moves.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -15,6 +16,7 @@ pub mod cpus;
 pub mod enforce;
 pub mod error;
 pub mod flavor;
+pub mod follow;
 pub mod grpc;
 pub mod http;
 pub mod image;
@@ -26,6 +28,7 @@ pub mod pipeline;
 pub mod pyjson;
 pub mod redact;
 pub mod resolve;
+pub mod served;
 
 /// The MLflow version whose serving behaviour is reproduced (answered by `/version`, and
 /// the `mlflow_version` label of `mlflow_serve_build_info`).

@@ -11,12 +11,15 @@ use mlflow_serve::cli::{
     BuildDockerArgs, Cli, Command, GenerateDockerfileArgs, ImageArgs, LogFormat, ModelsCommand,
     ServeArgs,
 };
+use mlflow_serve::follow::webhook::{Receiver, Verifier};
+use mlflow_serve::follow::{warm_up, FollowOptions, Follower, Hints, Trigger, WarmUp};
 use mlflow_serve::http::{drain_on, serve, serve_metrics, AppState, ServerConfig, Shared};
 use mlflow_serve::image;
 use mlflow_serve::metrics::Metrics;
 use mlflow_serve::pipeline::{LoadOptions, ServedModel};
 use mlflow_serve::resolve::cache::default_root as default_cache_root;
-use mlflow_serve::resolve::{resolve, ResolveOptions};
+use mlflow_serve::resolve::{resolve, MovingReference, ResolveOptions};
+use mlflow_serve::served::ServedVersion;
 
 /// mimalloc instead of glibc malloc: requests allocate on tokio threads and free on the
 /// inference thread (and back); measured in the note on issue 5.
@@ -179,15 +182,17 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             max_files: args.max_model_files,
         },
     };
+    let followed = follow_reference(&args)?;
     let resolved = runtime
         .block_on(resolve(&args.model_uri, &resolve_opts))
         .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
-    app.set_identity(mlflow_serve::oip::ModelIdentity::new(
+    let identity = mlflow_serve::oip::ModelIdentity::new(
         args.model_name.as_deref(),
         resolved.name.as_deref(),
         resolved.version.as_deref(),
         &resolved.dir,
-    ));
+    );
+    app.set_identity(identity.clone());
     let opts = LoadOptions {
         onnxruntime_lib: args.libs.onnxruntime_lib.clone(),
         torch_plugin: args.libs.torch_plugin.clone(),
@@ -216,19 +221,49 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let model = ServedModel::load(&resolved.dir, &opts)
         .with_context(|| format!("cannot serve model `{}`", args.model_uri))?;
     metrics.load_seconds.set(started.elapsed().as_secs_f64());
+    let uri_label = mlflow_serve::redact::redact(&args.model_uri);
     metrics.set_build_info(
-        &mlflow_serve::redact::redact(&args.model_uri),
+        &uri_label,
         resolved.name.as_deref(),
         resolved.version.as_deref(),
     );
     let warm = Instant::now();
-    warm_up(&model, args.max_body_bytes);
+    log_warm_up(&model, args.max_body_bytes);
     metrics.warmup_seconds.set(warm.elapsed().as_secs_f64());
-    app.set_ready(model);
+    app.set_ready(Arc::new(ServedVersion { model, identity }));
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "model ready"
     );
+    if let Some(reference) = followed {
+        let (follower, hints) = Follower::new(
+            reference,
+            app.slot(),
+            metrics.clone(),
+            FollowOptions {
+                interval: Duration::from_secs_f64(args.follow_interval),
+                resolve: resolve_opts.clone(),
+                load: opts.clone(),
+                model_name: args.model_name.clone(),
+                uri_label,
+                max_example_bytes: args.max_body_bytes,
+            },
+        );
+        if let (Some(secret), Some(name)) = (&args.webhook_secret, &resolved.name) {
+            app.set_webhook(Receiver::new(
+                Verifier::new(
+                    &secret.0,
+                    Duration::from_secs(args.webhook_max_age),
+                    args.webhook_replay_capacity,
+                ),
+                name,
+                hints.clone(),
+            ));
+            tracing::info!("accepting signed MLflow webhooks on POST /mlflow/webhook");
+        }
+        runtime.spawn(hints_on_sighup(hints));
+        runtime.spawn(follower.run());
+    }
     runtime
         .block_on(server)
         .context("the server task failed")?
@@ -236,26 +271,56 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Scores the model's `serving_input_example.json` once, so the first request is warm. The
-/// example is read with the request body limit, and its content never reaches the logs (a
-/// failure is logged by its kind only: messages quote the data).
-fn warm_up(model: &ServedModel, max_body_bytes: usize) {
-    let Some(path) = model.mlmodel.serving_example_path() else {
-        return;
-    };
-    match mlflow_serve::model::mlmodel::read_bounded(&path, max_body_bytes as u64) {
-        Ok(body) => match model.predict_blocking(Some("application/json"), &body) {
-            Ok(_) => {
-                tracing::info!(example = %path.display(), "warm-up with the serving input example succeeded")
-            }
-            Err(e) => {
-                tracing::warn!(example = %path.display(), error = e.label(), "warm-up with the serving input example failed (its content is not logged)")
-            }
-        },
-        Err(e) => {
-            tracing::warn!(example = %path.display(), error = %e, "cannot read the serving input example")
+/// Scores the model's `serving_input_example.json` once, so the first request is warm. At
+/// start-up a failure is only logged (MLflow serves such a model too); `--follow` refuses a
+/// new version whose warm-up fails.
+fn log_warm_up(model: &ServedModel, max_body_bytes: usize) {
+    match warm_up(model, max_body_bytes) {
+        Ok(WarmUp::Scored) => {
+            tracing::info!("warm-up with the serving input example succeeded")
+        }
+        Ok(WarmUp::NoExample) => {}
+        Err(e) => tracing::warn!(error = %e, "warm-up failed"),
+    }
+}
+
+/// The reference `--follow` follows, checked before anything is downloaded.
+fn follow_reference(args: &ServeArgs) -> anyhow::Result<Option<MovingReference>> {
+    if !args.follow {
+        if args.webhook_secret.is_some() {
+            return Err(anyhow!(
+                "--webhook-secret is only used with --follow (webhooks make it check the registry at once)"
+            ));
+        }
+        return Ok(None);
+    }
+    let reference = MovingReference::parse(&args.model_uri)
+        .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
+    match reference {
+        Some(r) => Ok(Some(r)),
+        None => Err(anyhow!(
+            "--follow needs a registry reference that can move (models:/<name>@<alias>, models:/<name>/<stage> or models:/<name>/latest); `{}` always names the same model",
+            args.model_uri
+        )),
+    }
+}
+
+/// `SIGHUP` makes `--follow` check the registry at once.
+async fn hints_on_sighup(hints: Hints) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: checking the registry now");
+            hints.hint(Trigger::Signal);
         }
     }
+    #[cfg(not(unix))]
+    drop(hints);
 }
 
 async fn shutdown_signal() {

@@ -42,6 +42,19 @@ pub struct Metrics {
     pub live_workers: IntGauge,
     /// Bytes of request bodies held now, against `--max-inflight-bytes`.
     pub body_bytes_in_flight: IntGauge,
+    /// Versions swapped in by `--follow`.
+    pub swaps: IntCounter,
+    /// New versions refused by `--follow`, by the stage that failed (`resolve`, `download`,
+    /// `load`, `warmup`).
+    pub swap_failures: IntCounterVec,
+    /// Time from seeing a new version to serving it (download, load, warm-up, switch).
+    pub swap_seconds: Histogram,
+    /// Registry checks of `--follow`, by trigger (`poll`, `retry`, `webhook`, `signal`) and
+    /// outcome (`unchanged`, `changed`, `failed`, `backoff`).
+    pub registry_checks: IntCounterVec,
+    /// Webhook deliveries, by result (`accepted`, `ignored`, `unsigned`, `bad_signature`,
+    /// `stale`, `replayed`, `busy`, `malformed`).
+    pub webhooks: IntCounterVec,
     build_info: GaugeVec,
 }
 
@@ -140,8 +153,43 @@ impl Metrics {
                 "model_version",
             ],
         )?;
+        let swaps = IntCounter::new(
+            "mlflow_serve_model_swaps_total",
+            "New model versions swapped in by --follow.",
+        )?;
+        let swap_failures = IntCounterVec::new(
+            Opts::new(
+                "mlflow_serve_model_swap_failures_total",
+                "New model versions refused by --follow (the served one stays), by the stage that failed: resolve, download, load, warmup.",
+            ),
+            &["stage"],
+        )?;
+        let swap_seconds = h(
+            "mlflow_serve_model_swap_duration_seconds",
+            "Time from seeing a new registry version to serving it (download, load, warm-up, switch).",
+            buckets(0.05, 2.0, 14),
+        )?;
+        let registry_checks = IntCounterVec::new(
+            Opts::new(
+                "mlflow_serve_registry_checks_total",
+                "Registry checks of --follow, by trigger (poll, retry, webhook, signal) and outcome (unchanged, changed, failed, backoff).",
+            ),
+            &["trigger", "outcome"],
+        )?;
+        let webhooks = IntCounterVec::new(
+            Opts::new(
+                "mlflow_serve_webhooks_total",
+                "MLflow webhook deliveries, by result (accepted, ignored, unsigned, bad_signature, stale, replayed, busy, malformed).",
+            ),
+            &["result"],
+        )?;
         for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(swaps.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(swap_failures.clone()),
+            Box::new(swap_seconds.clone()),
+            Box::new(registry_checks.clone()),
+            Box::new(webhooks.clone()),
+            Box::new(requests.clone()),
             Box::new(request_seconds.clone()),
             Box::new(queue_seconds.clone()),
             Box::new(compute_seconds.clone()),
@@ -177,12 +225,18 @@ impl Metrics {
             worker_panics,
             live_workers,
             body_bytes_in_flight,
+            swaps,
+            swap_failures,
+            swap_seconds,
+            registry_checks,
+            webhooks,
             build_info,
         })
     }
 
-    /// Records what the model being served is.
+    /// Records what the model being served is (one series: a swap replaces it).
     pub fn set_build_info(&self, model_uri: &str, name: Option<&str>, version: Option<&str>) {
+        self.build_info.reset();
         self.build_info
             .with_label_values(&[
                 env!("CARGO_PKG_VERSION"),

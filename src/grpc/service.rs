@@ -19,6 +19,7 @@ use crate::http::admission::GaugeGuard;
 use crate::http::{score_decoded, Scored, Shared};
 use crate::oip::infer::Outputs;
 use crate::oip::metadata::{self, MetadataTensor};
+use crate::served::ServedVersion;
 
 /// The service, over the server's shared state.
 pub struct Inference {
@@ -65,8 +66,7 @@ impl Inference {
         &self,
         name: &str,
         version: &str,
-    ) -> Result<(&crate::pipeline::ServedModel, &crate::oip::ModelIdentity), (StatusCode, Status)>
-    {
+    ) -> Result<Arc<ServedVersion>, (StatusCode, Status)> {
         let version = (!version.is_empty()).then_some(version);
         self.shared
             .app
@@ -169,7 +169,8 @@ impl GrpcInferenceService for Inference {
         request: Request<ModelMetadataRequest>,
     ) -> Result<Response<ModelMetadataResponse>, Status> {
         let r = request.into_inner();
-        let found = self.addressed(&r.name, &r.version).map(|(model, id)| {
+        let found = self.addressed(&r.name, &r.version).map(|v| {
+            let (model, id) = (&v.model, &v.identity);
             let (inputs, outputs) =
                 metadata::model_tensors(&model.mlmodel, &model.inputs, &model.outputs);
             ModelMetadataResponse {
@@ -196,40 +197,53 @@ impl GrpcInferenceService for Inference {
         let timeout = self.shared.config.timeout;
         let work = async {
             let message = request.into_inner();
-            self.addressed(&message.model_name, &message.model_version)?;
-            match tokio::time::timeout(timeout, self.infer(message)).await {
+            let version = self.addressed(&message.model_name, &message.model_version)?;
+            match tokio::time::timeout(timeout, self.infer(version, message)).await {
                 Ok(r) => r.map_err(failure),
                 Err(_) => Err(failure(ServeError::Timeout)),
             }
         };
-        self.recorded(INFER, work).await
+        let answered = self.recorded(INFER, work).await?;
+        let (response, version) = answered.into_inner();
+        let mut response = Response::new(response);
+        if let Some(v) = version
+            .version()
+            .and_then(|v| tonic::metadata::MetadataValue::try_from(v).ok())
+        {
+            response
+                .metadata_mut()
+                .insert(crate::http::MODEL_VERSION_HEADER, v);
+        }
+        Ok(response)
     }
 }
 
 impl Inference {
     /// `ModelInfer`: the decoded message is held against the in-flight budget while it is
     /// enforced, queued, run and answered.
-    async fn infer(&self, message: ModelInferRequest) -> Result<ModelInferResponse, ServeError> {
+    /// Answers with the version that ran it (the one the request addressed).
+    async fn infer(
+        &self,
+        version: Arc<ServedVersion>,
+        message: ModelInferRequest,
+    ) -> Result<(ModelInferResponse, Arc<ServedVersion>), ServeError> {
         let shared = &self.shared;
         let size = message.encoded_len();
         let mut held = shared.bodies.reservation();
         shared.bodies.grow(&mut held, size)?;
         let Scored {
+            version,
             predictions,
             kept,
             held,
             ..
-        } = score_decoded(shared, size, held, move |model| {
+        } = score_decoded(shared, version, size, held, move |model| {
             let mut request = convert::request(message)?;
             let spec = request.take_answer_spec();
             Ok((model.prepare_v2(request)?, spec))
         })
         .await?;
-        let app = &shared.app;
-        let (model, identity) = match (app.model(), app.identity()) {
-            (Some(m), Some(i)) => (m, i),
-            _ => return Err(ServeError::NotReady),
-        };
+        let (model, identity) = (&version.model, &version.identity);
         let outputs = Outputs::from_predictions(predictions);
         let content_type = outputs.content_type;
         let selected = outputs
@@ -247,6 +261,6 @@ impl Inference {
             )
         });
         drop(held);
-        Ok(response)
+        Ok((response, version))
     }
 }

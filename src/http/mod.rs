@@ -14,6 +14,7 @@ pub mod admission;
 pub mod response;
 mod v1;
 mod v2;
+mod webhook;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -32,6 +33,7 @@ use tokio::net::TcpListener;
 use crate::error::ServeError;
 use crate::metrics::Metrics;
 use crate::pipeline::ServedModel;
+use crate::served::{ModelSlot, ServedVersion};
 use response::respond;
 
 use crate::MLFLOW_VERSION;
@@ -69,8 +71,13 @@ const DRAINING: u8 = 2;
 
 /// What the server is serving and where it is in its life: loading, ready, draining.
 pub struct AppState {
-    model: OnceLock<ServedModel>,
+    /// The version being served (a swap replaces it; see [`crate::served`]).
+    slot: Arc<ModelSlot>,
+    /// The identity announced once the URI is resolved, before the first version is loaded
+    /// (so that a V2 client addressing another model gets 404, not 503, while it loads).
     identity: OnceLock<crate::oip::ModelIdentity>,
+    /// Where verified registry webhooks are passed on (`--follow` with `--webhook-secret`).
+    webhook: OnceLock<crate::follow::webhook::Receiver>,
     phase: AtomicU8,
     pub(crate) metrics: Arc<Metrics>,
     request_seq: AtomicU64,
@@ -80,8 +87,9 @@ impl AppState {
     /// A server with no model yet (readiness 503).
     pub fn new(metrics: Arc<Metrics>) -> AppState {
         AppState {
-            model: OnceLock::new(),
+            slot: Arc::new(ModelSlot::new()),
             identity: OnceLock::new(),
+            webhook: OnceLock::new(),
             phase: AtomicU8::new(LOADING),
             metrics,
             request_seq: AtomicU64::new(0),
@@ -101,13 +109,17 @@ impl AppState {
         format!("{epoch:x}-{n:x}")
     }
 
-    /// Installs the loaded, warmed-up model: readiness turns 200 (unless draining).
-    pub fn set_ready(&self, model: ServedModel) {
-        if self.model.set(model).is_ok() {
-            let _ = self
-                .phase
-                .compare_exchange(LOADING, READY, Ordering::SeqCst, Ordering::SeqCst);
-        }
+    /// Installs the first loaded, warmed-up version: readiness turns 200 (unless draining).
+    pub fn set_ready(&self, version: Arc<ServedVersion>) {
+        self.slot.install(version);
+        let _ = self
+            .phase
+            .compare_exchange(LOADING, READY, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The slot later versions are swapped into (`--follow`).
+    pub fn slot(&self) -> Arc<ModelSlot> {
+        self.slot.clone()
     }
 
     /// The name and version V2 clients address the model by (known once it is resolved).
@@ -115,23 +127,33 @@ impl AppState {
         let _ = self.identity.set(identity);
     }
 
-    pub(crate) fn identity(&self) -> Option<&crate::oip::ModelIdentity> {
-        self.identity.get()
+    /// Enables `POST /mlflow/webhook`: verified deliveries go to `receiver`.
+    pub fn set_webhook(&self, receiver: crate::follow::webhook::Receiver) {
+        let _ = self.webhook.set(receiver);
     }
 
-    pub(crate) fn model(&self) -> Option<&ServedModel> {
-        self.model.get()
+    /// The identity of the version being served, else the one announced at resolution.
+    pub(crate) fn identity(&self) -> Option<crate::oip::ModelIdentity> {
+        self.slot
+            .current()
+            .map(|v| v.identity.clone())
+            .or_else(|| self.identity.get().cloned())
+    }
+
+    /// The version new requests go to.
+    pub(crate) fn current(&self) -> Option<Arc<ServedVersion>> {
+        self.slot.current()
     }
 
     /// Serving: loaded, warmed up, not draining, with a worker left.
     pub(crate) fn ready(&self) -> bool {
         self.phase.load(Ordering::SeqCst) == READY
-            && self.model.get().is_some_and(|m| m.live_workers() > 0)
+            && self.current().is_some_and(|v| v.model.live_workers() > 0)
     }
 
     /// Healthy: loading, serving or draining, with a worker left once loaded.
     pub(crate) fn alive(&self) -> bool {
-        self.model.get().is_none_or(|m| m.live_workers() != 0)
+        self.current().is_none_or(|v| v.model.live_workers() != 0)
     }
 
     /// Readiness turns 503 for good; requests are still served.
@@ -142,7 +164,7 @@ impl AppState {
     /// `/ping` and `/health`: 200 with a newline when ready (as MLflow), else 503 saying why.
     fn probe_response(&self) -> Response<Full<Bytes>> {
         match self.phase.load(Ordering::SeqCst) {
-            READY if self.model.get().is_some_and(|m| m.live_workers() == 0) => detail(
+            READY if self.current().is_some_and(|v| v.model.live_workers() == 0) => detail(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "{\"status\": \"no inference worker left\"}",
             ),
@@ -164,7 +186,7 @@ impl AppState {
     /// finishing its requests); 503 only once the model is loaded and no inference worker is
     /// left, which no wait will cure.
     fn liveness_response(&self) -> Response<Full<Bytes>> {
-        if self.model.get().is_some_and(|m| m.live_workers() == 0) {
+        if self.current().is_some_and(|v| v.model.live_workers() == 0) {
             detail(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "{\"status\": \"no inference worker left\"}",
@@ -176,7 +198,8 @@ impl AppState {
 
     /// `/metrics`: the Prometheus text, with the queue depth and busy workers read now.
     fn metrics_response(&self) -> Response<Full<Bytes>> {
-        let model = self.model.get();
+        let current = self.current();
+        let model = current.as_ref().map(|v| &v.model);
         self.metrics
             .queue_depth
             .set(model.map_or(0, |s| s.queue_depth() as i64));
@@ -186,7 +209,7 @@ impl AppState {
         self.metrics
             .live_workers
             .set(model.map_or(0, |s| s.live_workers() as i64));
-        let panics = model.map_or(0, |s| s.panics());
+        let panics = self.slot.panics();
         let counted = self.metrics.worker_panics.get();
         if panics > counted {
             self.metrics.worker_panics.inc_by(panics - counted);
@@ -261,6 +284,7 @@ async fn handle(
         .map(|(p, _)| *p)
         .or_else(|| v2::label(req.uri().path()))
         .or_else(|| v1::label(req.uri().path()))
+        .or_else(|| (req.uri().path() == webhook::PATH).then_some(webhook::PATH))
         .unwrap_or("other");
     let method = req.method().clone();
     let mut req = req;
@@ -310,6 +334,9 @@ async fn route_request(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let Some((route, allowed)) = found else {
+        if req.uri().path() == webhook::PATH {
+            return Ok(webhook::answer(&state, req).await);
+        }
         let req = match v2::answer(&state, req).await {
             Ok(r) => return Ok(r),
             Err(req) => req,
@@ -359,7 +386,9 @@ async fn route_request(
         _ => {
             let timeout = state.config.timeout;
             match tokio::time::timeout(timeout, invocations(&state, req, None)).await {
-                Ok(Ok(body)) => respond(StatusCode::OK, "application/json", body),
+                Ok(Ok((body, version))) => {
+                    answered_by(respond(StatusCode::OK, "application/json", body), &version)
+                }
                 Ok(Err(e)) => {
                     tracing::debug!(error = e.label(), "invocation failed");
                     e.into_response()
@@ -371,12 +400,31 @@ async fn route_request(
     Ok(response)
 }
 
+/// The response header naming the registry version that answered a scoring request.
+pub const MODEL_VERSION_HEADER: &str = "x-mlflow-model-version";
+
+/// `response` with the [`MODEL_VERSION_HEADER`] of the version that produced it (when the
+/// model came from a registry).
+pub(crate) fn answered_by(
+    mut response: Response<Full<Bytes>>,
+    version: &ServedVersion,
+) -> Response<Full<Bytes>> {
+    if let Some(v) = version
+        .version()
+        .and_then(|v| hyper::header::HeaderValue::from_str(v).ok())
+    {
+        response.headers_mut().insert(MODEL_VERSION_HEADER, v);
+    }
+    response
+}
+
 /// Scores a request's body: its Content-Type decides the format unless `forced` names one.
+/// Answers the body and the version that scored it.
 async fn invocations(
     state: &State,
     req: Request<Incoming>,
     forced: Option<&str>,
-) -> Result<Vec<u8>, ServeError> {
+) -> Result<(Vec<u8>, Arc<ServedVersion>), ServeError> {
     let content_type = match forced {
         Some(ct) => Some(ct.to_string()),
         None => req
@@ -384,31 +432,36 @@ async fn invocations(
             .get(hyper::header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
     };
-    let scored = score(state, req, move |model, body| {
+    let version = state.app.current().ok_or(ServeError::NotReady)?;
+    let scored = score(state, version, req, move |model, body| {
         model
             .prepare(content_type.as_deref(), body)
             .map(|p| (p, ()))
     })
     .await?;
-    let model = state.app.model.get().ok_or(ServeError::NotReady)?;
-    let body = model.serialize(|| scored.predictions.to_body(scored.unwrapped));
+    let body = scored
+        .version
+        .model
+        .serialize(|| scored.predictions.to_body(scored.unwrapped));
     drop(scored.held);
-    Ok(body)
+    Ok((body, scored.version))
 }
 
-/// A request run through the model: MLflow's predictions, what the protocol's decoder kept
-/// for the answer, and the body's hold on the in-flight budget (released once the answer is
-/// built).
+/// A request run through the model: the version that ran it (to serialize the answer with),
+/// MLflow's predictions, what the protocol's decoder kept for the answer, and the body's hold
+/// on the in-flight budget (released once the answer is built).
 pub(crate) struct Scored<X> {
+    pub(crate) version: Arc<ServedVersion>,
     pub(crate) predictions: crate::flavor::Predictions,
     pub(crate) unwrapped: bool,
     pub(crate) kept: X,
     pub(crate) held: admission::Reservation,
 }
 
-/// Reads a body within the limits and runs it through [`score_decoded`].
+/// Reads a body within the limits and runs it through [`score_decoded`] on `version`.
 async fn score<X, P>(
     state: &State,
+    version: Arc<ServedVersion>,
     req: Request<Incoming>,
     prepare: P,
 ) -> Result<Scored<X>, ServeError>
@@ -418,20 +471,24 @@ where
         + Send
         + 'static,
 {
-    state.app.model.get().ok_or(ServeError::NotReady)?;
     // The body's bytes count against the in-flight budget until the answer is built.
     let (body, held) =
         admission::read_body(req.into_body(), state.config.max_body_bytes, &state.bodies).await?;
     let size = body.len();
-    score_decoded(state, size, held, move |model| prepare(model, &body)).await
+    score_decoded(state, version, size, held, move |model| {
+        prepare(model, &body)
+    })
+    .await
 }
 
-/// Runs a request already read (`size` bytes, held against the budget by `held`): `prepare`
-/// decodes and enforces it, on the bounded parse pool when it is large (so that probes and
-/// small requests never wait behind it; a panic stays with its request as a 500), then the
-/// model's queue runs it, where requests of every protocol batch together.
+/// Runs a request already read (`size` bytes, held against the budget by `held`) on
+/// `version`, the one the request took when it started: `prepare` decodes and enforces it, on
+/// the bounded parse pool when it is large (so that probes and small requests never wait
+/// behind it; a panic stays with its request as a 500), then that version's queue runs it,
+/// where requests of every protocol batch together.
 pub(crate) async fn score_decoded<X, P>(
     state: &Shared,
+    version: Arc<ServedVersion>,
     size: usize,
     held: admission::Reservation,
     prepare: P,
@@ -440,27 +497,26 @@ where
     X: Send + 'static,
     P: FnOnce(&ServedModel) -> Result<(crate::pipeline::Prepared, X), ServeError> + Send + 'static,
 {
-    let model = state.app.model.get().ok_or(ServeError::NotReady)?;
-    let _handling = model.admit();
+    let model = &version.model;
+    let handling = model.admit();
     let (prepared, kept) = if size >= state.config.blocking_parse_bytes {
         let _permit = state
             .parsers
             .acquire()
             .await
             .map_err(|_| ServeError::NotReady)?;
-        let app = state.app.clone();
-        tokio::task::spawn_blocking(move || {
-            let model = app.model.get().ok_or(ServeError::NotReady)?;
-            prepare(model)
-        })
-        .await
-        .map_err(|e| ServeError::Internal(format!("parsing the request failed: {e}")))??
+        let pinned = version.clone();
+        tokio::task::spawn_blocking(move || prepare(&pinned.model))
+            .await
+            .map_err(|e| ServeError::Internal(format!("parsing the request failed: {e}")))??
     } else {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(model)))
             .unwrap_or_else(|_| Err(ServeError::Internal("parsing the request failed".into())))?
     };
     let (predictions, unwrapped) = model.predict(prepared).await?;
+    drop(handling);
     Ok(Scored {
+        version,
         predictions,
         unwrapped,
         kept,

@@ -29,6 +29,8 @@ fn code_info(code: &str) -> (StatusCode, Option<&'static str>, Option<&'static s
             Some("XXM00"),
             Some("CLIENT_INTERNAL_ERROR"),
         ),
+        "UNAUTHENTICATED" => (StatusCode::UNAUTHORIZED, None, None),
+        "RESOURCE_ALREADY_EXISTS" => (StatusCode::CONFLICT, None, None),
         // MLflow maps this code to 429; a body past a limit is answered 413 here.
         "REQUEST_LIMIT_EXCEEDED" => (StatusCode::PAYLOAD_TOO_LARGE, None, None),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, None, None),
@@ -170,6 +172,23 @@ impl ServeError {
                 r
             }
             ServeError::Timeout => respond(StatusCode::GATEWAY_TIMEOUT, "application/json", msg),
+            ServeError::Webhook(e) => {
+                use crate::follow::webhook::WebhookError as W;
+                let code = match e {
+                    W::Unsigned(_) | W::BadSignature | W::Stale { .. } => "UNAUTHENTICATED",
+                    W::Replayed(_) => "RESOURCE_ALREADY_EXISTS",
+                    W::Busy(_) => "TEMPORARILY_UNAVAILABLE",
+                    W::Malformed(_) => "BAD_REQUEST",
+                };
+                let mut r = json_error(code, &msg, None, None);
+                if code == "TEMPORARILY_UNAVAILABLE" {
+                    r.headers_mut().insert(
+                        hyper::header::RETRY_AFTER,
+                        hyper::header::HeaderValue::from_static("60"),
+                    );
+                }
+                r
+            }
             ServeError::BodyTooLarge(_) => {
                 let mut r = json_error("BAD_REQUEST", &msg, None, None);
                 *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;

@@ -119,7 +119,9 @@ pub(super) async fn answer(
             )
             .await
             {
-                Ok(Ok(body)) => respond(StatusCode::OK, "application/json", body),
+                Ok(Ok((body, version))) => {
+                    super::answered_by(respond(StatusCode::OK, "application/json", body), &version)
+                }
                 Ok(Err(e)) => {
                     tracing::debug!(error = e.label(), "V1 predict failed");
                     e.into_oip_response()

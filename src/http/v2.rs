@@ -6,6 +6,8 @@
 //! not serve, 503 while the model is loading (or, for readiness, draining), 400 with MLflow's
 //! message for a request the model refuses.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -13,11 +15,12 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::response::respond;
-use super::{score, AppState, RequestId, Scored, State};
+use super::{answered_by, score, AppState, RequestId, Scored, State};
 use crate::error::ServeError;
 use crate::oip::infer::{InferError, Outputs};
 use crate::oip::metadata::{model_metadata, server_metadata};
 use crate::oip::rest::{parse_request, write_response, AnswerHead, HEADER_LENGTH};
+use crate::served::ServedVersion;
 
 /// A V2 path, parsed.
 #[derive(Debug, PartialEq, Eq)]
@@ -158,11 +161,11 @@ pub(super) async fn answer(
         }
         Route::Model { name, version } => match app.addressed(&name, version.as_deref()) {
             Err((status, message)) => error(status, &message),
-            Ok((model, id)) => ok(model_metadata(
-                &model.mlmodel,
-                &model.inputs,
-                &model.outputs,
-                id,
+            Ok(v) => ok(model_metadata(
+                &v.model.mlmodel,
+                &v.model.inputs,
+                &v.model.outputs,
+                &v.identity,
             )),
         },
         Route::ModelReady { name, version } => match app.addressed(&name, version.as_deref()) {
@@ -175,7 +178,7 @@ pub(super) async fn answer(
         },
         Route::Infer { name, version } => match app.addressed(&name, version.as_deref()) {
             Err((status, message)) => error(status, &message),
-            Ok(_) => match tokio::time::timeout(state.config.timeout, infer(state, req)).await {
+            Ok(v) => match tokio::time::timeout(state.config.timeout, infer(state, v, req)).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
                     tracing::debug!(error = e.label(), "V2 infer failed");
@@ -189,7 +192,12 @@ pub(super) async fn answer(
 
 /// `POST …/infer`: decodes the request (JSON, or JSON then binary tensors), runs it through
 /// MLflow's enforcement and the shared queue, and answers with the outputs asked for.
-async fn infer(state: &State, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ServeError> {
+/// The request runs on `version`, the one its path addressed.
+async fn infer(
+    state: &State,
+    version: Arc<ServedVersion>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ServeError> {
     let header_len = match req.headers().get(HEADER_LENGTH) {
         None => None,
         Some(v) => Some(
@@ -204,18 +212,14 @@ async fn infer(state: &State, req: Request<Incoming>) -> Result<Response<Full<By
         ),
     };
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    let scored = score(state, req, move |model, body| {
+    let scored = score(state, version, req, move |model, body| {
         let mut request = parse_request(body, header_len)?;
         let spec = request.take_answer_spec();
         Ok((model.prepare_v2(request)?, spec))
     })
     .await?;
-    let app = &*state.app;
-    let (model, id) = match (app.model(), app.identity()) {
-        (Some(m), Some(id)) => (m, id),
-        _ => return Err(ServeError::NotReady),
-    };
     let Scored {
+        version,
         predictions,
         kept,
         held,
@@ -223,6 +227,7 @@ async fn infer(state: &State, req: Request<Incoming>) -> Result<Response<Full<By
     } = scored;
     let outputs = Outputs::from_predictions(predictions);
     let content_type = outputs.content_type;
+    let (model, id) = (&version.model, &version.identity);
     let selected = outputs.select(kept.outputs.as_deref(), &id.name)?;
     let request_id = kept.id.or(request_id).unwrap_or_default();
     let head = AnswerHead {
@@ -233,7 +238,7 @@ async fn infer(state: &State, req: Request<Incoming>) -> Result<Response<Full<By
     };
     let (body, json_len) = model.serialize(|| write_response(&head, &selected, kept.binary_output));
     drop(held);
-    Ok(match json_len {
+    let response = match json_len {
         None => respond(StatusCode::OK, "application/json", body),
         Some(n) => {
             let mut r = respond(StatusCode::OK, "application/octet-stream", body);
@@ -241,19 +246,24 @@ async fn infer(state: &State, req: Request<Incoming>) -> Result<Response<Full<By
                 .insert(HEADER_LENGTH, hyper::header::HeaderValue::from(n));
             r
         }
-    })
+    };
+    Ok(answered_by(response, &version))
 }
 
 impl AppState {
-    /// The served model and its identity if `name`/`version` address it; else the status and
-    /// message: 404 for another model or version, 503 while the model is still loading.
+    /// The served version if `name`/`version` address it; else the status and message: 404
+    /// for another model or version, 503 while the model is still loading.
     pub(crate) fn addressed(
         &self,
         name: &str,
         version: Option<&str>,
-    ) -> Result<(&crate::pipeline::ServedModel, &crate::oip::ModelIdentity), (StatusCode, String)>
-    {
-        let Some(id) = self.identity() else {
+    ) -> Result<Arc<ServedVersion>, (StatusCode, String)> {
+        let current = self.current();
+        let announced = current
+            .as_ref()
+            .map(|v| v.identity.clone())
+            .or_else(|| self.identity());
+        let Some(id) = announced else {
             return Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the model is still loading".into(),
@@ -266,8 +276,8 @@ impl AppState {
             };
             return Err((StatusCode::NOT_FOUND, message));
         }
-        match self.model() {
-            Some(m) => Ok((m, id)),
+        match current {
+            Some(v) => Ok(v),
             None => Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("Model {name} is not ready"),

@@ -176,27 +176,130 @@ impl Context {
     }
 }
 
-/// Resolves `uri` with the stores named by the environment, within `opts.timeout`.
-pub async fn resolve(uri: &str, opts: &ResolveOptions) -> Result<Resolved, ResolveError> {
-    let ctx = Context {
-        uris: StoreUris::from_env(),
-        auth: ServerAuth::from_env(),
-        deadline: Deadline::after(opts.timeout),
-        cache: cache::Cache::with_limits(opts.cache_dir.clone(), opts.download_limits),
-    };
-    resolve_with(uri, &ctx).await
+impl Context {
+    /// The stores named by the environment, with `opts.timeout` from now.
+    pub fn from_env(opts: &ResolveOptions) -> Context {
+        Context {
+            uris: StoreUris::from_env(),
+            auth: ServerAuth::from_env(),
+            deadline: Deadline::after(opts.timeout),
+            cache: cache::Cache::with_limits(opts.cache_dir.clone(), opts.download_limits),
+        }
+    }
 }
 
-/// Resolves `uri` with an explicit context.
-pub async fn resolve_with(uri: &str, ctx: &Context) -> Result<Resolved, ResolveError> {
+/// Resolves `uri` with the stores named by the environment, within `opts.timeout`.
+pub async fn resolve(uri: &str, opts: &ResolveOptions) -> Result<Resolved, ResolveError> {
+    resolve_with(uri, &Context::from_env(opts)).await
+}
+
+/// A registry reference whose version can change while it is served: `models:/name@alias`,
+/// `models:/name/<stage>` or `models:/name/latest` (`--follow`).
+#[derive(Debug, Clone)]
+pub struct MovingReference {
+    name: String,
+    selector: Selector,
+    sub_path: String,
+}
+
+impl MovingReference {
+    /// The reference `uri` names, `None` when it always names the same files (a version
+    /// number, a run, a logged model, a path); an error when it is not a model URI.
+    pub fn parse(uri: &str) -> Result<Option<MovingReference>, ResolveError> {
+        Ok(match uri::parse(uri)? {
+            ModelUri::Registered {
+                name,
+                selector,
+                sub_path,
+            } if !matches!(selector, Selector::Version(_)) => Some(MovingReference {
+                name,
+                selector,
+                sub_path,
+            }),
+            _ => None,
+        })
+    }
+
+    /// The registered model's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The version the reference names now (MLflow's choice), within the context's deadline.
+    pub async fn current_version(&self, ctx: &Context) -> Result<String, ResolveError> {
+        within(ctx, self.version_now(ctx)).await
+    }
+
+    async fn version_now(&self, ctx: &Context) -> Result<String, ResolveError> {
+        let registry = ctx.registry()?;
+        registry.registered_model(&self.name).await?;
+        version_of(&registry, &self.name, &self.selector).await
+    }
+
+    /// The files of `version` of the registered model (downloaded or cached), within the
+    /// context's deadline.
+    pub async fn fetch(&self, version: &str, ctx: &Context) -> Result<Resolved, ResolveError> {
+        within(ctx, async {
+            let registry = ctx.registry()?;
+            fetch_version(&registry, &self.name, version, &self.sub_path, ctx).await
+        })
+        .await
+    }
+}
+
+/// `work` within the context's deadline.
+async fn within<T>(
+    ctx: &Context,
+    work: impl std::future::Future<Output = Result<T, ResolveError>>,
+) -> Result<T, ResolveError> {
     let budget = ctx.deadline.total();
-    match tokio::time::timeout(budget, resolve_inner(uri, ctx)).await {
+    match tokio::time::timeout(budget, work).await {
         Ok(r) => r,
         Err(_) => Err(ResolveError::Timeout {
             secs: budget.as_secs(),
             last: String::new(),
         }),
     }
+}
+
+/// The version `selector` names in the registry now.
+async fn version_of(
+    registry: &Store,
+    name: &str,
+    selector: &Selector,
+) -> Result<String, ResolveError> {
+    match selector {
+        Selector::Version(v) => Ok(v.clone()),
+        Selector::Latest => latest(registry, name, None).await,
+        Selector::Stage(s) => latest(registry, name, Some(s)).await,
+        Selector::Alias(a) if a.eq_ignore_ascii_case("latest") => {
+            latest(registry, name, None).await
+        }
+        Selector::Alias(a) => registry.alias_version(name, a).await,
+    }
+}
+
+/// The files of one registered version.
+async fn fetch_version(
+    registry: &Store,
+    name: &str,
+    version: &str,
+    sub_path: &str,
+    ctx: &Context,
+) -> Result<Resolved, ResolveError> {
+    let source = registry.version_download_uri(name, version).await?;
+    let dir = resolve_source(&source, sub_path, ctx).await?;
+    tracing::info!(model = %name, version = %version, dir = %dir.display(), "resolved registered model");
+    Ok(Resolved {
+        dir,
+        name: Some(name.to_string()),
+        version: Some(version.to_string()),
+    })
+}
+
+/// Resolves `uri` with an explicit context.
+pub async fn resolve_with(uri: &str, ctx: &Context) -> Result<Resolved, ResolveError> {
+    within(ctx, resolve_inner(uri, ctx)).await
 }
 
 async fn resolve_inner(uri: &str, ctx: &Context) -> Result<Resolved, ResolveError> {
@@ -224,23 +327,8 @@ async fn resolve_inner(uri: &str, ctx: &Context) -> Result<Resolved, ResolveErro
         } => {
             let registry = ctx.registry()?;
             registry.registered_model(&name).await?;
-            let version = match &selector {
-                Selector::Version(v) => v.clone(),
-                Selector::Latest => latest(&registry, &name, None).await?,
-                Selector::Stage(s) => latest(&registry, &name, Some(s)).await?,
-                Selector::Alias(a) if a.eq_ignore_ascii_case("latest") => {
-                    latest(&registry, &name, None).await?
-                }
-                Selector::Alias(a) => registry.alias_version(&name, a).await?,
-            };
-            let source = registry.version_download_uri(&name, &version).await?;
-            let dir = resolve_source(&source, &sub_path, ctx).await?;
-            tracing::info!(model = %name, version = %version, dir = %dir.display(), "resolved registered model");
-            Ok(Resolved {
-                dir,
-                name: Some(name),
-                version: Some(version),
-            })
+            let version = version_of(&registry, &name, &selector).await?;
+            fetch_version(&registry, &name, &version, &sub_path, ctx).await
         }
     }
 }

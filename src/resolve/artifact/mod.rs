@@ -45,7 +45,7 @@ impl Remote {
     pub async fn download(
         &self,
         file: &RemoteFile,
-        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+        sink: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
     ) -> Result<(), ResolveError> {
         match self {
             Remote::Proxy(p) => p.download(file, sink).await,

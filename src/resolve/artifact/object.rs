@@ -188,7 +188,7 @@ impl ObjectDir {
     pub async fn download(
         &self,
         file: &RemoteFile,
-        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+        sink: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
     ) -> Result<(), ResolveError> {
         let loc = ObjPath::from(format!("{}/{}", self.prefix.as_ref(), file.rel));
         let got = self.store.get(&loc).await.map_err(|e| self.err(e))?;

@@ -152,7 +152,7 @@ impl ProxyDir {
     pub async fn download(
         &self,
         file: &RemoteFile,
-        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+        sink: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
     ) -> Result<(), ResolveError> {
         let url = format!(
             "{}{}/{}",

@@ -1,0 +1,74 @@
+//! What the server serves right now: one loaded model version and the name/version clients
+//! address it by, behind a slot that a version swap replaces atomically.
+//!
+//! A request takes the current version once, when it starts ([`ModelSlot::current`]), and
+//! keeps it (an `Arc`) until its answer is written: it is parsed, enforced, queued, run and
+//! serialized by that version alone, whatever is installed meanwhile. A swap
+//! ([`ModelSlot::install`]) only changes what the next request takes; the old version lives on
+//! until its last request lets go of it, and its worker threads stop when it is dropped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::oip::ModelIdentity;
+use crate::pipeline::ServedModel;
+
+/// One loaded, warmed-up model version.
+pub struct ServedVersion {
+    /// The model and its worker pool (its own queue: batches never mix versions).
+    pub model: ServedModel,
+    /// The name and registry version it answers as.
+    pub identity: ModelIdentity,
+}
+
+impl ServedVersion {
+    /// The registry version, if the model came from a registry.
+    pub fn version(&self) -> Option<&str> {
+        self.identity.version.as_deref()
+    }
+}
+
+/// The slot holding the version being served (empty while the first one loads).
+#[derive(Default)]
+pub struct ModelSlot {
+    current: RwLock<Option<Arc<ServedVersion>>>,
+    /// Panicked runtime calls of versions already freed.
+    retired_panics: AtomicU64,
+}
+
+impl ModelSlot {
+    /// An empty slot.
+    pub fn new() -> ModelSlot {
+        ModelSlot::default()
+    }
+
+    /// The version new requests go to, if one is installed.
+    pub fn current(&self) -> Option<Arc<ServedVersion>> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Installs `version` for every request that starts from now on, and hands back the one
+    /// it replaces (still serving the requests that took it).
+    pub fn install(&self, version: Arc<ServedVersion>) -> Option<Arc<ServedVersion>> {
+        let mut g = match self.current.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        g.replace(version)
+    }
+
+    /// Records a swapped-out version's last counts, just before it is freed.
+    pub fn retired(&self, version: &ServedVersion) {
+        self.retired_panics
+            .fetch_add(version.model.panics(), Ordering::Relaxed);
+    }
+
+    /// Runtime calls that panicked, over every version served since start (a swapped-out
+    /// version's are added when it is freed).
+    pub fn panics(&self) -> u64 {
+        self.retired_panics.load(Ordering::Relaxed) + self.current().map_or(0, |v| v.model.panics())
+    }
+}
