@@ -196,14 +196,15 @@ impl Follower {
             .slot
             .current()
             .and_then(|v| v.version().map(str::to_string));
+        let from = serving.clone().unwrap_or_else(|| "none".into());
         let version = match self.reference.current_version(&ctx).await {
             Ok(v) => v,
             Err(e) => {
                 let message = crate::redact::redact(&e.to_string());
                 if matches!(e, ResolveError::NotFound(_)) {
-                    tracing::warn!(model = %self.reference.name(), serving = ?serving, error = %message, "the followed reference names no version now (alias or stage removed?); keeping the served version");
+                    tracing::warn!(model = %self.reference.name(), serving = %from, error = %message, "the followed reference names no version now (alias or stage removed?); keeping the served version");
                 } else {
-                    tracing::warn!(model = %self.reference.name(), serving = ?serving, error = %message, "cannot read the registry; keeping the served version");
+                    tracing::warn!(model = %self.reference.name(), serving = %from, error = %message, "cannot read the registry; keeping the served version");
                 }
                 self.metrics
                     .swap_failures
@@ -228,7 +229,7 @@ impl Follower {
         if let Some(r) = self.retiring.take() {
             let _ = r.await;
         }
-        tracing::info!(model = %self.reference.name(), from = ?serving, to = %version, trigger = trigger.label(), "the reference names a new version: loading it beside the served one");
+        tracing::info!(model = %self.reference.name(), from = %from, to = %version, trigger = trigger.label(), "the reference names a new version: loading it beside the served one");
         let started = Instant::now();
         match self.bring_in(&version, &ctx).await {
             Ok(new) => {
@@ -242,7 +243,7 @@ impl Follower {
                     Some(self.reference.name()),
                     Some(&version),
                 );
-                tracing::info!(model = %self.reference.name(), from = ?serving, to = %version, swap_ms = took.as_millis() as u64, "swapped: new requests go to the new version; requests in flight finish on the old one");
+                tracing::info!(model = %self.reference.name(), from = %from, to = %version, swap_ms = took.as_millis() as u64, "swapped: new requests go to the new version; requests in flight finish on the old one");
                 if let Some(old) = old {
                     self.retiring = Some(tokio::spawn(retire(old, self.slot.clone())));
                 }
