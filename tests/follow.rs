@@ -192,7 +192,7 @@ impl Load {
                     let mut out = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         let ready =
-                            http(port, "GET", "/ping", &[], b"").map_or(false, |r| r.status == 200);
+                            http(port, "GET", "/ping", &[], b"").is_ok_and(|r| r.status == 200);
                         let t = Instant::now();
                         let r = score(port);
                         let version = if r.status == 200 {
