@@ -45,9 +45,6 @@ pub enum ServeError {
         /// The limit.
         limit: usize,
     },
-    /// A registry webhook delivery that was refused.
-    #[error(transparent)]
-    Webhook(#[from] crate::follow::webhook::WebhookError),
     /// A fault inside the server (a panic while parsing, a lost worker), contained to this
     /// request.
     #[error("Internal error: {0}")]
@@ -77,7 +74,6 @@ impl ServeError {
             ServeError::BodyRead(_) => "bad_request",
             ServeError::Busy { .. } => "overloaded",
             ServeError::Internal(_) => "internal_error",
-            ServeError::Webhook(e) => e.label(),
         }
     }
 }

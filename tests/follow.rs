@@ -614,6 +614,49 @@ fn follows_a_file_store_by_polling_and_refuses_a_fixed_version() {
         4,
         moved["at"].as_f64().unwrap(),
     );
+    // Every protocol sees the new version: V2 metadata and inference answers name it.
+    let meta: serde_json::Value = serde_json::from_slice(
+        &http(f.port, "GET", "/v2/models/wine-quality", &[], b"")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(meta["versions"], serde_json::json!(["4"]));
+    let row = [
+        7.0, 0.27, 0.36, 20.7, 0.045, 45.0, 170.0, 1.001, 3.0, 0.45, 8.8,
+    ];
+    let inputs: Vec<serde_json::Value> = common::WINE
+        .iter()
+        .zip(row)
+        .map(|(name, v)| serde_json::json!({"name": name, "shape": [1], "datatype": "FP64", "data": [v]}))
+        .collect();
+    let body = serde_json::json!({"inputs": inputs}).to_string();
+    let r = http(
+        f.port,
+        "POST",
+        "/v2/models/wine-quality/infer",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-mlflow-model-version"), Some("4"));
+    let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(answer["model_version"], "4");
+    assert_eq!(
+        version_of(answer["outputs"][0]["data"][0].as_f64().unwrap()),
+        4
+    );
+    // The old version's path is gone with it.
+    let old = http(
+        f.port,
+        "GET",
+        "/v2/models/wine-quality/versions/3",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(old.status, 404);
     drop(f);
 
     // A URI that always names the same version cannot be followed: a clear start-up error.

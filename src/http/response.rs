@@ -172,23 +172,6 @@ impl ServeError {
                 r
             }
             ServeError::Timeout => respond(StatusCode::GATEWAY_TIMEOUT, "application/json", msg),
-            ServeError::Webhook(e) => {
-                use crate::follow::webhook::WebhookError as W;
-                let code = match e {
-                    W::Unsigned(_) | W::BadSignature | W::Stale { .. } => "UNAUTHENTICATED",
-                    W::Replayed(_) => "RESOURCE_ALREADY_EXISTS",
-                    W::Busy(_) => "TEMPORARILY_UNAVAILABLE",
-                    W::Malformed(_) => "BAD_REQUEST",
-                };
-                let mut r = json_error(code, &msg, None, None);
-                if code == "TEMPORARILY_UNAVAILABLE" {
-                    r.headers_mut().insert(
-                        hyper::header::RETRY_AFTER,
-                        hyper::header::HeaderValue::from_static("60"),
-                    );
-                }
-                r
-            }
             ServeError::BodyTooLarge(_) => {
                 let mut r = json_error("BAD_REQUEST", &msg, None, None);
                 *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
@@ -196,4 +179,26 @@ impl ServeError {
             }
         }
     }
+}
+
+/// A refused webhook delivery: 401 `UNAUTHENTICATED` (unsigned, wrong signature, stale), 409
+/// `RESOURCE_ALREADY_EXISTS` (replay), 503 `TEMPORARILY_UNAVAILABLE` with `Retry-After: 60`
+/// (replay guard full; MLflow retries 503s), 400 `BAD_REQUEST` (signed but not a payload);
+/// MLflow's error body.
+pub fn webhook_refusal(e: &crate::follow::webhook::WebhookError) -> Response<Full<Bytes>> {
+    use crate::follow::webhook::WebhookError as W;
+    let code = match e {
+        W::Unsigned(_) | W::BadSignature | W::Stale { .. } => "UNAUTHENTICATED",
+        W::Replayed(_) => "RESOURCE_ALREADY_EXISTS",
+        W::Busy(_) => "TEMPORARILY_UNAVAILABLE",
+        W::Malformed(_) => "BAD_REQUEST",
+    };
+    let mut r = json_error(code, &e.to_string(), None, None);
+    if code == "TEMPORARILY_UNAVAILABLE" {
+        r.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("60"),
+        );
+    }
+    r
 }

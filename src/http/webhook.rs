@@ -8,7 +8,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::response::respond;
+use super::response::{respond, webhook_refusal};
 use super::{admission, detail, State};
 use crate::error::ServeError;
 use crate::follow::webhook::{
@@ -49,7 +49,7 @@ pub(super) async fn answer(state: &State, req: Request<Incoming>) -> Response<Fu
     {
         if let Err(e) = receiver.deliver(delivery, b"") {
             metrics.webhooks.with_label_values(&[e.label()]).inc();
-            return ServeError::Webhook(e).into_response();
+            return webhook_refusal(&e);
         }
     }
     let read = tokio::time::timeout(
@@ -83,7 +83,7 @@ pub(super) async fn answer(state: &State, req: Request<Incoming>) -> Response<Fu
         Err(e) => {
             metrics.webhooks.with_label_values(&[e.label()]).inc();
             tracing::warn!(error = %e, "webhook delivery refused");
-            ServeError::Webhook(e).into_response()
+            webhook_refusal(&e)
         }
     }
 }
