@@ -20,9 +20,6 @@ pub(super) const PATH: &str = "/mlflow/webhook";
 
 /// Answers a delivery.
 pub(super) async fn answer(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let Some(receiver) = state.app.webhook.get() else {
-        return detail(StatusCode::NOT_FOUND, "{\"detail\":\"Not Found\"}");
-    };
     if req.method() != Method::POST {
         let mut r = detail(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -34,6 +31,9 @@ pub(super) async fn answer(state: &State, req: Request<Incoming>) -> Response<Fu
         );
         return r;
     }
+    let Some(receiver) = state.app.webhook.get() else {
+        return detail(StatusCode::NOT_FOUND, "{\"detail\":\"Not Found\"}");
+    };
     let metrics = &state.app.metrics;
     let (parts, body) = req.into_parts();
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
