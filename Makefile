@@ -18,7 +18,7 @@ LIBTORCH_DIR := $(CURDIR)/.local/libtorch/torch
 TORCH := .local/libtorch/torch/build-version
 export LIBTORCH := $(LIBTORCH_DIR)
 
-.PHONY: setup setup-torch build build-torch run test test-container image bench load load-oip lint fixtures goldens mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
+.PHONY: setup setup-torch build build-torch run test test-container image bench load load-oip lint fixtures goldens predict-goldens mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -198,6 +198,10 @@ mlserver-goldens: $(MLSERVER)
 ## Re-record the committed golden answers from real `mlflow models serve`.
 goldens: reference-env $(TORCH_REF)
 	.venv-ref/bin/python tests/golden/record.py
+
+## Re-record what real `mlflow models predict` answers for the same inputs (after `goldens`).
+predict-goldens: reference-env $(TORCH_REF)
+	.venv-ref/bin/python tests/golden/record_predict.py
 
 clean:
 	cargo clean

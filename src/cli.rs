@@ -97,6 +97,60 @@ pub enum ModelsCommand {
     /// Write the build context of that image (Dockerfile, this executable and its runtime
     /// libraries, the model) into a directory, without building it.
     GenerateDockerfile(GenerateDockerfileArgs),
+    /// Score a file with a model, as `mlflow models predict` does: MLflow's
+    /// `{"predictions": …}` document on stdout or in `-o`.
+    Predict(PredictArgs),
+}
+
+/// Flags of `models predict` (MLflow 3.17.2's, plus where the runtimes and the model cache
+/// are).
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Model URI, resolved exactly as `models serve` resolves it.
+    #[arg(short = 'm', long = "model-uri")]
+    pub model_uri: String,
+    /// The input file (default: stdin).
+    #[arg(short = 'i', long = "input-path")]
+    pub input_path: Option<PathBuf>,
+    /// The output file (default: stdout); written under a temporary name and renamed into
+    /// place once complete.
+    #[arg(short = 'o', long = "output-path")]
+    pub output_path: Option<PathBuf>,
+    /// The input's format: `json` (MLflow's JSON formats) or `csv`.
+    #[arg(short = 't', long = "content-type", default_value = "json")]
+    pub content_type: String,
+    /// Accepted for compatibility with `mlflow models predict`; no Python environment is needed.
+    #[arg(long = "env-manager", hide = true)]
+    pub env_manager: Option<String>,
+    /// Accepted for compatibility; ignored.
+    #[arg(long = "install-mlflow", hide = true)]
+    pub install_mlflow: bool,
+    /// Accepted for compatibility; ignored (there are no Python requirements to override).
+    #[arg(short = 'r', long = "pip-requirements-override", hide = true)]
+    pub pip_requirements_override: Option<String>,
+    /// Accepted for compatibility; ignored (`KEY=VALUE` for MLflow's Python environment).
+    #[arg(long = "env", hide = true)]
+    pub env: Vec<String>,
+    /// Where libonnxruntime and the TorchScript plugin are.
+    #[command(flatten)]
+    pub libs: RuntimeLibs,
+    /// Intra-op threads of the runtime session (0 = the CPUs this process may use).
+    #[arg(
+        long = "intra-op-threads",
+        env = "MLFLOW_SERVE_INTRA_OP_THREADS",
+        default_value_t = 0
+    )]
+    pub intra_op_threads: usize,
+    /// Where downloaded models are cached (as `models serve --model-cache`).
+    #[arg(long = "model-cache", env = "MLFLOW_SERVE_MODEL_CACHE")]
+    pub model_cache: Option<PathBuf>,
+    /// Seconds allowed for resolving and downloading the model.
+    #[arg(
+        long = "resolve-timeout",
+        env = "MLFLOW_SERVE_RESOLVE_TIMEOUT",
+        default_value_t = 120
+    )]
+    pub resolve_timeout: u64,
 }
 
 /// What `build-docker` and `generate-dockerfile` put into an image.

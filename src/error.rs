@@ -52,6 +52,26 @@ pub enum ServeError {
 }
 
 impl ServeError {
+    /// The message as `mlflow models predict` shows it: the scoring server wraps a
+    /// predict-time failure in `Failed to predict data '…'. \nError: …` (and a model's own
+    /// exception in a generic text carrying the trace); offline, MLflow raises the inner
+    /// exception, so its message is the inner one.
+    pub fn offline_message(&self) -> String {
+        match self {
+            ServeError::Enforce(EnforceError::Schema {
+                data,
+                schema,
+                message,
+            }) => format!(
+                "Failed to enforce schema of data '{data}' with schema '{schema}'. Error: {message}"
+            ),
+            ServeError::Enforce(EnforceError::Params { message, .. })
+            | ServeError::Flavor(FlavorError::Internal { message, .. }) => message.clone(),
+            ServeError::Flavor(FlavorError::Model { trace }) => trace.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// A stable label for logs and metrics.
     pub fn label(&self) -> &'static str {
         match self {

@@ -7,6 +7,7 @@
 //! [`pipeline`] composes the layers. [`resolve`] turns a model URI into a directory;
 //! [`image`] puts one into a container image (`models build-docker`). [`served`] holds the
 //! version being served; [`follow`] swaps in new ones when a registry reference moves.
+//! [`predict`] is `models predict`, MLflow's offline scoring, on the same pipeline.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod model;
 pub mod oip;
 pub mod payload;
 pub mod pipeline;
+pub mod predict;
 pub mod pyjson;
 pub mod redact;
 pub mod resolve;

@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context};
 use clap::Parser;
 use mlflow_serve::cli::{
     BuildDockerArgs, Cli, Command, GenerateDockerfileArgs, ImageArgs, LogFormat, ModelsCommand,
-    ServeArgs,
+    PredictArgs, ServeArgs,
 };
 use mlflow_serve::follow::webhook::{Receiver, Verifier};
 use mlflow_serve::follow::{warm_up, FollowOptions, Follower, Hints, Trigger, WarmUp};
@@ -35,6 +35,12 @@ fn main() {
         Command::Models {
             command: ModelsCommand::GenerateDockerfile(args),
         } => Some(generate_dockerfile(args)),
+        Command::Models {
+            command: ModelsCommand::Predict(args),
+        } => {
+            init_logging(LogFormat::Text);
+            Some(predict(args))
+        }
         command => {
             let args = command.into_serve_args().unwrap_or_else(|e| e.exit());
             init_logging(args.log_format);
@@ -390,6 +396,52 @@ fn prepare_context(
 /// `models generate-dockerfile`: the build context only.
 fn generate_dockerfile(args: GenerateDockerfileArgs) -> anyhow::Result<()> {
     prepare_context(&args.output_directory, "generate-dockerfile", &args.image)?;
+    Ok(())
+}
+
+/// `models predict`: resolve and load the model as `serve` does (one session), score the
+/// input, write MLflow's answer. A failure is one line with MLflow's message, exit 1.
+fn predict(args: PredictArgs) -> anyhow::Result<()> {
+    let format = mlflow_serve::predict::InputFormat::parse(&args.content_type)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let resolve_opts = ResolveOptions {
+        cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),
+        timeout: Duration::from_secs(args.resolve_timeout.max(1)),
+        download_limits: mlflow_serve::resolve::cache::Limits::default(),
+    };
+    let resolved = runtime
+        .block_on(resolve(&args.model_uri, &resolve_opts))
+        .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
+    let opts = LoadOptions {
+        onnxruntime_lib: args.libs.onnxruntime_lib.clone(),
+        torch_plugin: args.libs.torch_plugin.clone(),
+        workers: 1,
+        intra_op_threads: if args.intra_op_threads == 0 {
+            mlflow_serve::cpus::available().max(1)
+        } else {
+            args.intra_op_threads
+        },
+        queue_capacity: 1,
+        max_batch_rows: 1,
+        max_batch_delay: Duration::ZERO,
+        idle_spin: Duration::ZERO,
+        metrics: None,
+        // The user's own file: no expansion limit beyond what the file itself holds.
+        limits: mlflow_serve::payload::Limits {
+            cells_per_byte: usize::MAX / 4,
+        },
+    };
+    let model = ServedModel::load(&resolved.dir, &opts)
+        .with_context(|| format!("cannot load model `{}`", args.model_uri))?;
+    mlflow_serve::predict::predict(
+        &model,
+        format,
+        args.input_path.as_deref(),
+        args.output_path.as_deref(),
+    )?;
     Ok(())
 }
 

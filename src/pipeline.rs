@@ -127,6 +127,73 @@ impl ServedModel {
         self.prepare_input(input, params, format == BodyFormat::Json, unwrapped)
     }
 
+    /// Parses and enforces a body as `mlflow models predict` reads its input file: JSON as the
+    /// scoring server reads it; CSV with pandas' own type inference (`parse_csv_input` gets no
+    /// schema there), the signature applied at predict time only.
+    pub fn prepare_offline(&self, format: BodyFormat, body: &[u8]) -> Result<Prepared, ServeError> {
+        match format {
+            BodyFormat::Json => return self.prepare_offline_json(body),
+            BodyFormat::Parquet => {
+                return self.prepare(Some("application/vnd.apache.parquet"), body)
+            }
+            BodyFormat::Csv => {}
+        }
+        if let Err(e) = std::str::from_utf8(body) {
+            // pandas decodes field by field: the position is within the field.
+            let at = e.valid_up_to();
+            let field = body[..at]
+                .iter()
+                .rposition(|b| matches!(b, b',' | b'\n' | b'\r'))
+                .map_or(0, |i| i + 1);
+            let e = std::str::from_utf8(&body[field..]).err().unwrap_or(e);
+            return Err(
+                payload::csv::fail(crate::pyjson::unicode_error_str(&body[field..], &e)).into(),
+            );
+        }
+        let sig = &self.mlmodel.signature;
+        let Request {
+            input,
+            params,
+            unwrapped,
+        } = payload::parse(format, body, None, sig.params.as_deref(), &self.limits)?;
+        self.prepare_input(input, params, false, unwrapped)
+    }
+
+    /// `mlflow models predict -t json`: the file is read as UTF-8 text (a byte that is not
+    /// UTF-8 raises `UnicodeDecodeError` before any JSON is looked at; a BOM stays a
+    /// character, which `json.loads` refuses), and a decoding error shows the text itself.
+    fn prepare_offline_json(&self, body: &[u8]) -> Result<Prepared, ServeError> {
+        let text = std::str::from_utf8(body).map_err(|e| {
+            payload::PayloadError::BadRequest(crate::pyjson::unicode_error_str(body, &e))
+        })?;
+        let bad_json = |error: &str| {
+            payload::PayloadError::InvalidInput(format!(
+                "Ensure that input is a valid JSON formatted string. Error: 'JSONDecodeError({})'\nInput: \n{text}\n",
+                crate::pyjson::str_repr(error)
+            ))
+        };
+        if text.starts_with('\u{feff}') {
+            return Err(bad_json(
+                "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)",
+            )
+            .into());
+        }
+        self.prepare(Some("application/json"), body)
+            .map_err(|e| match e {
+                // The scoring server shows the body's bytes; offline, MLflow shows the text.
+                ServeError::Payload(payload::PayloadError::InvalidInput(m)) => {
+                    let served = format!("\nInput: \n{}\n", crate::pyjson::bytes_repr(body));
+                    match m.strip_suffix(&served) {
+                        Some(head) => ServeError::Payload(payload::PayloadError::InvalidInput(
+                            format!("{head}\nInput: \n{text}\n"),
+                        )),
+                        None => ServeError::Payload(payload::PayloadError::InvalidInput(m)),
+                    }
+                }
+                other => other,
+            })
+    }
+
     /// Decodes a V2 request as MLServer's codecs do (its `content_type`, else the model's) and
     /// prepares it like any other input, without the parse-time cast (V2 values are typed).
     pub fn prepare_v2(
@@ -228,11 +295,17 @@ impl ServedModel {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<Vec<u8>, ServeError> {
+        let prepared = self.prepare(content_type, body)?;
+        self.run_blocking(prepared)
+    }
+
+    /// Runs a prepared request from a non-async thread and serializes MLflow's answer.
+    pub fn run_blocking(&self, prepared: Prepared) -> Result<Vec<u8>, ServeError> {
         let Prepared {
             feeds,
             kind,
             unwrapped,
-        } = self.prepare(content_type, body)?;
+        } = prepared;
         let outputs = self
             .pool
             .run_blocking(feeds.tensors, feeds.params)

@@ -225,19 +225,27 @@ pub fn feeds(enforced: Enforced, inputs: &[IoSpec]) -> Result<Vec<(String, Tenso
             Ok(vec![(inputs[0].name.clone(), t)])
         }
         Enforced::Dict(items) => {
+            // onnxruntime's Python binding checks for missing inputs before anything else.
+            let missing: Vec<String> = inputs
+                .iter()
+                .filter(|i| !items.iter().any(|(n, _)| *n == i.name))
+                .map(|i| crate::pyjson::str_repr(&i.name))
+                .collect();
+            if !missing.is_empty() {
+                let given: Vec<String> = items
+                    .iter()
+                    .map(|(n, _)| crate::pyjson::str_repr(n))
+                    .collect();
+                return Err(FlavorError::model(format!(
+                    "ValueError: Required inputs ([{}]) are missing from input feed ([{}]).",
+                    missing.join(", "),
+                    given.join(", ")
+                )));
+            }
             let mut out = Vec::with_capacity(items.len());
             for (name, a) in items {
                 let spec = find(inputs, &name)?;
                 out.push((name, adapt(array_to_tensor(a, spec)?, spec)?));
-            }
-            if let Some(missing) = inputs
-                .iter()
-                .find(|i| !out.iter().any(|(n, _)| *n == i.name))
-            {
-                return Err(FlavorError::model(format!(
-                    "ValueError: Required inputs (['{}']) are missing from input feed",
-                    missing.name
-                )));
             }
             Ok(out)
         }

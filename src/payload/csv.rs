@@ -10,7 +10,8 @@ const NA_TOKENS: [&str; 19] = [
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ];
 
-fn fail(e: impl std::fmt::Display) -> PayloadError {
+/// pandas' `read_csv` failure, as MLflow's `parse_csv_input` words it.
+pub fn fail(e: impl std::fmt::Display) -> PayloadError {
     PayloadError::ParseFailure {
         message: format!(
             "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. Error: '{e}'"

@@ -213,17 +213,39 @@ pub fn shape_repr<T: std::fmt::Display>(shape: &[T]) -> String {
     }
 }
 
-/// `UnicodeDecodeError('utf-8', b'...', start, end, 'reason')`.
-pub fn unicode_error_repr(b: &[u8], e: &std::str::Utf8Error) -> String {
+/// `str(UnicodeDecodeError(...))` for bytes that are not UTF-8, positions relative to `b`:
+/// `'utf-8' codec can't decode byte 0xff in position 7: invalid start byte`.
+pub fn unicode_error_str(b: &[u8], e: &std::str::Utf8Error) -> String {
+    let (start, end, reason) = utf8_error_span(b, e);
+    if end - start == 1 {
+        format!(
+            "'utf-8' codec can't decode byte 0x{:02x} in position {start}: {reason}",
+            b[start]
+        )
+    } else {
+        format!(
+            "'utf-8' codec can't decode bytes in position {start}-{}: {reason}",
+            end - 1
+        )
+    }
+}
+
+/// Where Python's UTF-8 decoder stops on `b` and why: `(start, end, reason)`.
+fn utf8_error_span(b: &[u8], e: &std::str::Utf8Error) -> (usize, usize, &'static str) {
     let start = e.valid_up_to();
     let lead = b[start];
-    let (end, reason) = match e.error_len() {
-        None => (b.len(), "unexpected end of data"),
+    match e.error_len() {
+        None => (start, b.len(), "unexpected end of data"),
         Some(_) if (0x80..0xC2).contains(&lead) || lead >= 0xF5 => {
-            (start + 1, "invalid start byte")
+            (start, start + 1, "invalid start byte")
         }
-        Some(n) => (start + n, "invalid continuation byte"),
-    };
+        Some(n) => (start, start + n, "invalid continuation byte"),
+    }
+}
+
+/// `UnicodeDecodeError('utf-8', b'...', start, end, 'reason')`.
+pub fn unicode_error_repr(b: &[u8], e: &std::str::Utf8Error) -> String {
+    let (start, end, reason) = utf8_error_span(b, e);
     format!(
         "UnicodeDecodeError('utf-8', {}, {start}, {end}, '{reason}')",
         bytes_repr(b)
