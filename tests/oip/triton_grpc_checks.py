@@ -10,7 +10,7 @@
 datatype gets MLflow's enforcement message as INVALID_ARGUMENT, typed (non-raw) contents
 work, and /metrics counts the calls under protocol="grpc-v2".
 `draining` (after SIGTERM, within the drain delay): live, not ready, and still inferring.
-`timeout` (cnn_mnist served with `-t 1`): 4000 images take longer than the request timeout:
+`timeout` (cnn_mnist served with `-t 1`): 12000 images (about 2.5 s of compute here) take longer than the request timeout:
 DEADLINE_EXCEEDED over gRPC, 504 `{"error": …}` over V2 REST; then small requests answer.
 Exits 1 with the differences.
 """
@@ -81,12 +81,12 @@ def main():
     elif mode == "timeout":
         import time
         import tritonclient.http as httpclient
-        images = np.full((4000, 1, 28, 28), 0.5, np.float32)
+        images = np.full((12000, 1, 28, 28), 0.5, np.float32)
         big = grpcclient.InferInput("input-0", list(images.shape), "FP32")
         big.set_data_from_numpy(images)
         try:
             client.infer(name, [big])
-            failures.append("gRPC: 4000 images answered within -t 1")
+            failures.append("gRPC: 12000 images answered within -t 1")
         except InferenceServerException as e:
             if "DEADLINE_EXCEEDED" not in str(e.status()) or "exceeded" not in (e.message() or ""):
                 failures.append(f"gRPC timeout: {e.status()} {e.message()}")
@@ -95,7 +95,7 @@ def main():
         big.set_data_from_numpy(images)
         try:
             rest.infer(name, [big])
-            failures.append("REST: 4000 images answered within -t 1")
+            failures.append("REST: 12000 images answered within -t 1")
         except InferenceServerException as e:
             if e.status() != "504" or "exceeded" not in (e.message() or ""):
                 failures.append(f"REST timeout: {e.status()} {e.message()}")
