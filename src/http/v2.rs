@@ -259,10 +259,12 @@ impl AppState {
         version: Option<&str>,
     ) -> Result<Arc<ServedVersion>, (StatusCode, String)> {
         let current = self.current();
+        // The served version's identity, else the one announced while it loads (no clone: this
+        // runs on every V2 request).
         let announced = current
             .as_ref()
-            .map(|v| v.identity.clone())
-            .or_else(|| self.identity());
+            .map(|v| &v.identity)
+            .or_else(|| self.identity.get());
         let Some(id) = announced else {
             return Err((
                 StatusCode::SERVICE_UNAVAILABLE,
