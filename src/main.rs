@@ -402,8 +402,17 @@ fn generate_dockerfile(args: GenerateDockerfileArgs) -> anyhow::Result<()> {
 /// `models predict`: resolve and load the model as `serve` does (one session), score the
 /// input, write MLflow's answer. A failure is one line with MLflow's message, exit 1.
 fn predict(args: PredictArgs) -> anyhow::Result<()> {
-    let format = mlflow_serve::predict::InputFormat::parse(&args.content_type)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    use mlflow_serve::predict;
+    let format = predict::InputFormat::parse(&args.content_type)?;
+    let cpus = mlflow_serve::cpus::available().max(1);
+    let workers = if args.workers == 0 {
+        cpus
+    } else {
+        args.workers
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(workers + 2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -415,16 +424,19 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let resolved = runtime
         .block_on(resolve(&args.model_uri, &resolve_opts))
         .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
+    // Chunks in flight: one per worker, one being read and one being written.
+    let in_flight = workers + 2;
     let opts = LoadOptions {
         onnxruntime_lib: args.libs.onnxruntime_lib.clone(),
         torch_plugin: args.libs.torch_plugin.clone(),
-        workers: 1,
+        workers,
         intra_op_threads: if args.intra_op_threads == 0 {
-            mlflow_serve::cpus::available().max(1)
+            (cpus / workers).max(1)
         } else {
             args.intra_op_threads
         },
-        queue_capacity: 1,
+        queue_capacity: in_flight * 2,
+        // Chunks are batches already: no merging.
         max_batch_rows: 1,
         max_batch_delay: Duration::ZERO,
         idle_spin: Duration::ZERO,
@@ -436,12 +448,25 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
     };
     let model = ServedModel::load(&resolved.dir, &opts)
         .with_context(|| format!("cannot load model `{}`", args.model_uri))?;
-    mlflow_serve::predict::predict(
-        &model,
+    let options = predict::Options {
         format,
-        args.input_path.as_deref(),
-        args.output_path.as_deref(),
-    )?;
+        input: args.input_path.clone(),
+        output: args.output_path.clone(),
+        output_format: args.output_format,
+        batch_rows: args.batch_rows,
+        in_flight,
+        keep_columns: args.keep_columns.clone(),
+        on_error: args.on_error,
+        shard: args.shard.unwrap_or(predict::Shard::WHOLE),
+        quiet: args.quiet,
+    };
+    let result = runtime.block_on(predict::predict(Arc::new(model), &options));
+    if let Err(e) = &result {
+        if let Some(row) = e.row() {
+            eprintln!("mlflow-serve: {row}");
+        }
+    }
+    result?;
     Ok(())
 }
 

@@ -131,10 +131,30 @@ impl ServedModel {
     /// scoring server reads it; CSV with pandas' own type inference (`parse_csv_input` gets no
     /// schema there), the signature applied at predict time only.
     pub fn prepare_offline(&self, format: BodyFormat, body: &[u8]) -> Result<Prepared, ServeError> {
+        self.prepare_offline_inspect(format, body, |_| ())
+    }
+
+    /// [`prepare_offline`](Self::prepare_offline), showing the parsed input to `inspect`
+    /// before enforcement consumes it (`models predict --keep-columns` copies columns there).
+    pub fn prepare_offline_inspect(
+        &self,
+        format: BodyFormat,
+        body: &[u8],
+        inspect: impl FnOnce(&payload::Input),
+    ) -> Result<Prepared, ServeError> {
+        let sig = &self.mlmodel.signature;
         match format {
-            BodyFormat::Json => return self.prepare_offline_json(body),
+            BodyFormat::Json => return self.prepare_offline_json(body, inspect),
             BodyFormat::Parquet => {
-                return self.prepare(Some("application/vnd.apache.parquet"), body)
+                let request = payload::parse(
+                    format,
+                    body,
+                    sig.inputs.as_ref(),
+                    sig.params.as_deref(),
+                    &self.limits,
+                )?;
+                inspect(&request.input);
+                return self.prepare_input(request.input, request.params, false, false);
             }
             BodyFormat::Csv => {}
         }
@@ -150,19 +170,23 @@ impl ServedModel {
                 payload::csv::fail(crate::pyjson::unicode_error_str(&body[field..], &e)).into(),
             );
         }
-        let sig = &self.mlmodel.signature;
         let Request {
             input,
             params,
             unwrapped,
         } = payload::parse(format, body, None, sig.params.as_deref(), &self.limits)?;
+        inspect(&input);
         self.prepare_input(input, params, false, unwrapped)
     }
 
     /// `mlflow models predict -t json`: the file is read as UTF-8 text (a byte that is not
     /// UTF-8 raises `UnicodeDecodeError` before any JSON is looked at; a BOM stays a
     /// character, which `json.loads` refuses), and a decoding error shows the text itself.
-    fn prepare_offline_json(&self, body: &[u8]) -> Result<Prepared, ServeError> {
+    fn prepare_offline_json(
+        &self,
+        body: &[u8],
+        inspect: impl FnOnce(&payload::Input),
+    ) -> Result<Prepared, ServeError> {
         let text = std::str::from_utf8(body).map_err(|e| {
             payload::PayloadError::BadRequest(crate::pyjson::unicode_error_str(body, &e))
         })?;
@@ -178,20 +202,32 @@ impl ServedModel {
             )
             .into());
         }
-        self.prepare(Some("application/json"), body)
-            .map_err(|e| match e {
-                // The scoring server shows the body's bytes; offline, MLflow shows the text.
-                ServeError::Payload(payload::PayloadError::InvalidInput(m)) => {
-                    let served = format!("\nInput: \n{}\n", crate::pyjson::bytes_repr(body));
-                    match m.strip_suffix(&served) {
-                        Some(head) => ServeError::Payload(payload::PayloadError::InvalidInput(
-                            format!("{head}\nInput: \n{text}\n"),
-                        )),
-                        None => ServeError::Payload(payload::PayloadError::InvalidInput(m)),
-                    }
+        let sig = &self.mlmodel.signature;
+        let prepared = payload::parse(
+            BodyFormat::Json,
+            body,
+            sig.inputs.as_ref(),
+            sig.params.as_deref(),
+            &self.limits,
+        )
+        .map_err(ServeError::from)
+        .and_then(|request| {
+            inspect(&request.input);
+            self.prepare_input(request.input, request.params, true, request.unwrapped)
+        });
+        prepared.map_err(|e| match e {
+            // The scoring server shows the body's bytes; offline, MLflow shows the text.
+            ServeError::Payload(payload::PayloadError::InvalidInput(m)) => {
+                let served = format!("\nInput: \n{}\n", crate::pyjson::bytes_repr(body));
+                match m.strip_suffix(&served) {
+                    Some(head) => ServeError::Payload(payload::PayloadError::InvalidInput(
+                        format!("{head}\nInput: \n{text}\n"),
+                    )),
+                    None => ServeError::Payload(payload::PayloadError::InvalidInput(m)),
                 }
-                other => other,
-            })
+            }
+            other => other,
+        })
     }
 
     /// Decodes a V2 request as MLServer's codecs do (its `content_type`, else the model's) and

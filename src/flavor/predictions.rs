@@ -46,7 +46,7 @@ pub enum Predictions {
     Frame(runtime_api::Tensor),
 }
 
-fn write_elem(out: &mut Vec<u8>, d: &TensorData, i: usize) {
+pub(crate) fn write_elem(out: &mut Vec<u8>, d: &TensorData, i: usize) {
     match d {
         TensorData::Bool(v) => out.extend_from_slice(if v[i] { b"true" } else { b"false" }),
         TensorData::I8(v) => write_i64(out, v[i] as i64),
@@ -63,7 +63,7 @@ fn write_elem(out: &mut Vec<u8>, d: &TensorData, i: usize) {
     }
 }
 
-fn write_map(out: &mut Vec<u8>, m: &[(MapKey, f64)]) {
+pub(crate) fn write_map(out: &mut Vec<u8>, m: &[(MapKey, f64)]) {
     out.push(b'{');
     for (j, (k, v)) in m.iter().enumerate() {
         if j > 0 {
@@ -79,7 +79,7 @@ fn write_map(out: &mut Vec<u8>, m: &[(MapKey, f64)]) {
     out.push(b'}');
 }
 
-fn write_nested(out: &mut Vec<u8>, d: &TensorData, shape: &[usize], offset: &mut usize) {
+pub(crate) fn write_nested(out: &mut Vec<u8>, d: &TensorData, shape: &[usize], offset: &mut usize) {
     match shape.split_first() {
         None => {
             write_elem(out, d, *offset);

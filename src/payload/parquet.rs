@@ -384,84 +384,109 @@ fn read(body: &[u8], budget: CellBudget) -> Result<Frame, PayloadError> {
             arrow_select_concat(&refs)?
         };
         nrows = arr.len();
-        let col = match field.data_type() {
-            DataType::Float64 => prim!(arr, Float64Type, F64, true),
-            DataType::Float32 => {
-                let a = arr.as_primitive::<Float32Type>();
-                Column::F32(
-                    (0..a.len())
-                        .map(|i| if a.is_null(i) { f32::NAN } else { a.value(i) })
-                        .collect(),
-                )
-            }
-            DataType::Int8 => prim!(arr, Int8Type, I8, true),
-            DataType::Int16 => prim!(arr, Int16Type, I16, true),
-            DataType::Int32 => prim!(arr, Int32Type, I32, true),
-            DataType::Int64 => prim!(arr, Int64Type, I64, true),
-            DataType::UInt8 => prim!(arr, UInt8Type, U8, true),
-            DataType::UInt16 => prim!(arr, UInt16Type, U16, true),
-            DataType::UInt32 => prim!(arr, UInt32Type, U32, true),
-            DataType::UInt64 => prim!(arr, UInt64Type, U64, true),
-            DataType::Boolean => {
-                let a = arr.as_boolean();
-                if a.null_count() > 0 {
-                    Column::Object(
-                        (0..a.len())
-                            .map(|i| {
-                                if a.is_null(i) {
-                                    Cell::Null
-                                } else {
-                                    Cell::Bool(a.value(i))
-                                }
-                            })
-                            .collect(),
-                    )
-                } else {
-                    Column::Bool((0..a.len()).map(|i| a.value(i)).collect())
-                }
-            }
-            DataType::Utf8 => {
-                let a = arr.as_string::<i32>();
-                Column::Str(
-                    (0..a.len())
-                        .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
-                        .collect(),
-                )
-            }
-            DataType::LargeUtf8 => {
-                let a = arr.as_string::<i64>();
-                Column::Str(
-                    (0..a.len())
-                        .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
-                        .collect(),
-                )
-            }
-            DataType::Utf8View => {
-                let a = arr.as_string_view();
-                Column::Str(
-                    (0..a.len())
-                        .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
-                        .collect(),
-                )
-            }
-            DataType::Binary => {
-                let a = arr.as_binary::<i32>();
-                Column::Bytes(
-                    (0..a.len())
-                        .map(|i| (!a.is_null(i)).then(|| a.value(i).to_vec()))
-                        .collect(),
-                )
-            }
-            other => {
-                return Err(fail(format!(
-                    "column {} has type {other}, which mlflow-serve does not read yet",
-                    field.name()
-                )))
-            }
-        };
-        columns.push((ColName::Str(field.name().clone()), col));
+        columns.push((ColName::Str(field.name().clone()), column(field, &arr)?));
     }
     Ok(Frame { columns, nrows })
+}
+
+/// One decoded record batch as a frame, read as `pandas.read_parquet` reads it (the pandas
+/// index columns `__index_level_*` left out). `models predict` streams a file batch by batch
+/// through this.
+pub fn frame_from_batch(batch: &arrow_array::RecordBatch) -> Result<Frame, PayloadError> {
+    let schema = batch.schema();
+    let mut columns = Vec::new();
+    for (field, arr) in schema.fields().iter().zip(batch.columns()) {
+        if field.name().starts_with("__index_level_") {
+            continue;
+        }
+        columns.push((ColName::Str(field.name().clone()), column(field, arr)?));
+    }
+    Ok(Frame {
+        columns,
+        nrows: batch.num_rows(),
+    })
+}
+
+/// One Arrow array as a column with pandas' dtype.
+fn column(
+    field: &arrow_schema::Field,
+    arr: &arrow_array::ArrayRef,
+) -> Result<Column, PayloadError> {
+    Ok(match field.data_type() {
+        DataType::Float64 => prim!(arr, Float64Type, F64, true),
+        DataType::Float32 => {
+            let a = arr.as_primitive::<Float32Type>();
+            Column::F32(
+                (0..a.len())
+                    .map(|i| if a.is_null(i) { f32::NAN } else { a.value(i) })
+                    .collect(),
+            )
+        }
+        DataType::Int8 => prim!(arr, Int8Type, I8, true),
+        DataType::Int16 => prim!(arr, Int16Type, I16, true),
+        DataType::Int32 => prim!(arr, Int32Type, I32, true),
+        DataType::Int64 => prim!(arr, Int64Type, I64, true),
+        DataType::UInt8 => prim!(arr, UInt8Type, U8, true),
+        DataType::UInt16 => prim!(arr, UInt16Type, U16, true),
+        DataType::UInt32 => prim!(arr, UInt32Type, U32, true),
+        DataType::UInt64 => prim!(arr, UInt64Type, U64, true),
+        DataType::Boolean => {
+            let a = arr.as_boolean();
+            if a.null_count() > 0 {
+                Column::Object(
+                    (0..a.len())
+                        .map(|i| {
+                            if a.is_null(i) {
+                                Cell::Null
+                            } else {
+                                Cell::Bool(a.value(i))
+                            }
+                        })
+                        .collect(),
+                )
+            } else {
+                Column::Bool((0..a.len()).map(|i| a.value(i)).collect())
+            }
+        }
+        DataType::Utf8 => {
+            let a = arr.as_string::<i32>();
+            Column::Str(
+                (0..a.len())
+                    .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
+                    .collect(),
+            )
+        }
+        DataType::LargeUtf8 => {
+            let a = arr.as_string::<i64>();
+            Column::Str(
+                (0..a.len())
+                    .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
+                    .collect(),
+            )
+        }
+        DataType::Utf8View => {
+            let a = arr.as_string_view();
+            Column::Str(
+                (0..a.len())
+                    .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
+                    .collect(),
+            )
+        }
+        DataType::Binary => {
+            let a = arr.as_binary::<i32>();
+            Column::Bytes(
+                (0..a.len())
+                    .map(|i| (!a.is_null(i)).then(|| a.value(i).to_vec()))
+                    .collect(),
+            )
+        }
+        other => {
+            return Err(fail(format!(
+                "column {} has type {other}, which mlflow-serve does not read yet",
+                field.name()
+            )))
+        }
+    })
 }
 
 fn arrow_select_concat(

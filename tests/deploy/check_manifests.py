@@ -14,7 +14,12 @@ deploy/kserve (part of `make test`).
    - with a read-only root filesystem, the model cache and /tmp are volumes;
    - the HPA's metrics are the adapter rules' names, built from metrics the server exports.
 
-3. deploy/kserve (KServe's CRDs are not in kubernetes-validate: checked structurally): the
+3. predict-job.yaml (the Indexed Job of `models predict --shard`): Indexed, `--shard
+   $(JOB_COMPLETION_INDEX)/N` with N == completions, the index declared from the Job's
+   annotation so that args expand it, one output per index, flags and variables
+   `models predict` reads, non-root like the image, /tmp and the cache as volumes.
+
+4. deploy/kserve (KServe's CRDs are not in kubernetes-validate: checked structurally): the
    ClusterServingRuntime claims `modelFormat: mlflow` 3 with autoSelect above
    kserve-mlserver's priority, declares only protocols whose routes the OpenAPI spec has,
    runs `models serve -m /mnt/models --model-name {{.Name}}` on 8080 as `kserve-container`
@@ -75,7 +80,7 @@ def cross_check(binary):
     kustomization = load("kustomization.yaml")
     listed = set(kustomization["resources"])
     present = {os.path.basename(f) for f in glob.glob(os.path.join(DEPLOY, "*.yaml"))}
-    check(listed == present - {"kustomization.yaml", "prometheus-adapter-rules.yaml"},
+    check(listed == present - {"kustomization.yaml", "prometheus-adapter-rules.yaml", "predict-job.yaml"},
           f"kustomization resources {sorted(listed)} vs files {sorted(present)}")
 
     dep = load("deployment.yaml")
@@ -161,6 +166,43 @@ def cross_check(binary):
               f"HPA metric {m} comes from an adapter rule")
 
 
+def job_check(binary):
+    job = load("predict-job.yaml")
+    spec = job["spec"]
+    check(job["kind"] == "Job" and spec["completionMode"] == "Indexed", "an Indexed Job")
+    pod = spec["template"]["spec"]
+    (c,) = pod["containers"]
+    args = c["args"]
+    check(args[:2] == ["models", "predict"], f"runs models predict: {args}")
+    shard = args[args.index("--shard") + 1]
+    k, n = shard.split("/")
+    check(k == "$(JOB_COMPLETION_INDEX)" and int(n) == spec["completions"],
+          f"--shard {shard}: the completion index of {spec['completions']} completions")
+    out = args[args.index("-o") + 1]
+    check("$(JOB_COMPLETION_INDEX)" in out, f"one output per index: {out}")
+    env = {e["name"]: e for e in c["env"]}
+    index = env.get("JOB_COMPLETION_INDEX", {}).get("valueFrom", {}).get("fieldRef", {})
+    check(index.get("fieldPath") == "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+          "JOB_COMPLETION_INDEX declared from the Job's annotation (expanded in args)")
+    helptext = subprocess.run([binary, "models", "predict", "--help"], capture_output=True, text=True).stdout
+    flags = set(re.findall(r"\[env: ([A-Z0-9_]+)=", helptext))
+    check("MLFLOW_SERVE_SHARD" in flags, f"predict --help lists env vars:\n{helptext[:300]}")
+    for name in env:
+        if name.startswith("MLFLOW_"):
+            check(name in flags or name in STORE_VARS, f"{name} is read by models predict")
+    for flag in [a for a in args if a.startswith("--")]:
+        check(flag in helptext, f"{flag} is a flag of models predict")
+    check(pod["restartPolicy"] == "Never" and pod["securityContext"]["runAsNonRoot"], "non-root, no restarts in place")
+    with open(os.path.join(ROOT, "Dockerfile")) as f:
+        users = set(re.findall(r"^USER (\d+)", f.read(), re.M))
+    check(users == {str(pod["securityContext"]["runAsUser"])}, f"runAsUser == the image's USER {users}")
+    mounts = {m["mountPath"] for m in c["volumeMounts"]}
+    check(env["MLFLOW_SERVE_MODEL_CACHE"]["value"] in mounts and "/tmp" in mounts, "model cache and /tmp are volumes")
+    check(all(p.startswith("/data/") for p in (out, args[args.index("-i") + 1])) and "/data" in mounts,
+          "input and output on the shared volume")
+    print("deploy/kubernetes/predict-job.yaml: every structural check holds")
+
+
 # the routes a ServingRuntime's protocolVersions entry promises
 PROTOCOL_ROUTES = {"v1": "/v1/models/{model_name}:predict", "v2": "/v2/models/{model_name}/infer",
                    "grpc-v2": "rpc ModelInfer"}
@@ -232,6 +274,7 @@ def main():
     binary = sys.argv[1]
     validate()
     cross_check(binary)
+    job_check(binary)
     kserve_check(binary)
     if failures:
         print("manifest checks failed:\n- " + "\n- ".join(failures))
