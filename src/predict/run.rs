@@ -159,7 +159,8 @@ async fn tolerant(
     n: usize,
 ) -> Result<Vec<Segment>, PredictError> {
     let mut out = Vec::new();
-    let mut stack = vec![0..n];
+    let mut stack: Vec<Range<usize>> = Vec::with_capacity(64);
+    stack.push(0..n);
     while let Some(rows) = stack.pop() {
         match attempt(model, plan, chunk, Some(rows.clone())).await {
             Ok(segment) => out.push(segment),

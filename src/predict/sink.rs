@@ -417,3 +417,100 @@ fn output_error(dest: Option<&Path>, e: std::io::Error) -> PredictError {
         message: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flavor::Predictions;
+    use crate::predict::render::json_piece;
+    use runtime_api::{MapKey, OutputValue, Tensor, TensorData};
+
+    fn tensor(shape: &[usize], v: Vec<f32>) -> Tensor {
+        Tensor {
+            shape: shape.to_vec(),
+            data: TensorData::F32(v),
+        }
+    }
+
+    fn dict(rows: &[f32]) -> Predictions {
+        Predictions::Dict(vec![
+            (
+                "score".into(),
+                OutputValue::Tensor(tensor(&[rows.len()], rows.to_vec())),
+            ),
+            (
+                "pair".into(),
+                OutputValue::Tensor(tensor(
+                    &[rows.len(), 2],
+                    rows.iter().flat_map(|&r| [r, -r]).collect(),
+                )),
+            ),
+            (
+                "probs".into(),
+                OutputValue::SequenceOfMaps(
+                    rows.iter()
+                        .map(|&r| vec![(MapKey::Int(0), r as f64), (MapKey::Str("b".into()), 1.0)])
+                        .collect(),
+                ),
+            ),
+        ])
+    }
+
+    fn joined(chunks: &[Predictions]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        let mut sink = Sink::create(OutputFormat::Json, Some(&path), 0).unwrap();
+        for p in chunks {
+            sink.write(Segment::Scored {
+                rows: 0,
+                rendered: Rendered::Json(json_piece(p, false)),
+            })
+            .unwrap();
+        }
+        sink.finish().unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    #[test]
+    fn chunks_of_a_dict_of_outputs_join_into_the_whole_document() {
+        let whole = dict(&[1.0, 2.0, 3.0, 4.0, 5.0]).to_body(false);
+        let parts = [
+            dict(&[1.0, 2.0]),
+            dict(&[]),
+            dict(&[3.0]),
+            dict(&[4.0, 5.0]),
+        ];
+        assert_eq!(joined(&parts), whole);
+        assert_eq!(joined(&[dict(&[1.0, 2.0, 3.0, 4.0, 5.0])]), whole);
+    }
+
+    #[test]
+    fn chunks_of_an_array_join_and_one_chunk_is_written_as_it_is() {
+        let a = |v: Vec<f32>| Predictions::Array(tensor(&[v.len() / 2, 2], v));
+        let whole = a(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).to_body(false);
+        assert_eq!(
+            joined(&[a(vec![1.0, 2.0]), a(vec![3.0, 4.0, 5.0, 6.0])]),
+            whole
+        );
+        assert_eq!(joined(&[]), b"{\"predictions\": []}");
+        // A scalar answer is written as it is alone, and cannot be joined.
+        let scalar = Predictions::Array(tensor(&[], vec![7.0]));
+        assert_eq!(joined(std::slice::from_ref(&scalar)), scalar.to_body(false));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        let mut sink = Sink::create(OutputFormat::Json, Some(&path), 0).unwrap();
+        for _ in 0..2 {
+            let r = sink.write(Segment::Scored {
+                rows: 1,
+                rendered: Rendered::Json(json_piece(&scalar, false)),
+            });
+            if let Err(e) = r {
+                assert!(e.to_string().contains("not one prediction per row"));
+                drop(sink);
+                assert!(!path.exists(), "no output after a failure");
+                return;
+            }
+        }
+        panic!("two scalar answers were joined");
+    }
+}

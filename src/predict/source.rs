@@ -262,7 +262,7 @@ impl TextReader {
             if self.csv {
                 quotes += buf[from..].iter().filter(|&&b| b == b'"').count();
             }
-            if quotes % 2 == 0 || buf.last() != Some(&b'\n') {
+            if quotes.is_multiple_of(2) || buf.last() != Some(&b'\n') {
                 break;
             }
         }
