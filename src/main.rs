@@ -448,9 +448,21 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
     };
     let model = ServedModel::load(&resolved.dir, &opts)
         .with_context(|| format!("cannot load model `{}`", args.model_uri))?;
+    let (input, _download) = match &args.input_path {
+        Some(p) if predict::is_remote(p) => {
+            let (local, guard) =
+                runtime.block_on(predict::fetch_input(&p.to_string_lossy(), &resolve_opts))?;
+            (Some(local), Some(guard))
+        }
+        other => (other.clone(), None),
+    };
     let options = predict::Options {
         format,
-        input: args.input_path.clone(),
+        input,
+        input_name: _download
+            .as_ref()
+            .and(args.input_path.as_ref())
+            .map(|p| mlflow_serve::redact::redact(&p.to_string_lossy())),
         output: args.output_path.clone(),
         output_format: args.output_format,
         batch_rows: args.batch_rows,

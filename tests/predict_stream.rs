@@ -624,3 +624,89 @@ fn flags_that_do_not_fit_are_refused() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--shard needs -i"));
 }
+
+/// `-i s3://…` (moto's S3 server, the credentials and endpoint variables models use) and
+/// `-i http://…` (a plain file server) are downloaded and scored like the local file; the
+/// download is removed afterwards and the messages name the URI.
+#[test]
+fn remote_inputs_are_scored_like_local_files() {
+    use common::stores::{http_file_server, moto_server, python, work_dir};
+    let dir = work_dir("predict-remote");
+    let csv = dir.join("in.csv");
+    write_csv(&csv, &rows(800));
+    let local = dir.join("local.json");
+    ok(&predict(&[
+        "-i",
+        s(&csv),
+        "-t",
+        "csv",
+        "-o",
+        s(&local),
+        "-q",
+    ]));
+
+    let moto = moto_server(&dir);
+    let endpoint = format!("http://127.0.0.1:{}", moto.port);
+    let envs = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("MLFLOW_S3_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let up = Command::new(python())
+        .args([
+            "-c",
+            "import boto3,os,sys; c=boto3.client('s3', endpoint_url=os.environ['MLFLOW_S3_ENDPOINT_URL']); c.create_bucket(Bucket='scores'); c.upload_file(sys.argv[1], 'scores', 'batch/in.csv')",
+            s(&csv),
+        ])
+        .envs(envs)
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let http = http_file_server(&dir);
+    let cache = dir.join("cache");
+    for (uri, extra_env) in [
+        ("s3://scores/batch/in.csv".to_string(), &envs[..]),
+        (format!("http://127.0.0.1:{}/in.csv", http.port), &[][..]),
+    ] {
+        let out_path = dir.join("remote.json");
+        let out = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+            .args(["models", "predict", "-m"])
+            .arg(common::model_dir("wine_cols"))
+            .args([
+                "-i",
+                &uri,
+                "-t",
+                "csv",
+                "-o",
+                s(&out_path),
+                "--model-cache",
+                s(&cache),
+            ])
+            .envs(extra_env.iter().copied())
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        ok(&out);
+        assert_eq!(
+            std::fs::read(&out_path).unwrap(),
+            std::fs::read(&local).unwrap(),
+            "{uri}"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("scored {uri} in ")), "{stderr}");
+        assert_eq!(
+            std::fs::read_dir(&cache).unwrap().count(),
+            0,
+            "download removed"
+        );
+    }
+    let out = predict(&["-i", "s3://scores/batch/missing.csv", "-t", "csv", "-q"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot read the input s3://scores/batch/missing.csv"));
+}

@@ -197,6 +197,8 @@ pub struct Options {
     pub format: InputFormat,
     /// The input file (stdin when `None`).
     pub input: Option<PathBuf>,
+    /// How messages name the input, when not by its path (the URI of a downloaded input).
+    pub input_name: Option<String>,
     /// The output file (stdout when `None`).
     pub output: Option<PathBuf>,
     /// The output's format.
@@ -213,6 +215,53 @@ pub struct Options {
     pub shard: Shard,
     /// No progress bar, no summary.
     pub quiet: bool,
+}
+
+/// Whether an input path names a remote object rather than a local file.
+pub fn is_remote(input: &std::path::Path) -> bool {
+    let s = input.to_string_lossy();
+    [
+        "s3://",
+        "s3a://",
+        "gs://",
+        "wasbs://",
+        "wasb://",
+        "abfss://",
+        "abfs://",
+        "http://",
+        "https://",
+        "mlflow-artifacts:",
+    ]
+    .iter()
+    .any(|scheme| s.starts_with(scheme))
+}
+
+/// Downloads a remote input (`s3://`, `gs://`, `az`'s `wasbs://`/`abfss://`, `http(s)://`,
+/// `mlflow-artifacts:`) with the same credentials as model downloads, into a temporary
+/// directory under `opts.cache_dir` that is removed when the returned guard is dropped.
+pub async fn fetch_input(
+    uri: &str,
+    opts: &crate::resolve::ResolveOptions,
+) -> Result<(PathBuf, tempfile::TempDir), PredictError> {
+    let fail = |message: String| PredictError::Input {
+        what: crate::redact::redact(uri).to_string(),
+        message,
+    };
+    std::fs::create_dir_all(&opts.cache_dir).map_err(|e| fail(e.to_string()))?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".input-")
+        .tempdir_in(&opts.cache_dir)
+        .map_err(|e| fail(e.to_string()))?;
+    let opts = crate::resolve::ResolveOptions {
+        cache_dir: scratch.path().to_path_buf(),
+        timeout: opts.timeout,
+        download_limits: opts.download_limits,
+    };
+    let ctx = crate::resolve::Context::from_env(&opts);
+    let path = crate::resolve::fetch::fetch_file(uri, &ctx)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    Ok((path, scratch))
 }
 
 /// Scores the input with `model` and writes the output, as `opts` says.
@@ -241,10 +290,11 @@ pub async fn predict(model: Arc<ServedModel>, opts: &Options) -> Result<(), Pred
         opts.shard,
         opts.batch_rows.max(1),
     )?;
-    let input = opts
-        .input
-        .as_deref()
-        .map_or("stdin".to_string(), |p| p.display().to_string());
+    let input = match (&opts.input_name, &opts.input) {
+        (Some(name), _) => name.clone(),
+        (None, Some(p)) => p.display().to_string(),
+        (None, None) => "stdin".to_string(),
+    };
     let rows_of = if opts.shard.count > 1 {
         format!("shard {}/{} of {input}", opts.shard.index, opts.shard.count)
     } else {

@@ -35,6 +35,34 @@ pub async fn fetch(uri: &str, ctx: &Context) -> Result<PathBuf, ResolveError> {
     }
 }
 
+/// A local copy of the one file at `uri` (an input to score, say): a local path as it is, a
+/// remote object (`s3://`, `gs://`, `wasbs://`/`abfss://`, `http(s)://`, `mlflow-artifacts:`)
+/// downloaded into the cache with the same credentials as models.
+pub async fn fetch_file(uri: &str, ctx: &Context) -> Result<PathBuf, ResolveError> {
+    let not_found = || ResolveError::NotFound(format!("no file at {}", crate::redact::redact(uri)));
+    let Some((parent, name)) = uri.rsplit_once('/').filter(|(_, n)| !n.is_empty()) else {
+        return Err(not_found());
+    };
+    match locate(parent, ctx)? {
+        Location::Local(p) => {
+            let p = p.join(name);
+            if p.is_file() {
+                Ok(p)
+            } else {
+                Err(not_found())
+            }
+        }
+        Location::Remote(remote, _) => {
+            let file = remote.stat(name).await?.ok_or_else(not_found)?;
+            let entry = ctx
+                .cache
+                .materialize(uri, &[Source::Remote(&remote, vec![file])])
+                .await?;
+            Ok(entry.join(name))
+        }
+    }
+}
+
 /// Copies (or downloads) several artifact directories into one cache entry, later ones over
 /// earlier ones (the `runs:/` case where both the run and its logged model hold files).
 pub async fn fetch_merged(uris: &[&str], ctx: &Context) -> Result<PathBuf, ResolveError> {

@@ -151,6 +151,23 @@ pub fn mlflow_tls_server(dir: &Path) -> (Proc, PathBuf) {
     (p, cert)
 }
 
+/// Python's `http.server` serving the files of `dir` (plain HTTP, no listing API).
+pub fn http_file_server(dir: &Path) -> Proc {
+    let port = free_port();
+    let mut cmd = Command::new(python());
+    cmd.args([
+        "-m",
+        "http.server",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+    ])
+    .current_dir(dir);
+    let mut p = spawn_logged(cmd, dir, "http", port);
+    wait_http(&mut p, "/", 60);
+    p
+}
+
 /// moto's standalone S3 server.
 pub fn moto_server(dir: &Path) -> Proc {
     let port = free_port();

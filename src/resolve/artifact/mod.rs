@@ -41,6 +41,14 @@ impl Remote {
         }
     }
 
+    /// The file `rel` in the directory, if it exists.
+    pub async fn stat(&self, rel: &str) -> Result<Option<RemoteFile>, ResolveError> {
+        match self {
+            Remote::Proxy(p) => Ok(p.list().await?.into_iter().find(|f| f.rel == rel)),
+            Remote::Object(o) => o.stat(rel).await,
+        }
+    }
+
     /// Streams one listed file into `sink`, chunk by chunk.
     pub async fn download(
         &self,

@@ -184,6 +184,25 @@ impl ObjectDir {
         Ok(out)
     }
 
+    /// The object `rel` below the prefix, if it exists (one `HEAD`, which plain HTTP servers
+    /// answer too, where listing needs WebDAV).
+    pub async fn stat(&self, rel: &str) -> Result<Option<RemoteFile>, ResolveError> {
+        let loc = if self.prefix.as_ref().is_empty() {
+            ObjPath::from(rel)
+        } else {
+            ObjPath::from(format!("{}/{rel}", self.prefix.as_ref()))
+        };
+        match self.store.head(&loc).await {
+            Ok(meta) => Ok(Some(RemoteFile {
+                rel: rel.to_string(),
+                size: Some(meta.size),
+                tag: meta.e_tag.or(meta.version),
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     /// Streams one object into `sink`.
     pub async fn download(
         &self,
