@@ -18,7 +18,7 @@ LIBTORCH_DIR := $(CURDIR)/.local/libtorch/torch
 TORCH := .local/libtorch/torch/build-version
 export LIBTORCH := $(LIBTORCH_DIR)
 
-.PHONY: setup setup-torch build build-torch run test test-container image bench bench-predict load load-oip lint fixtures goldens predict-goldens mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
+.PHONY: setup setup-torch build build-torch run test test-container image bench bench-predict bench-predict-large load load-oip lint fixtures goldens predict-goldens mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -147,6 +147,10 @@ bench: .local/onnxruntime/lib/libonnxruntime.so build-torch
 ## `models predict` on a 100 000-row wine CSV against real `mlflow models predict`.
 bench-predict: .local/onnxruntime/lib/libonnxruntime.so $(REF) build
 	$(PYTHON) benches/predict_bench.py
+
+## `models predict` on a generated Parquet file of 2 GB or more: rows/s and peak RSS.
+bench-predict-large: .local/onnxruntime/lib/libonnxruntime.so $(REF) build
+	$(PYTHON) benches/predict_large.py
 
 lint: $(TORCH)
 	$(PYTHON) scripts/module_graph.py

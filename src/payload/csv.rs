@@ -64,13 +64,14 @@ pub fn parse(
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut records = rdr.records();
+    // One record buffer, reused; each column's text in one arena (no allocation per cell).
+    let mut rec = ::csv::StringRecord::new();
     let header = loop {
-        match records.next() {
-            None => return Err(fail("No columns to parse from file")),
-            Some(Err(e)) => return Err(fail(e)),
-            Some(Ok(r)) if r.len() == 1 && r.get(0) == Some("") => continue,
-            Some(Ok(r)) => break r,
+        match rdr.read_record(&mut rec) {
+            Ok(false) => return Err(fail("No columns to parse from file")),
+            Err(e) => return Err(fail(e)),
+            Ok(true) if rec.len() == 1 && rec.get(0) == Some("") => continue,
+            Ok(true) => break rec.clone(),
         }
     };
     let names: Vec<String> = header
@@ -85,46 +86,71 @@ pub fn parse(
         })
         .collect();
     let ncols = names.len();
-    let mut raw: Vec<Vec<Option<String>>> = vec![Vec::new(); ncols];
+    let mut raw: Vec<RawColumn> = (0..ncols).map(|_| RawColumn::default()).collect();
     let mut nrows = 0;
-    for rec in records {
-        let rec = rec.map_err(fail)?;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Err(e) => return Err(fail(e)),
+            Ok(true) => {}
+        }
         if rec.len() == 1 && rec.get(0) == Some("") {
             continue; // blank line
         }
         // Short rows are padded to the header's width: bound the cells before they exist.
         budget.check(nrows + 1, ncols)?;
-        let fields: Vec<&str> = rec.iter().collect();
-        let fields: &[&str] = if fields.len() > ncols {
-            &fields[fields.len() - ncols..]
-        } else {
-            &fields
-        };
+        // Long rows: pandas keeps the last `ncols` fields (the others become the index).
+        let skip = rec.len().saturating_sub(ncols);
         for (i, col) in raw.iter_mut().enumerate() {
-            let v = fields.get(i).copied().unwrap_or("");
-            col.push(if is_na(v) { None } else { Some(v.to_string()) });
+            let v = rec.get(skip + i).unwrap_or("");
+            col.push((!is_na(v)).then_some(v));
         }
         nrows += 1;
     }
     let mut columns = Vec::with_capacity(ncols);
-    for (i, (name, values)) in names.into_iter().zip(raw).enumerate() {
+    for (i, (name, raw)) in names.into_iter().zip(raw).enumerate() {
+        let values = raw.values();
         let ty = col_specs
             .and_then(|c| c.iter().find(|c| c.name.as_deref() == Some(name.as_str())))
             .map(|c| &c.ty);
         let col = match ty {
-            Some(t) => typed(values, t, i)?,
-            None => infer(values),
+            Some(t) => typed(&values, t, i)?,
+            None => infer(&values),
         };
         columns.push((ColName::Str(name), col));
     }
     Ok(Frame { columns, nrows })
 }
 
-fn typed(values: Vec<Option<String>>, ty: &ColType, idx: usize) -> Result<Column, PayloadError> {
+/// One column's fields as read: their text in one arena, each field's span (`None`: NA).
+#[derive(Default)]
+struct RawColumn {
+    text: String,
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl RawColumn {
+    fn push(&mut self, v: Option<&str>) {
+        self.spans.push(v.map(|v| {
+            let start = self.text.len();
+            self.text.push_str(v);
+            (start, self.text.len())
+        }));
+    }
+
+    fn values(&self) -> Vec<Option<&str>> {
+        self.spans
+            .iter()
+            .map(|s| s.and_then(|(a, b)| self.text.get(a..b)))
+            .collect()
+    }
+}
+
+fn typed(values: &[Option<&str>], ty: &ColType, idx: usize) -> Result<Column, PayloadError> {
     match ty {
         ColType::Double | ColType::Float => {
             let mut v = Vec::with_capacity(values.len());
-            for x in &values {
+            for x in values {
                 v.push(match x {
                     None => f64::NAN,
                     Some(s) => py_float(s)
@@ -139,7 +165,7 @@ fn typed(values: Vec<Option<String>>, ty: &ColType, idx: usize) -> Result<Column
         }
         ColType::Integer | ColType::Long => {
             let mut v = Vec::with_capacity(values.len());
-            for x in &values {
+            for x in values {
                 let Some(s) = x else {
                     return Err(fail(format!(
                         "Integer column has NA values in column {idx}"
@@ -164,8 +190,8 @@ fn typed(values: Vec<Option<String>>, ty: &ColType, idx: usize) -> Result<Column
         }
         ColType::Boolean => {
             let mut v = Vec::with_capacity(values.len());
-            for x in &values {
-                v.push(match x.as_deref() {
+            for x in values {
+                v.push(match x {
                     None => return Err(fail(format!("Bool column has NA values in column {idx}"))),
                     Some("True" | "true" | "TRUE" | "1") => true,
                     Some("False" | "false" | "FALSE" | "0") => false,
@@ -178,8 +204,11 @@ fn typed(values: Vec<Option<String>>, ty: &ColType, idx: usize) -> Result<Column
         }
         _ => Ok(Column::Object(
             values
-                .into_iter()
-                .map(|x| x.map(Cell::Str).unwrap_or(Cell::Float(f64::NAN)))
+                .iter()
+                .map(|x| {
+                    x.map(|s| Cell::Str(s.to_string()))
+                        .unwrap_or(Cell::Float(f64::NAN))
+                })
                 .collect(),
         )),
     }
@@ -227,7 +256,7 @@ fn unterminated_quote_row(b: &[u8]) -> Option<usize> {
 }
 
 /// pandas' own inference: int64, float64, bool, else str.
-fn infer(values: Vec<Option<String>>) -> Column {
+fn infer(values: &[Option<&str>]) -> Column {
     let present = || values.iter().flatten();
     if values.iter().all(Option::is_none) {
         return Column::F64(vec![f64::NAN; values.len()]);
@@ -239,7 +268,7 @@ fn infer(values: Vec<Option<String>>) -> Column {
         return Column::F64(
             values
                 .iter()
-                .map(|x| x.as_ref().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN))
+                .map(|x| x.and_then(|s| s.parse().ok()).unwrap_or(f64::NAN))
                 .collect(),
         );
     }
@@ -247,21 +276,16 @@ fn infer(values: Vec<Option<String>>) -> Column {
         return Column::F64(
             values
                 .iter()
-                .map(|x| x.as_deref().and_then(py_float).unwrap_or(f64::NAN))
+                .map(|x| x.and_then(py_float).unwrap_or(f64::NAN))
                 .collect(),
         );
     }
     if values.iter().all(Option::is_some)
-        && present().all(|s| {
-            matches!(
-                s.as_str(),
-                "True" | "False" | "true" | "false" | "TRUE" | "FALSE"
-            )
-        })
+        && present().all(|s| matches!(*s, "True" | "False" | "true" | "false" | "TRUE" | "FALSE"))
     {
         return Column::Bool(present().map(|s| s.eq_ignore_ascii_case("true")).collect());
     }
-    Column::Str(values)
+    Column::Str(values.iter().map(|x| x.map(str::to_string)).collect())
 }
 
 #[cfg(test)]
