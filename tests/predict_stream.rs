@@ -537,6 +537,81 @@ fn a_refused_row_is_numbered_or_written_with_its_error() {
     assert!(records[7][1].parse::<f64>().is_ok() && records[7][2].is_empty());
 }
 
+/// A JSON Lines row that is not JSON cannot be read at all: with `--on-error column` it is
+/// written with MLflow's JSON error and null kept values, the rows around it scored, into
+/// Parquet whose columns keep their types.
+#[test]
+fn an_unreadable_row_keeps_the_output_typed() {
+    let f = Files::new();
+    let jl = f.path("in.jsonl");
+    write_jsonl(&jl, &rows(300));
+    let mut lines: Vec<String> = std::fs::read_to_string(&jl)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines[0] = "{\"id\": 0, not json".into();
+    lines[150] = "[1, 2".into();
+    std::fs::write(&jl, lines.join("\n") + "\n").unwrap();
+    let out = f.path("out.parquet");
+    ok(&predict(&[
+        "-i",
+        s(&jl),
+        "-t",
+        "jsonl",
+        "-o",
+        s(&out),
+        "--output-format",
+        "parquet",
+        "--keep-columns",
+        "id",
+        "--on-error",
+        "column",
+        "--batch-rows",
+        "100",
+        "-q",
+    ]));
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Int64Type};
+    use arrow_array::Array as _;
+    let file = std::fs::File::open(&out).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut seen = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let ids = batch
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let preds = batch
+            .column_by_name("variable")
+            .unwrap()
+            .as_primitive::<Float32Type>();
+        let errors = batch.column_by_name("error").unwrap().as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            let row = seen + i;
+            if row == 0 || row == 150 {
+                assert!(ids.is_null(i) && preds.is_null(i), "row {row}");
+                assert!(
+                    errors
+                        .value(i)
+                        .contains("Ensure that input is a valid JSON"),
+                    "{}",
+                    errors.value(i)
+                );
+            } else {
+                assert_eq!(ids.value(i), row as i64);
+                assert!(!preds.is_null(i) && errors.is_null(i), "row {row}");
+            }
+        }
+        seen += batch.num_rows();
+    }
+    assert_eq!(seen, 300);
+}
+
 /// stdin in, stdout out, streamed; a summary line on stderr unless `--quiet`.
 #[test]
 fn stdin_streams_to_stdout_with_a_summary() {

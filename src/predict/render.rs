@@ -290,7 +290,13 @@ pub fn failed_batch(
         .iter()
         .map(|f| {
             if let Some((_, col)) = kept.iter().find(|(n, _)| n == f.name()) {
-                column_to_arrow(col)
+                // A row that could not be read keeps nulls of the column's type.
+                let a = column_to_arrow(col);
+                if a.data_type() == f.data_type() {
+                    a
+                } else {
+                    arrow_array::new_null_array(f.data_type(), rows)
+                }
             } else if f.name() == ERROR_COLUMN {
                 Arc::new(StringArray::from(vec![message; rows])) as ArrayRef
             } else {

@@ -198,8 +198,17 @@ async fn attempt(
     let (prepared, kept) = tokio::task::spawn_blocking(move || prepare(&m, &p, &c, rows))
         .await
         .map_err(|e| Failure::Fatal(PredictError::Internal(e.to_string())))?;
-    let kept = kept.map_err(Failure::Fatal)?;
-    let prepared = prepared.map_err(|e| Failure::Refused(e, Some(kept.clone())))?;
+    let (prepared, kept) = match (prepared, kept) {
+        // A missing --keep-columns column stops the run whatever else happened.
+        (_, Some(Err(e))) => return Err(Failure::Fatal(e)),
+        (Err(e), kept) => return Err(Failure::Refused(e, kept.and_then(Result::ok))),
+        (Ok(prepared), Some(Ok(kept))) => (prepared, kept),
+        (Ok(_), None) => {
+            return Err(Failure::Fatal(PredictError::Internal(
+                "the input was enforced without being parsed".into(),
+            )))
+        }
+    };
     let (predictions, unwrapped) = model
         .predict(prepared)
         .await
@@ -223,15 +232,19 @@ async fn attempt(
     .map_err(Failure::Fatal)
 }
 
-/// Parses and enforces rows of a chunk, copying the kept columns on the way.
+/// Parses and enforces rows of a chunk, copying the kept columns on the way (`None` when
+/// the rows could not be parsed).
 fn prepare(
     model: &ServedModel,
     plan: &Plan,
     chunk: &Chunk,
     rows: Option<Range<usize>>,
-) -> (Result<Prepared, ServeError>, Result<Kept, PredictError>) {
-    let mut kept: Result<Kept, PredictError> = Ok(Vec::new());
-    let mut inspect = |input: &Input| kept = keep_columns(input, &plan.keep);
+) -> (
+    Result<Prepared, ServeError>,
+    Option<Result<Kept, PredictError>>,
+) {
+    let mut kept = None;
+    let mut inspect = |input: &Input| kept = Some(keep_columns(input, &plan.keep));
     let prepared = match &chunk.data {
         ChunkData::Csv {
             header,
