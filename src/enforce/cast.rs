@@ -83,24 +83,175 @@ fn tensor_coltype(dtype: &str) -> Option<ColType> {
 }
 
 fn cast_tensor_column(col: Column, ty: &ColType, dtype: &str) -> Result<Column, String> {
-    let c = cast_column(
-        col,
-        if matches!(ty, ColType::Integer) {
-            &ColType::Long
-        } else {
-            ty
-        },
-    )?;
-    Ok(match (c, dtype) {
-        (Column::I64(v), "int32") => Column::I32(v.into_iter().map(|x| x as i32).collect()),
-        (Column::I64(v), "int16") => Column::I16(v.into_iter().map(|x| x as i16).collect()),
-        (Column::I64(v), "int8") => Column::I8(v.into_iter().map(|x| x as i8).collect()),
-        (Column::I64(v), "uint8") => Column::U8(v.into_iter().map(|x| x as u8).collect()),
-        (Column::I64(v), "uint16") => Column::U16(v.into_iter().map(|x| x as u16).collect()),
-        (Column::I64(v), "uint32") => Column::U32(v.into_iter().map(|x| x as u32).collect()),
-        (Column::I64(v), "uint64") => Column::U64(v.into_iter().map(|x| x as u64).collect()),
-        (c, _) => c,
-    })
+    match IntDtype::of(dtype) {
+        Some(t) => cast_int(col, t),
+        None => cast_column(col, ty),
+    }
+}
+
+/// The integer dtypes numpy casts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntDtype {
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+}
+
+impl IntDtype {
+    fn of(dtype: &str) -> Option<IntDtype> {
+        Some(match dtype {
+            "int8" => IntDtype::I8,
+            "int16" => IntDtype::I16,
+            "int32" => IntDtype::I32,
+            "int64" => IntDtype::I64,
+            "uint8" => IntDtype::U8,
+            "uint16" => IntDtype::U16,
+            "uint32" => IntDtype::U32,
+            "uint64" => IntDtype::U64,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            IntDtype::I8 => "int8",
+            IntDtype::I16 => "int16",
+            IntDtype::I32 => "int32",
+            IntDtype::I64 => "int64",
+            IntDtype::U8 => "uint8",
+            IntDtype::U16 => "uint16",
+            IntDtype::U32 => "uint32",
+            IntDtype::U64 => "uint64",
+        }
+    }
+
+    /// The smallest and largest value of the dtype.
+    fn bounds(self) -> (i128, i128) {
+        match self {
+            IntDtype::I8 => (i8::MIN.into(), i8::MAX.into()),
+            IntDtype::I16 => (i16::MIN.into(), i16::MAX.into()),
+            IntDtype::I32 => (i32::MIN.into(), i32::MAX.into()),
+            IntDtype::I64 => (i64::MIN.into(), i64::MAX.into()),
+            IntDtype::U8 => (0, u8::MAX.into()),
+            IntDtype::U16 => (0, u16::MAX.into()),
+            IntDtype::U32 => (0, u32::MAX.into()),
+            IntDtype::U64 => (0, u64::MAX.into()),
+        }
+    }
+
+    /// Values already reduced to the dtype (two's complement, as numpy's integer casts
+    /// wrap), as a column.
+    fn column(self, v: Vec<i128>) -> Column {
+        match self {
+            IntDtype::I8 => Column::I8(v.into_iter().map(|x| x as i8).collect()),
+            IntDtype::I16 => Column::I16(v.into_iter().map(|x| x as i16).collect()),
+            IntDtype::I32 => Column::I32(v.into_iter().map(|x| x as i32).collect()),
+            IntDtype::I64 => Column::I64(v.into_iter().map(|x| x as i64).collect()),
+            IntDtype::U8 => Column::U8(v.into_iter().map(|x| x as u8).collect()),
+            IntDtype::U16 => Column::U16(v.into_iter().map(|x| x as u16).collect()),
+            IntDtype::U32 => Column::U32(v.into_iter().map(|x| x as u32).collect()),
+            IntDtype::U64 => Column::U64(v.into_iter().map(|x| x as u64).collect()),
+        }
+    }
+
+    /// numpy's cast of a finite double, which is C's conversion on x86-64: in range it
+    /// truncates; out of range the conversion instruction answers its "integer indefinite"
+    /// value (the lowest integer of its width), and the narrow types keep the low bits of a
+    /// 32-bit conversion. Recorded from numpy in `tests/fixtures/numpy_casts.json`.
+    fn from_f64(self, x: f64) -> i128 {
+        const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+        let c32 = || -> i128 {
+            if x > -2_147_483_649.0 && x < 2_147_483_648.0 {
+                x.trunc() as i128
+            } else {
+                i32::MIN.into()
+            }
+        };
+        let c64 = || -> i128 {
+            if (-TWO_63..TWO_63).contains(&x) {
+                x.trunc() as i128
+            } else {
+                i64::MIN.into()
+            }
+        };
+        match self {
+            IntDtype::I8 | IntDtype::I16 | IntDtype::I32 | IntDtype::U8 | IntDtype::U16 => c32(),
+            IntDtype::I64 | IntDtype::U32 => c64(),
+            IntDtype::U64 if (TWO_63..2.0 * TWO_63).contains(&x) => x.trunc() as i128,
+            IntDtype::U64 if x >= 2.0 * TWO_63 => 0,
+            IntDtype::U64 => c64(),
+        }
+    }
+}
+
+/// `Series.astype(<integer dtype>)`: typed integers wrap, finite floats convert as numpy's C
+/// casts do, NaN/inf are refused (pandas), and Python objects go through `int()` and must fit
+/// the dtype (numpy's `OverflowError`s).
+fn cast_int(col: Column, t: IntDtype) -> Result<Column, String> {
+    fn wide<T: Into<i128> + Copy>(v: &[T]) -> Vec<i128> {
+        v.iter().map(|&x| x.into()).collect()
+    }
+    let v: Vec<i128> = match &col {
+        Column::I8(v) => wide(v),
+        Column::I16(v) => wide(v),
+        Column::I32(v) => wide(v),
+        Column::I64(v) => wide(v),
+        Column::U8(v) => wide(v),
+        Column::U16(v) => wide(v),
+        Column::U32(v) => wide(v),
+        Column::U64(v) => wide(v),
+        Column::Bool(v) => v.iter().map(|&b| i128::from(b)).collect(),
+        Column::F64(v) => floats(v.iter().copied(), t)?,
+        Column::F32(v) => floats(v.iter().map(|&x| f64::from(x)), t)?,
+        other => (0..other.len())
+            .map(|i| py_int_in(&other.cell(i), t))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(t.column(v))
+}
+
+/// A float column cast to an integer dtype: pandas refuses non-finite values, and negative
+/// ones for an unsigned dtype; the rest convert as numpy's C casts do.
+fn floats(v: impl Iterator<Item = f64> + Clone, t: IntDtype) -> Result<Vec<i128>, String> {
+    if v.clone().any(|x| !x.is_finite()) {
+        return Err(NAN_INT.into());
+    }
+    if t.bounds().0 == 0 && v.clone().any(|x| x < 0.0) {
+        return Err(exc(
+            "ValueError",
+            &format!("Cannot losslessly cast from float64 to {}", t.name()),
+        ));
+    }
+    Ok(v.map(|x| t.from_f64(x)).collect())
+}
+
+/// numpy's conversion of one Python object to an integer dtype: `int()` of it, then a range
+/// check (`OverflowError`s with numpy's texts).
+fn py_int_in(c: &Cell, t: IntDtype) -> Result<i128, String> {
+    let v = cell_to_int(c)?;
+    let (lo, hi) = t.bounds();
+    if (lo..=hi).contains(&v) {
+        return Ok(v);
+    }
+    // numpy converts through C `long` first (`unsigned long` too for uint32 and uint64).
+    let c_long = i128::from(i64::MIN)..=i128::from(i64::MAX);
+    let c_ulong = 0..=i128::from(u64::MAX);
+    let wide_unsigned = matches!(t, IntDtype::U32 | IntDtype::U64);
+    if !c_long.contains(&v) && !(wide_unsigned && c_ulong.contains(&v)) {
+        return Err(exc(
+            "OverflowError",
+            "Python int too large to convert to C long",
+        ));
+    }
+    Err(exc(
+        "OverflowError",
+        &format!("Python integer {v} out of bounds for {}", t.name()),
+    ))
 }
 
 /// Cell value as f64 per `astype(float)`.
@@ -124,18 +275,17 @@ fn cell_to_f64(c: &Cell) -> Result<f64, String> {
     }
 }
 
-fn cell_to_i64(c: &Cell) -> Result<i64, String> {
+/// Python's `int()` of a JSON value (beyond 128 bits: "too large", as numpy then says).
+fn cell_to_int(c: &Cell) -> Result<i128, String> {
+    let too_large = || exc("OverflowError", "Python int too large to convert to C long");
     match c {
         Cell::Null => Err(exc(
             "TypeError",
             "int() argument must be a string, a bytes-like object or a real number, not 'NoneType'",
         )),
-        Cell::Bool(b) => Ok(*b as i64),
-        Cell::Int(i) => Ok(*i),
-        Cell::BigInt(_) => Err(exc(
-            "OverflowError",
-            "Python int too large to convert to C long",
-        )),
+        Cell::Bool(b) => Ok(i128::from(*b)),
+        Cell::Int(i) => Ok(i128::from(*i)),
+        Cell::BigInt(s) => s.parse::<i128>().map_err(|_| too_large()),
         Cell::Float(f) if f.is_nan() => {
             Err(exc("ValueError", "cannot convert float NaN to integer"))
         }
@@ -143,8 +293,9 @@ fn cell_to_i64(c: &Cell) -> Result<i64, String> {
             "OverflowError",
             "cannot convert float infinity to integer",
         )),
-        Cell::Float(f) => Ok(f.trunc() as i64),
-        Cell::Str(s) => py_int(s).map(|i| i as i64).ok_or_else(|| {
+        Cell::Float(f) if f.abs() < 1.7e38 => Ok(f.trunc() as i128),
+        Cell::Float(_) => Err(too_large()),
+        Cell::Str(s) => py_int(s).ok_or_else(|| {
             exc(
                 "ValueError",
                 &format!("invalid literal for int() with base 10: {}", str_repr(s)),
@@ -170,8 +321,8 @@ fn truthy(c: &Cell) -> bool {
     }
 }
 
-const NAN_INT: &str =
-    "IntCastingNaNError('Cannot convert non-finite values (NA or inf) to integer')";
+/// pandas' refusal of NaN/inf in an integer cast (pandas 3.1's text, as MLflow 3.17.2 runs it).
+const NAN_INT: &str = "IntCastingNaNError(\"Cannot convert non-finite values (NA or inf) to integer. Replace or remove non-finite values or cast to an integer type that supports these values (e.g. 'Int64')\")";
 
 fn to_f64s(col: Column) -> Result<Vec<f64>, String> {
     Ok(match col {
@@ -191,33 +342,8 @@ pub fn cast_column(col: Column, ty: &ColType) -> Result<Column, String> {
     Ok(match ty {
         ColType::Double => Column::F64(to_f64s(col)?),
         ColType::Float => Column::F32(to_f64s(col)?.into_iter().map(|x| x as f32).collect()),
-        ColType::Long | ColType::Integer => {
-            let v: Vec<i64> = match col {
-                Column::I64(v) => v,
-                Column::I32(v) => v.into_iter().map(i64::from).collect(),
-                Column::Bool(v) => v.into_iter().map(|b| b as i64).collect(),
-                Column::F64(v) => {
-                    if v.iter().any(|x| !x.is_finite()) {
-                        return Err(NAN_INT.into());
-                    }
-                    v.into_iter().map(|x| x.trunc() as i64).collect()
-                }
-                Column::F32(v) => {
-                    if v.iter().any(|x| !x.is_finite()) {
-                        return Err(NAN_INT.into());
-                    }
-                    v.into_iter().map(|x| x.trunc() as i64).collect()
-                }
-                other => (0..other.len())
-                    .map(|i| cell_to_i64(&other.cell(i)))
-                    .collect::<Result<_, _>>()?,
-            };
-            if *ty == ColType::Integer {
-                Column::I32(v.into_iter().map(|x| x as i32).collect())
-            } else {
-                Column::I64(v)
-            }
-        }
+        ColType::Long => cast_int(col, IntDtype::I64)?,
+        ColType::Integer => cast_int(col, IntDtype::I32)?,
         ColType::Boolean => match col {
             Column::Bool(v) => Column::Bool(v),
             other => Column::Bool((0..other.len()).map(|i| truthy(&other.cell(i))).collect()),
@@ -228,4 +354,73 @@ pub fn cast_column(col: Column, ty: &ColType) -> Result<Column, String> {
         },
         _ => col,
     })
+}
+
+#[cfg(test)]
+mod numpy_casts {
+    use super::*;
+
+    /// Every cast numpy/pandas made in `tests/fixtures/numpy_casts.json`
+    /// (`record_numpy_casts.py`) is made the same here: value for value, error for error.
+    #[test]
+    fn integer_casts_are_numpys() {
+        let recorded: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/numpy_casts.json")).unwrap();
+        let mut wrong = Vec::new();
+        let cases = recorded["cases"].as_array().unwrap();
+        for case in cases {
+            let input = &case["input"];
+            let cell = if let Some(f) = input.get("float") {
+                let f = f.as_str().unwrap();
+                Cell::Float(match f {
+                    "nan" => f64::NAN,
+                    "inf" => f64::INFINITY,
+                    "-inf" => f64::NEG_INFINITY,
+                    x => x.parse().unwrap(),
+                })
+            } else if let Some(i) = input.get("int") {
+                let i = i.as_str().unwrap();
+                i.parse::<i64>()
+                    .map(Cell::Int)
+                    .unwrap_or_else(|_| Cell::BigInt(i.to_string()))
+            } else if let Some(s) = input.get("str") {
+                Cell::Str(s.as_str().unwrap().to_string())
+            } else {
+                Cell::from_serde(&input["json"])
+            };
+            let col = match (case["column"].as_str().unwrap(), &cell) {
+                ("float64", Cell::Float(f)) => Column::F64(vec![*f]),
+                ("int64", Cell::Int(i)) => Column::I64(vec![*i]),
+                ("object", c) => Column::Object(vec![c.clone()]),
+                other => panic!("unexpected case {other:?}"),
+            };
+            let dtype = case["dtype"].as_str().unwrap();
+            let got = match cast_int(col, IntDtype::of(dtype).unwrap()) {
+                Ok(c) => match c.cell(0) {
+                    Cell::Int(i) => format!("value {i}"),
+                    Cell::BigInt(s) => format!("value {s}"),
+                    other => format!("value {other:?}"),
+                },
+                Err(e) => format!("error {e}"),
+            };
+            let want = match (case.get("value"), case.get("error")) {
+                (Some(v), _) => format!("value {}", v.as_str().unwrap()),
+                (_, Some(e)) => format!("error {}", e.as_str().unwrap()),
+                _ => unreachable!(),
+            };
+            if got != want {
+                wrong.push(format!(
+                    "{} {input} -> {dtype}: numpy {want}, ours {got}",
+                    case["column"]
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} of {} casts differ from numpy:\n{}",
+            wrong.len(),
+            cases.len(),
+            wrong.join("\n")
+        );
+    }
 }

@@ -228,6 +228,11 @@ pub fn enforce(input: Input, specs: &[ColSpec]) -> Result<Frame, String> {
         let Some(p) = cols.iter().rposition(|(n, _)| n.is(name)) else {
             continue;
         };
+        if cols.iter().filter(|(n, _)| n.is(name)).count() > 1 {
+            // pandas: `df[name]` of a duplicated label is a DataFrame, and MLflow's
+            // `values.dtype` on it raises.
+            return Err("'DataFrame' object has no attribute 'dtype'".into());
+        }
         let (label, col) = cols.swap_remove(p);
         out.push((label, enforce_column(col, &spec.ty, name)?));
     }

@@ -70,7 +70,7 @@ pub fn parse(
         match rdr.read_record(&mut rec) {
             Ok(false) => return Err(fail("No columns to parse from file")),
             Err(e) => return Err(fail(e)),
-            Ok(true) if rec.len() == 1 && rec.get(0) == Some("") => continue,
+            Ok(true) if blank(&rec) => continue,
             Ok(true) => break rec.clone(),
         }
     };
@@ -94,8 +94,8 @@ pub fn parse(
             Err(e) => return Err(fail(e)),
             Ok(true) => {}
         }
-        if rec.len() == 1 && rec.get(0) == Some("") {
-            continue; // blank line
+        if blank(&rec) {
+            continue;
         }
         // Short rows are padded to the header's width: bound the cells before they exist.
         budget.check(nrows + 1, ncols)?;
@@ -120,6 +120,14 @@ pub fn parse(
         columns.push((ColName::Str(name), col));
     }
     Ok(Frame { columns, nrows })
+}
+
+/// A line pandas skips (`skip_blank_lines`): empty, or only spaces and tabs.
+fn blank(rec: &::csv::StringRecord) -> bool {
+    rec.len() == 1
+        && rec
+            .get(0)
+            .is_some_and(|f| f.trim_matches([' ', '\t']).is_empty())
 }
 
 /// One column's fields as read: their text in one arena, each field's span (`None`: NA).
@@ -163,31 +171,7 @@ fn typed(values: &[Option<&str>], ty: &ColType, idx: usize) -> Result<Column, Pa
                 Column::F64(v)
             })
         }
-        ColType::Integer | ColType::Long => {
-            let mut v = Vec::with_capacity(values.len());
-            for x in values {
-                let Some(s) = x else {
-                    return Err(fail(format!(
-                        "Integer column has NA values in column {idx}"
-                    )));
-                };
-                match py_int(s) {
-                    Some(i) => v.push(i as i64),
-                    None if py_float(s).is_some() => {
-                        return Err(fail(format!(
-                            "cannot safely convert passed user dtype of {} for float64 dtyped data in column {idx}",
-                            if *ty == ColType::Integer { "int32" } else { "int64" }
-                        )))
-                    }
-                    None => return Err(fail(format!("invalid literal for int() with base 10: '{s}'"))),
-                }
-            }
-            Ok(if *ty == ColType::Integer {
-                Column::I32(v.into_iter().map(|x| x as i32).collect())
-            } else {
-                Column::I64(v)
-            })
-        }
+        ColType::Integer | ColType::Long => typed_int(values, *ty == ColType::Integer, idx),
         ColType::Boolean => {
             let mut v = Vec::with_capacity(values.len());
             for x in values {
@@ -211,6 +195,119 @@ fn typed(values: &[Option<&str>], ty: &ColType, idx: usize) -> Result<Column, Pa
                 })
                 .collect(),
         )),
+    }
+}
+
+/// What pandas' C parser makes of one field of a numeric column.
+enum Token {
+    Int(i128),
+    Float(f64),
+    Other,
+}
+
+fn token(s: &str) -> Token {
+    // The C parser reads no `_` digit separators (Python's `int()`/`float()` do).
+    if s.contains('_') {
+        return Token::Other;
+    }
+    match py_int(s) {
+        Some(i) => Token::Int(i),
+        None => py_float(s).map_or(Token::Other, Token::Float),
+    }
+}
+
+/// `read_csv(dtype=int32|int64)` of one column, as pandas does it: the parser's own dtype
+/// first (int64, uint64, float64 or object), then the safe cast to the requested dtype.
+/// Integral floats (`1.0`, `1e3`) are accepted; a value the dtype cannot hold is refused,
+/// never wrapped.
+fn typed_int(values: &[Option<&str>], int32: bool, idx: usize) -> Result<Column, PayloadError> {
+    let user = if int32 { "int32" } else { "int64" };
+    let unsafe_cast = |parsed: &str| {
+        fail(format!(
+            "cannot safely convert passed user dtype of {user} for {parsed} dtyped data in column {idx}"
+        ))
+    };
+    let na = || fail(format!("Integer column has NA values in column {idx}"));
+    let tokens: Vec<Option<Token>> = values.iter().map(|v| v.map(token)).collect();
+    let (lo, hi): (i128, i128) = if int32 {
+        (i32::MIN.into(), i32::MAX.into())
+    } else {
+        (i64::MIN.into(), i64::MAX.into())
+    };
+    if tokens.iter().flatten().any(|t| matches!(t, Token::Other)) {
+        // An object column: Python's int() of each value in turn, and then the cast is
+        // never "safe" (a string is not equal to its integer).
+        for (v, t) in values.iter().zip(&tokens) {
+            match (v, t) {
+                (None, _) => return Err(na()),
+                (Some(s), _) if py_int(s).is_none() => {
+                    return Err(fail(format!(
+                        "invalid literal for int() with base 10: {}",
+                        crate::pyjson::str_repr(s)
+                    )))
+                }
+                _ => {}
+            }
+        }
+        return Err(unsafe_cast("object"));
+    }
+    if tokens
+        .iter()
+        .flatten()
+        .any(|t| matches!(t, Token::Float(_)))
+    {
+        // A float64 column: every value must be integral and fit the dtype.
+        let mut out = Vec::with_capacity(values.len());
+        let mut missing = false;
+        for t in &tokens {
+            let x = match t {
+                Some(Token::Int(i)) => *i as f64,
+                Some(Token::Float(f)) => *f,
+                // NA (objects returned above)
+                None | Some(Token::Other) => {
+                    missing = true;
+                    continue;
+                }
+            };
+            if x.is_nan() {
+                missing = true;
+                continue;
+            }
+            if x.fract() != 0.0 || !x.is_finite() || x < lo as f64 || x >= -(lo as f64) {
+                return Err(unsafe_cast("float64"));
+            }
+            out.push(x as i128);
+        }
+        if missing {
+            return Err(na());
+        }
+        return Ok(int_column(out, int32));
+    }
+    let mut out = Vec::with_capacity(values.len());
+    for t in &tokens {
+        match t {
+            Some(Token::Int(i)) => out.push(*i),
+            _ => return Err(na()),
+        }
+    }
+    if let Some(&v) = out.iter().find(|v| !(lo..=hi).contains(*v)) {
+        let parsed = if (i64::MIN.into()..=i64::MAX.into()).contains(&v) {
+            "int64"
+        } else if (0..=u64::MAX.into()).contains(&v) {
+            "uint64"
+        } else {
+            return Err(fail("Overflow"));
+        };
+        return Err(unsafe_cast(parsed));
+    }
+    Ok(int_column(out, int32))
+}
+
+fn int_column(v: Vec<i128>, int32: bool) -> Column {
+    if int32 {
+        Column::I32(v.into_iter().map(|x| x as i32).collect())
+    } else {
+        Column::I64(v.into_iter().map(|x| x as i64).collect())
     }
 }
 

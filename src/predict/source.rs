@@ -289,7 +289,8 @@ impl TextReader {
                 .map(|r| r.strip_suffix(b"\r").unwrap_or(r))
                 .unwrap_or(record);
             if self.csv {
-                if !content.is_empty() {
+                // pandas skips empty lines and lines of only spaces and tabs
+                if !content.iter().all(|b| matches!(b, b' ' | b'\t')) {
                     rows.push(start..body.len());
                 }
             } else if !content.iter().all(u8::is_ascii_whitespace) {

@@ -145,6 +145,37 @@ fn reserve_like_first_row(bufs: &mut [ColBuf], s: &Scanner<'_>, first_row: usize
     }
 }
 
+/// Why `dict(record)` fails for a record that is not a JSON object (`None`: it is an empty
+/// record). Key/value pair lists, which `dict()` would read, are refused too: a deliberate
+/// divergence (README).
+fn not_a_record(record: &Cell) -> Option<String> {
+    let pair_error = |len: usize| {
+        Some(format!(
+            "dictionary update sequence element #0 has length {len}; 2 is required"
+        ))
+    };
+    match record {
+        Cell::Null => Some("'NoneType' object is not iterable".into()),
+        Cell::Bool(_) => Some("'bool' object is not iterable".into()),
+        Cell::Int(_) | Cell::BigInt(_) => Some("'int' object is not iterable".into()),
+        Cell::Float(_) => Some("'float' object is not iterable".into()),
+        Cell::Str(s) if s.is_empty() => None,
+        Cell::Str(_) => pair_error(1),
+        Cell::List(items) => match items.first() {
+            None => None,
+            Some(Cell::List(pair)) if pair.len() != 2 => pair_error(pair.len()),
+            Some(Cell::Str(s)) if s.chars().count() != 2 => pair_error(s.chars().count()),
+            Some(Cell::List(_) | Cell::Str(_) | Cell::Dict(_)) => {
+                Some("mlflow-serve does not read records given as key/value pairs".into())
+            }
+            Some(_) => {
+                Some("cannot convert dictionary update sequence element #0 to a sequence".into())
+            }
+        },
+        Cell::Dict(_) => None,
+    }
+}
+
 fn split_error(msg: String) -> PayloadError {
     invalid(format!(
         "Provided dataframe_split field is not a valid dataframe representation in 'split' format. Error: '{msg}'"
@@ -224,6 +255,10 @@ pub(super) fn read_split(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Inpu
                 "Length of values ({nrows}) does not match length of index ({n})"
             )));
         }
+    }
+    if let Some(e) = s.lone_surrogate.take() {
+        // pandas' string columns are UTF-8 (pyarrow): a lone surrogate cannot be stored.
+        return Err(split_error(e));
     }
     let mut cols: Vec<(ColName, Column)> = Vec::with_capacity(labels.len());
     let mut bufs = bufs.into_iter();
@@ -342,8 +377,26 @@ pub(super) fn read_records(s: &mut Scanner<'_>, budget: CellBudget) -> Result<In
     let mut nrows = 0usize;
     if s.array_open().map_err(internal)? {
         let first_row = s.pos;
+        // pandas builds a list whose first record is a dict with `dict(record)` of each.
+        let dict_rows = s.kind().map_err(internal)? == Kind::Object;
         loop {
-            match s.kind().map_err(internal)? {
+            let kind = s.kind().map_err(internal)?;
+            if dict_rows && kind != Kind::Object {
+                let record = s.cell(2).map_err(internal)?;
+                if let Some(e) = not_a_record(&record) {
+                    return Err(invalid(format!(
+                        "Provided dataframe_records field is not a valid dataframe representation in 'records' format. Error: '{e}'"
+                    )));
+                }
+                // `dict([])`, `dict("")`: a row of missing values
+                nrows += 1;
+                budget.check(nrows, names.len())?;
+                if !s.array_next().map_err(internal)? {
+                    break;
+                }
+                continue;
+            }
+            match kind {
                 Kind::Object => {
                     let mut key = s.object_open().map_err(internal)?;
                     while let Some(k) = key {
@@ -414,6 +467,11 @@ pub(super) fn read_records(s: &mut Scanner<'_>, budget: CellBudget) -> Result<In
                 break;
             }
         }
+    }
+    if let Some(e) = s.lone_surrogate.take() {
+        return Err(invalid(format!(
+            "Provided dataframe_records field is not a valid dataframe representation in 'records' format. Error: '{e}'"
+        )));
     }
     let columns = names
         .into_iter()

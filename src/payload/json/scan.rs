@@ -74,6 +74,10 @@ pub struct Scanner<'a> {
     pub(super) b: &'a [u8],
     /// Current byte offset.
     pub pos: usize,
+    /// The first lone surrogate escape (`\ud800`) read, as Python's UTF-8 encoder reports
+    /// it (`'utf-8' codec can't encode character '\ud800' in position 0: …`); the string
+    /// itself holds U+FFFD in its place.
+    pub lone_surrogate: Option<String>,
 }
 
 impl<'a> Scanner<'a> {
@@ -83,6 +87,7 @@ impl<'a> Scanner<'a> {
             doc,
             b: doc.as_bytes(),
             pos: 0,
+            lone_surrogate: None,
         }
     }
 
@@ -199,6 +204,12 @@ impl<'a> Scanner<'a> {
                                     p += 6;
                                     continue;
                                 }
+                            }
+                            if (0xD800..0xE000).contains(&hi) && self.lone_surrogate.is_none() {
+                                self.lone_surrogate = Some(format!(
+                                    "'utf-8' codec can't encode character '\\u{hi:04x}' in position {}: surrogates not allowed",
+                                    out.chars().count()
+                                ));
                             }
                             out.push(char::from_u32(hi).unwrap_or('\u{FFFD}'));
                             continue;
