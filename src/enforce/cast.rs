@@ -163,7 +163,7 @@ impl IntDtype {
     /// truncates; out of range the conversion instruction answers its "integer indefinite"
     /// value (the lowest integer of its width), and the narrow types keep the low bits of a
     /// 32-bit conversion. Recorded from numpy in `tests/fixtures/numpy_casts.json`.
-    fn from_f64(self, x: f64) -> i128 {
+    fn convert_f64(self, x: f64) -> i128 {
         const TWO_63: f64 = 9_223_372_036_854_775_808.0;
         let c32 = || -> i128 {
             if x > -2_147_483_649.0 && x < 2_147_483_648.0 {
@@ -227,7 +227,7 @@ fn floats(v: impl Iterator<Item = f64> + Clone, t: IntDtype) -> Result<Vec<i128>
             &format!("Cannot losslessly cast from float64 to {}", t.name()),
         ));
     }
-    Ok(v.map(|x| t.from_f64(x)).collect())
+    Ok(v.map(|x| t.convert_f64(x)).collect())
 }
 
 /// numpy's conversion of one Python object to an integer dtype: `int()` of it, then a range
@@ -242,7 +242,7 @@ fn py_int_in(c: &Cell, t: IntDtype) -> Result<i128, String> {
     let c_long = i128::from(i64::MIN)..=i128::from(i64::MAX);
     let c_ulong = 0..=i128::from(u64::MAX);
     let wide_unsigned = matches!(t, IntDtype::U32 | IntDtype::U64);
-    if !c_long.contains(&v) && !(wide_unsigned && c_ulong.contains(&v)) {
+    if !(c_long.contains(&v) || wide_unsigned && c_ulong.contains(&v)) {
         return Err(exc(
             "OverflowError",
             "Python int too large to convert to C long",
