@@ -509,8 +509,65 @@ def torch_tuple_out_cases():
     return [case("inputs", {"inputs": [[1.0, 2.0]]})]
 
 
+def round2_wine_cols_cases():
+    """Parity round 2 (issue 17): what MLflow accepts and refuses at the edges of its formats."""
+    row = [7.4, 0.7, 0.0, 1.9, 0.076, 11.0, 34.0, 0.9978, 3.51, 0.56, 9.4]
+    rec = dict(zip(WINE, row))
+    line = ",".join(map(str, row))
+    cases = [
+        case("r2_split_index_null", split([row], index=None)),
+        case("r2_split_duplicate_schema_column", split([row + [1.0]], cols=WINE + ["alcohol"]),
+             compare="predict"),
+        case("r2_csv_whitespace_line", ",".join(WINE) + "\n" + line + "\n   \n" + line + "\n",
+             ctype="text/csv"),
+        case("r2_csv_tab_line", ",".join(WINE) + "\n" + line + "\n\t \n" + line + "\n", ctype="text/csv"),
+        case("r2_split_lone_surrogate",
+             '{"dataframe_split": {"columns": ' + json.dumps(WINE) + ', "data": [['
+             + ",".join(map(str, row[:-1])) + ', "ab\\ud800"]]}}'),
+        case("r2_records_lone_surrogate", '{"dataframe_records": [{"alcohol": "\\udc00x"}]}'),
+        case("r2_records_empty_list_record", {"dataframe_records": [rec, []]}),
+        case("r2_records_empty_string_record", {"dataframe_records": [rec, ""]}),
+    ]
+    for name, bad in [("null", None), ("true", True), ("int", 5), ("float", 1.5), ("string", "xy"),
+                      ("list", [1, 2]), ("triple_list", [[1, 2, 3]])]:
+        cases.append(case(f"r2_records_{name}_after_dict", {"dataframe_records": [rec, bad]}))
+    return cases
+
+
+def round2_typed_cases():
+    """Parity round 2 (issue 17): integer columns at and beyond their dtype's range, from JSON
+    numbers, JSON strings and CSV; integral floats in CSV integer columns."""
+    cols = ["i32", "i64", "f32", "f64", "flag"]
+    head = "i32,i64,f32,f64,flag\n"
+
+    def one(i32=1, i64=10, f32=0.5, f64=0.1, flag=True):
+        return [[i32, i64, f32, f64, flag]]
+    return [
+        case("r2_i32_json_number_wraps", split(one(i32=10000000000), cols)),
+        case("r2_i32_json_float_beyond", split(one(i32=1e10), cols)),
+        case("r2_i32_json_string_beyond", split(one(i32="10000000000"), cols)),
+        case("r2_i32_json_string_float_beyond", split(one(i32="1e10"), cols), compare="exception"),
+        case("r2_i32_json_mixed_object_beyond", split(one(i32=10000000000) + one(i32="a"), cols)),
+        case("r2_i64_json_big_int", split(one(i64=99999999999999999999), cols)),
+        case("r2_i64_json_string_big", split(one(i64="99999999999999999999"), cols)),
+        case("r2_i64_json_float_1e300", split(one(i64=1e300), cols)),
+        case("r2_i32_json_string_300", split(one(i32="300"), cols)),
+        case("r2_f32_json_1e308", split(one(f32=1e308), cols)),
+        case("r2_csv_i32_integral_float", head + "1.0,2.0,1.5,2.5,True\n", ctype="text/csv"),
+        case("r2_csv_i32_exponent", head + "1e3,2,1.5,2.5,True\n", ctype="text/csv"),
+        case("r2_csv_i32_beyond", head + "2147483648,2,1.5,2.5,True\n", ctype="text/csv"),
+        case("r2_csv_i32_float_beyond", head + "2147483648,2,1.5,2.5,True\n1.0,2,1.5,2.5,True\n", ctype="text/csv"),
+        case("r2_csv_i64_beyond_u64", head + "1,99999999999999999999,1.5,2.5,True\n", ctype="text/csv"),
+        case("r2_csv_i64_uint64", head + "1,10000000000000000000,1.5,2.5,True\n", ctype="text/csv"),
+        case("r2_csv_i32_underscore", head + "1_0,2,1.5,2.5,True\n", ctype="text/csv"),
+        case("r2_csv_i32_word_after_float", head + "1.0,2,1.5,2.5,True\nabc,2,1.5,2.5,True\n", ctype="text/csv"),
+        case("r2_csv_i32_fraction_and_missing", head + "1.5,2,1.5,2.5,True\nnan,2,1.5,2.5,True\n", ctype="text/csv"),
+        case("r2_csv_whitespace_lines", head + "1,2,1.5,2.5,True\n \t \n3,4,1.5,2.5,False\n", ctype="text/csv"),
+    ]
+
+
 MODEL_CASES = {
-    "wine_cols": lambda: protocol_cases() + wine_cols_cases(),
+    "wine_cols": lambda: protocol_cases() + wine_cols_cases() + round2_wine_cols_cases(),
     "wine_tensor": wine_tensor_cases,
     "torch_keeps_input": torch_keeps_input_cases,
     "wine_nosig": wine_nosig_cases,
@@ -520,7 +577,7 @@ MODEL_CASES = {
     "wine_params": params_cases,
     "image_uint8": image_cases,
     "wine_mlp_external": lambda: [case("split_3", split(wine_rows(3))), case("split_64", split(wine_rows(64)))],
-    "typed_columns": typed_cases,
+    "typed_columns": lambda: typed_cases() + round2_typed_cases(),
     "string_echo": string_cases,
     "torch_wine_cols": torch_wine_cols_cases,
     "torch_wine_tensor": torch_wine_tensor_cases,
