@@ -293,6 +293,90 @@ impl Array {
             self.dtype_name()
         )
     }
+
+    /// numpy's `str()` of the array (as MLflow's messages show a bare array), or the short
+    /// rendering where numpy's would not be bounded or is not reproduced (object arrays).
+    pub fn numpy_str(&self) -> String {
+        self.numpy(|shape, elems, _| crate::pyjson::ndarray::array_str(shape, elems))
+    }
+
+    /// numpy's `repr()` of the array (as MLflow's messages show one inside a dict).
+    pub fn numpy_repr(&self) -> String {
+        self.numpy(crate::pyjson::ndarray::array_repr)
+    }
+
+    fn numpy(
+        &self,
+        print: impl FnOnce(&[usize], crate::pyjson::ndarray::Elems<'_>, &str) -> String,
+    ) -> String {
+        use crate::pyjson::ndarray::Elems;
+        /// More printed elements than this and the short form is used instead: numpy only
+        /// summarises axes longer than 6, so a deep tensor of short axes prints whole.
+        const MAX_PRINTED: usize = 20_000;
+        let Array::Typed(t) = self else {
+            return self.describe();
+        };
+        let summarised = t.shape.iter().product::<usize>() > 1000;
+        let printed = t.shape.iter().fold(1usize, |acc, &n| {
+            acc.saturating_mul(if summarised && n > 6 { 6 } else { n })
+        });
+        if printed > MAX_PRINTED {
+            return self.describe();
+        }
+        let dtype = self.dtype_name();
+        let wide = |v: &mut dyn Iterator<Item = i128>| v.collect::<Vec<i128>>();
+        let ints: Vec<i128>;
+        let elems = match &t.data {
+            TensorData::F64(v) => Elems::F64(v),
+            TensorData::F32(v) | TensorData::F16(v) => Elems::F32(v),
+            TensorData::Bool(v) => Elems::Bool(v),
+            TensorData::Str(_) => return self.describe(),
+            TensorData::I8(v) => {
+                ints = wide(&mut v.iter().map(|&x| x.into()));
+                Elems::Int(&ints)
+            }
+            TensorData::I16(v) => {
+                ints = wide(&mut v.iter().map(|&x| x.into()));
+                Elems::Int(&ints)
+            }
+            TensorData::I32(v) => {
+                ints = wide(&mut v.iter().map(|&x| x.into()));
+                Elems::Int(&ints)
+            }
+            TensorData::I64(v) => {
+                ints = wide(&mut v.iter().map(|&x| x.into()));
+                Elems::Int(&ints)
+            }
+            TensorData::U8(v) => {
+                ints = wide(&mut v.iter().map(|&x| x.into()));
+                Elems::Int(&ints)
+            }
+            TensorData::U16(v) => {
+                ints = wide(&mut v.iter().map(|&x| x.into()));
+                Elems::Int(&ints)
+            }
+            TensorData::U32(v) => {
+                ints = wide(&mut v.iter().map(|&x| x.into()));
+                Elems::Int(&ints)
+            }
+            TensorData::U64(v) => {
+                ints = wide(&mut v.iter().map(|&x| x.into()));
+                Elems::Int(&ints)
+            }
+        };
+        let mut out = print(&t.shape, elems, &dtype);
+        let cap = crate::pyjson::max_error_data();
+        if out.len() > cap {
+            // --max-error-data-bytes, as every rendering of request data
+            let mut cut = cap;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push_str("...");
+        }
+        out
+    }
 }
 
 /// What a request carries once parsed (DataFrame, ndarray, dict of arrays, or other: what pyfunc hands a flavor).
@@ -315,12 +399,12 @@ impl Input {
     pub fn describe(&self) -> String {
         match self {
             Input::Frame(f) => f.describe(),
-            Input::Array(a) => a.describe(),
+            Input::Array(a) => a.numpy_str(),
             Input::Dict(d) => format!(
                 "{{{}}}",
                 join_bounded(
                     d.iter()
-                        .map(|(k, a)| format!("{}: {}", str_repr(k), a.describe())),
+                        .map(|(k, a)| format!("{}: {}", str_repr(k), a.numpy_repr())),
                     ", "
                 )
             ),
