@@ -64,6 +64,37 @@ pub fn parse(body: &[u8], budget: CellBudget) -> Result<Frame, PayloadError> {
     )
 }
 
+/// The checks pyarrow makes when it opens a buffer, with its messages (what `read_parquet`
+/// raises, and MLflow quotes, for a body that is not Parquet at all).
+fn check_open(body: &[u8]) -> Result<(), PayloadError> {
+    let n = body.len();
+    let refuse = |why: String| {
+        Err(fail(format!(
+            "Could not open Parquet input source '<Buffer>': {why}"
+        )))
+    };
+    if n == 0 {
+        return refuse("Parquet file size is 0 bytes".into());
+    }
+    if n < 8 {
+        return refuse(format!(
+            "Parquet file size is {n} bytes, smaller than the minimum file footer (8 bytes)"
+        ));
+    }
+    if &body[n - 4..] != b"PAR1" {
+        return refuse(
+            "Parquet magic bytes not found in footer. Either the file is corrupted or this is not a parquet file.".into(),
+        );
+    }
+    let len = u32::from_le_bytes([body[n - 8], body[n - 7], body[n - 6], body[n - 5]]);
+    if (n as u64) < u64::from(len) + 8 {
+        return refuse(format!(
+            "Parquet file size is {n} bytes, smaller than the size reported by footer's ({len}bytes)"
+        ));
+    }
+    Ok(())
+}
+
 /// Deepest thrift nesting accepted in a footer (real ones nest about 6 levels).
 const MAX_THRIFT_DEPTH: usize = 64;
 
@@ -337,6 +368,7 @@ fn check_pages(
 }
 
 fn read(body: &[u8], budget: CellBudget) -> Result<Frame, PayloadError> {
+    check_open(body)?;
     check_footer(body)?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(body)).map_err(fail)?;
