@@ -66,11 +66,13 @@ pub fn enforce(
     params: Option<Cell>,
     params_schema: Option<&[ParamSpec]>,
 ) -> Result<(Enforced, Vec<(String, Cell)>), EnforceError> {
-    let describe = input.describe();
     let input = match (input, schema, parse_cast) {
         (Input::Frame(f), Some(s), true) => Input::Frame(cast::parse_time_cast(f, s)?),
         (i, _, _) => i,
     };
+    // MLflow shows the data as the scoring server parsed it (after the parse-time cast);
+    // printed only if something fails.
+    let shown = input.preview();
     let enforced = match schema {
         None => match input {
             Input::Frame(f) => Enforced::Frame(f),
@@ -81,7 +83,7 @@ pub fn enforce(
         },
         Some(s) => {
             let schema_err = |message: String| EnforceError::Schema {
-                data: describe.clone(),
+                data: shown.describe(),
                 schema: s.repr(),
                 message,
             };
@@ -97,7 +99,7 @@ pub fn enforce(
     };
     let params =
         params::enforce(params, params_schema).map_err(|message| EnforceError::Params {
-            data: describe,
+            data: shown.describe(),
             message,
         })?;
     Ok((enforced, params))

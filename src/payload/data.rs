@@ -161,6 +161,29 @@ impl Column {
         Column::Object(cells)
     }
 
+    /// The rows at `idx`, in that order (messages show a frame's first and last rows).
+    pub fn take(&self, idx: &[usize]) -> Column {
+        fn pick<T: Clone>(v: &[T], idx: &[usize]) -> Vec<T> {
+            idx.iter().map(|&i| v[i].clone()).collect()
+        }
+        match self {
+            Column::Bool(v) => Column::Bool(pick(v, idx)),
+            Column::I8(v) => Column::I8(pick(v, idx)),
+            Column::I16(v) => Column::I16(pick(v, idx)),
+            Column::I32(v) => Column::I32(pick(v, idx)),
+            Column::I64(v) => Column::I64(pick(v, idx)),
+            Column::U8(v) => Column::U8(pick(v, idx)),
+            Column::U16(v) => Column::U16(pick(v, idx)),
+            Column::U32(v) => Column::U32(pick(v, idx)),
+            Column::U64(v) => Column::U64(pick(v, idx)),
+            Column::F32(v) => Column::F32(pick(v, idx)),
+            Column::F64(v) => Column::F64(pick(v, idx)),
+            Column::Str(v) => Column::Str(pick(v, idx)),
+            Column::Bytes(v) => Column::Bytes(pick(v, idx)),
+            Column::Object(v) => Column::Object(pick(v, idx)),
+        }
+    }
+
     /// The cell at `i` as a [`Cell`] (slow path, for messages and object handling).
     pub fn cell(&self, i: usize) -> Cell {
         match self {
@@ -234,17 +257,63 @@ impl Frame {
         self.columns.iter().rposition(|(n, _)| n.is(name))
     }
 
-    /// A short Python-like rendering for the `Failed to predict data '...'` prefix.
+    /// pandas' `repr()` of the frame, as MLflow's messages show it (`Failed to predict data
+    /// '...'`): at most 10 rows and 80 columns of text, whatever the frame's size.
     pub fn describe(&self) -> String {
-        if self.columns.is_empty() && self.nrows == 0 {
-            return "Empty DataFrame\nColumns: []\nIndex: []".into();
-        }
-        format!(
-            "DataFrame with columns [{}]\n\n[{} rows x {} columns]",
-            join_bounded(self.columns.iter().map(|(n, _)| n.as_key()), ", "),
-            self.nrows,
-            self.columns.len()
-        )
+        self.describe_as(self.nrows)
+    }
+
+    /// The frame's printout when it holds the first and last 5 rows of a frame of `nrows`
+    /// rows (a [`Preview`]), or all of them (`nrows` = its own).
+    fn describe_as(&self, nrows: usize) -> String {
+        use crate::pyjson::dataframe::{frame_repr, Col, Values};
+        let ints: Vec<Vec<i128>> = self
+            .columns
+            .iter()
+            .map(|(_, c)| match c {
+                Column::I8(v) => v.iter().map(|&x| x.into()).collect(),
+                Column::I16(v) => v.iter().map(|&x| x.into()).collect(),
+                Column::I32(v) => v.iter().map(|&x| x.into()).collect(),
+                Column::I64(v) => v.iter().map(|&x| x.into()).collect(),
+                Column::U8(v) => v.iter().map(|&x| x.into()).collect(),
+                Column::U16(v) => v.iter().map(|&x| x.into()).collect(),
+                Column::U32(v) => v.iter().map(|&x| x.into()).collect(),
+                Column::U64(v) => v.iter().map(|&x| x.into()).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let cols: Vec<Col<'_>> = self
+            .columns
+            .iter()
+            .zip(ints)
+            .map(|((name, col), ints)| Col {
+                label: match name {
+                    ColName::Str(s) => s.clone(),
+                    ColName::Int(i) => i.to_string(),
+                },
+                values: match col {
+                    Column::F64(v) => Values::F64(v),
+                    Column::F32(v) => Values::F32(v),
+                    Column::Bool(v) => Values::Bool(v),
+                    Column::Str(v) => Values::Text(v.iter().map(Option::as_deref).collect()),
+                    Column::Bytes(v) => Values::Other(
+                        v.iter()
+                            .map(|b| {
+                                b.as_deref()
+                                    .map_or("None".into(), crate::pyjson::bytes_repr)
+                            })
+                            .collect(),
+                    ),
+                    Column::Object(v) => Values::Other(v.iter().map(Cell::py_str).collect()),
+                    _ => Values::Int(ints),
+                },
+            })
+            .collect();
+        let int_labels = self
+            .columns
+            .iter()
+            .all(|(n, _)| matches!(n, ColName::Int(_)));
+        frame_repr(&cols, nrows, int_labels)
     }
 }
 
@@ -394,7 +463,74 @@ pub enum Input {
     Other(Cell),
 }
 
+/// What a message shows of an input, kept before enforcement consumes the input: a copy of
+/// a small input, the first and last 5 rows of a long frame (all pandas prints), or the
+/// printout itself for large arrays. Cheap to take on every request; printed only on error.
+#[derive(Debug, Clone)]
+pub enum Preview {
+    /// The whole input.
+    Whole(Input),
+    /// The first and last 5 rows of a frame of `nrows` rows.
+    Frame {
+        /// Those rows.
+        rows: Frame,
+        /// The frame's length.
+        nrows: usize,
+    },
+    /// Already printed.
+    Text(String),
+}
+
+impl Preview {
+    /// The printout MLflow embeds (`Failed to predict data '…'`).
+    pub fn describe(&self) -> String {
+        match self {
+            Preview::Whole(i) => i.describe(),
+            Preview::Frame { rows, nrows } => rows.describe_as(*nrows),
+            Preview::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// Frames longer than this print their first and last 5 rows only (pandas' `max_rows`).
+const PRINTED_ROWS: usize = 60;
+/// Arrays of more elements than this print their edges only (numpy's `threshold`).
+const PRINTED_ELEMENTS: usize = 1000;
+
 impl Input {
+    /// What [`describe`](Self::describe) needs of the input, taken cheaply.
+    pub fn preview(&self) -> Preview {
+        match self {
+            Input::Frame(f) if f.nrows > PRINTED_ROWS => {
+                let idx: Vec<usize> = (0..5).chain(f.nrows - 5..f.nrows).collect();
+                Preview::Frame {
+                    rows: Frame {
+                        columns: f
+                            .columns
+                            .iter()
+                            .map(|(n, c)| (n.clone(), c.take(&idx)))
+                            .collect(),
+                        nrows: idx.len(),
+                    },
+                    nrows: f.nrows,
+                }
+            }
+            Input::Array(a) if a.shape().iter().product::<usize>() > PRINTED_ELEMENTS => {
+                Preview::Text(self.describe())
+            }
+            Input::Dict(d)
+                if d.iter()
+                    .map(|(_, a)| a.shape().iter().product::<usize>())
+                    .sum::<usize>()
+                    > PRINTED_ELEMENTS =>
+            {
+                Preview::Text(self.describe())
+            }
+            Input::Records(_) | Input::Other(_) => Preview::Text(self.describe()),
+            other => Preview::Whole(other.clone()),
+        }
+    }
+
     /// The `str(data)` rendering MLflow embeds in `Failed to predict data '…'` (approximate).
     pub fn describe(&self) -> String {
         match self {
@@ -410,6 +546,49 @@ impl Input {
             ),
             Input::Records(r) => format!("[{} records]", r.len()),
             Input::Other(c) => c.py_repr(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A long frame's preview (its first and last 5 rows) prints as the whole frame does.
+    #[test]
+    fn a_preview_prints_as_the_whole_input() {
+        for nrows in [1, 60, 61, 70, 1000] {
+            let frame = Frame {
+                columns: vec![
+                    (
+                        ColName::Str("x".into()),
+                        Column::F64((0..nrows).map(|i| i as f64 * 1.5).collect()),
+                    ),
+                    (
+                        ColName::Str("n".into()),
+                        Column::I64((0..nrows as i64).collect()),
+                    ),
+                    (
+                        ColName::Str("s".into()),
+                        Column::Str(
+                            (0..nrows)
+                                .map(|i| (i % 3 > 0).then(|| format!("v{i}")))
+                                .collect(),
+                        ),
+                    ),
+                ],
+                nrows,
+            };
+            let whole = frame.describe();
+            let input = Input::Frame(frame);
+            assert_eq!(input.preview().describe(), whole, "{nrows} rows");
+            if nrows > 60 {
+                assert!(
+                    whole.ends_with(&format!("[{nrows} rows x 3 columns]")),
+                    "{whole}"
+                );
+                assert!(matches!(input.preview(), Preview::Frame { .. }));
+            }
         }
     }
 }

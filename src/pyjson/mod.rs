@@ -1,6 +1,7 @@
 //! Python-compatible text: `json.dumps` output (MLflow's response format) and the `repr`
 //! forms of floats, strings and bytes that MLflow embeds in its messages.
 
+pub mod dataframe;
 pub mod ndarray;
 mod number;
 mod repr;
