@@ -107,7 +107,9 @@ pub fn enforce(
             out.push((spec.name.clone(), spec.default.clone()));
             continue;
         };
-        if *v == Cell::Null {
+        // MLflow lets `None` through for a scalar param; an array param refuses it below
+        // ("received NoneType with ndim 0").
+        if *v == Cell::Null && !spec.is_list {
             out.push((spec.name.clone(), Cell::Null));
             continue;
         }
@@ -118,7 +120,16 @@ pub fn enforce(
                     if items.iter().any(|i| matches!(i, Cell::List(_))) {
                         Err(Shape(format!("Value must be a 1D array with shape (-1,) for param {}, received list with ndim 2", spec.repr())))
                     } else {
-                        items.iter().map(|i| convert_scalar(i, t)).collect::<Result<Vec<_>, _>>().map(Cell::List).map_err(Type)
+                        // `None` items pass, as MLflow passes them
+                        items
+                            .iter()
+                            .map(|i| match i {
+                                Cell::Null => Ok(Cell::Null),
+                                i => convert_scalar(i, t),
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                            .map(Cell::List)
+                            .map_err(Type)
                     }
                 }
                 other => Err(Shape(format!(
