@@ -568,7 +568,24 @@ def round2_typed_cases():
         case("r2_csv_i32_word_after_float", head + "1.0,2,1.5,2.5,True\nabc,2,1.5,2.5,True\n", ctype="text/csv"),
         case("r2_csv_i32_fraction_and_missing", head + "1.5,2,1.5,2.5,True\nnan,2,1.5,2.5,True\n", ctype="text/csv"),
         case("r2_csv_whitespace_lines", head + "1,2,1.5,2.5,True\n \t \n3,4,1.5,2.5,False\n", ctype="text/csv"),
+        case("r2_parquet_i32_null", nullable_parquet("i32"), ctype="application/vnd.apache.parquet"),
+        case("r2_parquet_i64_null", nullable_parquet("i64"), ctype="application/vnd.apache.parquet"),
     ]
+
+
+def nullable_parquet(column):
+    """A typed_columns Parquet body whose integer `column` holds a null (pyarrow writes it as
+    a nullable int; pandas reads it back as float64 with NaN)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    ints = {"i32": pa.int32(), "i64": pa.int64()}
+    table = pa.table({
+        name: pa.array([1, None] if name == column else [1, 2], ty) for name, ty in ints.items()
+    } | {"f32": pa.array([0.5, 1.5], pa.float32()), "f64": pa.array([0.1, 0.2]),
+         "flag": pa.array([True, False])})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
 
 
 MODEL_CASES = {
