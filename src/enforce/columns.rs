@@ -312,7 +312,8 @@ pub fn enforce_column(col: Column, ty: &ColType, name: &str) -> Result<Column, S
         (_, col) => {
             let mut msg = format!(
                 "Incompatible input types for column {name}. Can not safely convert {} to {}.",
-                col.dtype_name().replace("str", "object"),
+                // pandas 3 names its string dtype `str` (mixed columns stay `object`)
+                col.dtype_name(),
                 numpy_target(ty)
             );
             if let Column::F64(v) = &col {
