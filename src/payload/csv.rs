@@ -74,17 +74,19 @@ pub fn parse(
             Ok(true) => break rec.clone(),
         }
     };
-    let names: Vec<String> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            if h.is_empty() {
-                format!("Unnamed: {i}")
-            } else {
-                h.to_string()
-            }
-        })
-        .collect();
+    let names = dedup_names(
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                if h.is_empty() {
+                    format!("Unnamed: {i}")
+                } else {
+                    h.to_string()
+                }
+            })
+            .collect(),
+    );
     let ncols = names.len();
     let mut raw: Vec<RawColumn> = (0..ncols).map(|_| RawColumn::default()).collect();
     let mut nrows = 0;
@@ -120,6 +122,23 @@ pub fn parse(
         columns.push((ColName::Str(name), col));
     }
     Ok(Frame { columns, nrows })
+}
+
+/// pandas' renaming of repeated header names (`a`, `a` → `a`, `a.1`), as `read_csv` does.
+fn dedup_names(mut names: Vec<String>) -> Vec<String> {
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for name in names.iter_mut() {
+        let mut col = name.clone();
+        let mut cur = counts.get(&col).copied().unwrap_or(0);
+        while cur > 0 {
+            counts.insert(col.clone(), cur + 1);
+            col = format!("{col}.{cur}");
+            cur = counts.get(&col).copied().unwrap_or(0);
+        }
+        counts.insert(col.clone(), cur + 1);
+        *name = col;
+    }
+    names
 }
 
 /// A line pandas skips (`skip_blank_lines`): empty, or only spaces and tabs.
@@ -161,6 +180,9 @@ fn typed(values: &[Option<&str>], ty: &ColType, idx: usize) -> Result<Column, Pa
             for x in values {
                 v.push(match x {
                     None => f64::NAN,
+                    // the C parser reads its boolean words in a float column too
+                    Some("True" | "TRUE" | "true") => 1.0,
+                    Some("False" | "FALSE" | "false") => 0.0,
                     Some(s) => py_float(s)
                         .ok_or_else(|| fail(format!("could not convert string to float: '{s}'")))?,
                 });

@@ -532,6 +532,10 @@ def round2_wine_cols_cases():
         case("r2_records_lone_surrogate", '{"dataframe_records": [{"alcohol": "\\udc00x"}]}'),
         case("r2_records_empty_list_record", {"dataframe_records": [rec, []]}),
         case("r2_records_empty_string_record", {"dataframe_records": [rec, ""]}),
+        case("r2_split_columns_null", {"dataframe_split": {"columns": None, "data": [row]}}),
+        case("r2_csv_duplicate_header", ",".join(WINE) + ",alcohol\n" + line + ",1\n", ctype="text/csv"),
+        case("r2_csv_true_in_double_column", ",".join(WINE) + "\n" + line.replace("7.4", "True", 1) + "\n",
+             ctype="text/csv"),
     ]
     for name, bad in [("null", None), ("true", True), ("int", 5), ("float", 1.5), ("string", "xy"),
                       ("list", [1, 2]), ("triple_list", [[1, 2, 3]])]:

@@ -209,6 +209,11 @@ pub(super) fn read_split(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Inpu
             keys.push(k.to_string());
         }
         match &*k {
+            // `"columns": null` is pandas' default labels, as if absent
+            "columns" if s.kind().map_err(internal)? == Kind::Null => {
+                s.skip(2).map_err(internal)?;
+                columns = None;
+            }
             "columns" => columns = Some(read_labels(s)?),
             "data" => data = Some(read_rows(s, budget)?),
             "index" => {
