@@ -13,19 +13,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-const COLUMNS: [&str; 11] = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-];
+use common::WINE as COLUMNS;
 
 /// `n` wine rows (deterministic), with an `id` column first.
 fn rows(n: usize) -> Vec<(i64, [f64; 11])> {
@@ -136,17 +124,22 @@ fn jsonl_rows(text: &str) -> Vec<(i64, f64)> {
         .collect()
 }
 
+/// The record batches of a Parquet file.
+fn parquet_batches(path: &Path) -> Vec<arrow_array::RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 fn parquet_rows(path: &Path) -> Vec<(i64, f64)> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float32Type, Int64Type};
-    let file = std::fs::File::open(path).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap();
     let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.unwrap();
+    for batch in parquet_batches(path) {
         let ids = batch
             .column_by_name("id")
             .unwrap()
@@ -574,14 +567,8 @@ fn an_unreadable_row_keeps_the_output_typed() {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float32Type, Int64Type};
     use arrow_array::Array as _;
-    let file = std::fs::File::open(&out).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap();
     let mut seen = 0;
-    for batch in reader {
-        let batch = batch.unwrap();
+    for batch in parquet_batches(&out) {
         let ids = batch
             .column_by_name("id")
             .unwrap()

@@ -270,17 +270,7 @@ impl Frame {
         let ints: Vec<Vec<i128>> = self
             .columns
             .iter()
-            .map(|(_, c)| match c {
-                Column::I8(v) => v.iter().map(|&x| x.into()).collect(),
-                Column::I16(v) => v.iter().map(|&x| x.into()).collect(),
-                Column::I32(v) => v.iter().map(|&x| x.into()).collect(),
-                Column::I64(v) => v.iter().map(|&x| x.into()).collect(),
-                Column::U8(v) => v.iter().map(|&x| x.into()).collect(),
-                Column::U16(v) => v.iter().map(|&x| x.into()).collect(),
-                Column::U32(v) => v.iter().map(|&x| x.into()).collect(),
-                Column::U64(v) => v.iter().map(|&x| x.into()).collect(),
-                _ => Vec::new(),
-            })
+            .map(|(_, c)| widened_column(c).unwrap_or_default())
             .collect();
         let cols: Vec<Col<'_>> = self
             .columns
@@ -393,45 +383,19 @@ impl Array {
             return self.describe();
         }
         let dtype = self.dtype_name();
-        let wide = |v: &mut dyn Iterator<Item = i128>| v.collect::<Vec<i128>>();
         let ints: Vec<i128>;
         let elems = match &t.data {
             TensorData::F64(v) => Elems::F64(v),
             TensorData::F32(v) | TensorData::F16(v) => Elems::F32(v),
             TensorData::Bool(v) => Elems::Bool(v),
             TensorData::Str(_) => return self.describe(),
-            TensorData::I8(v) => {
-                ints = wide(&mut v.iter().map(|&x| x.into()));
-                Elems::Int(&ints)
-            }
-            TensorData::I16(v) => {
-                ints = wide(&mut v.iter().map(|&x| x.into()));
-                Elems::Int(&ints)
-            }
-            TensorData::I32(v) => {
-                ints = wide(&mut v.iter().map(|&x| x.into()));
-                Elems::Int(&ints)
-            }
-            TensorData::I64(v) => {
-                ints = wide(&mut v.iter().map(|&x| x.into()));
-                Elems::Int(&ints)
-            }
-            TensorData::U8(v) => {
-                ints = wide(&mut v.iter().map(|&x| x.into()));
-                Elems::Int(&ints)
-            }
-            TensorData::U16(v) => {
-                ints = wide(&mut v.iter().map(|&x| x.into()));
-                Elems::Int(&ints)
-            }
-            TensorData::U32(v) => {
-                ints = wide(&mut v.iter().map(|&x| x.into()));
-                Elems::Int(&ints)
-            }
-            TensorData::U64(v) => {
-                ints = wide(&mut v.iter().map(|&x| x.into()));
-                Elems::Int(&ints)
-            }
+            other => match widened(other) {
+                Some(v) => {
+                    ints = v;
+                    Elems::Int(&ints)
+                }
+                None => return self.describe(),
+            },
         };
         let mut out = print(&t.shape, elems, &dtype);
         let cap = crate::pyjson::max_error_data();
@@ -461,6 +425,41 @@ pub enum Input {
     Records(Vec<Vec<(String, Cell)>>),
     /// Any other value (empty list, scalar, LLM payload…).
     Other(Cell),
+}
+
+/// An integer tensor's elements widened to `i128` (numpy and pandas print every integer
+/// dtype alike); `None` for other element types.
+fn widened(d: &TensorData) -> Option<Vec<i128>> {
+    match d {
+        TensorData::I8(v) => w(v),
+        TensorData::I16(v) => w(v),
+        TensorData::I32(v) => w(v),
+        TensorData::I64(v) => w(v),
+        TensorData::U8(v) => w(v),
+        TensorData::U16(v) => w(v),
+        TensorData::U32(v) => w(v),
+        TensorData::U64(v) => w(v),
+        _ => None,
+    }
+}
+
+/// An integer column's values widened to `i128`; `None` for other dtypes.
+fn widened_column(c: &Column) -> Option<Vec<i128>> {
+    match c {
+        Column::I8(v) => w(v),
+        Column::I16(v) => w(v),
+        Column::I32(v) => w(v),
+        Column::I64(v) => w(v),
+        Column::U8(v) => w(v),
+        Column::U16(v) => w(v),
+        Column::U32(v) => w(v),
+        Column::U64(v) => w(v),
+        _ => None,
+    }
+}
+
+fn w<T: Copy + Into<i128>>(v: &[T]) -> Option<Vec<i128>> {
+    Some(v.iter().map(|&x| x.into()).collect())
 }
 
 /// What a message shows of an input, kept before enforcement consumes the input: a copy of
