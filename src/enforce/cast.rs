@@ -268,9 +268,13 @@ fn cell_to_f64(c: &Cell) -> Result<f64, String> {
                 &format!("could not convert string to float: {}", str_repr(s)),
             )
         }),
-        Cell::List(_) | Cell::Dict(_) => Err(exc(
+        Cell::List(_) => Err(exc(
             "ValueError",
             "setting an array element with a sequence.",
+        )),
+        Cell::Dict(_) => Err(exc(
+            "TypeError",
+            "float() argument must be a string or a real number, not 'dict'",
         )),
     }
 }
@@ -302,8 +306,11 @@ fn cell_to_int(c: &Cell) -> Result<i128, String> {
             )
         }),
         Cell::List(_) | Cell::Dict(_) => Err(exc(
-            "ValueError",
-            "setting an array element with a sequence.",
+            "TypeError",
+            &format!(
+                "int() argument must be a string, a bytes-like object or a real number, not '{}'",
+                c.py_type()
+            ),
         )),
     }
 }

@@ -93,34 +93,36 @@ pub fn to_frame(input: Input) -> Result<Frame, String> {
         Input::Records(r) => records_to_frame(r),
         Input::Array(a) => array_frame(&a).map_err(|e| format!("{CAST}{e}"))?,
         Input::Dict(items) => {
-            let scalar = items.iter().all(|(_, a)| a.shape().is_empty());
             if items.is_empty() {
                 return Ok(Frame::default());
             }
-            let nrows = if scalar {
-                1
-            } else {
-                items
-                    .iter()
-                    .map(|(_, a)| a.shape().first().copied().unwrap_or(1))
-                    .max()
-                    .unwrap_or(0)
+            // `pd.DataFrame(dict)`: arrays of one length; 0-d values (scalars) broadcast
+            let lens: Vec<usize> = items
+                .iter()
+                .filter_map(|(_, a)| a.shape().first().copied())
+                .collect();
+            let nrows = match lens.first() {
+                None => 1,
+                Some(&n) if lens.iter().all(|&l| l == n) => n,
+                Some(_) => return Err(format!("{CAST}All arrays must be of the same length")),
             };
             let mut columns = Vec::with_capacity(items.len());
             for (name, a) in items {
-                let len = a.shape().first().copied().unwrap_or(1);
-                if len != nrows {
-                    return Err(format!("{CAST}All arrays must be of the same length"));
-                }
                 let col = if a.shape().len() > 1 {
+                    // MLflow hands pandas nested lists: an object column of lists
                     Column::Object(vec![Cell::List(Vec::new()); nrows])
                 } else {
-                    array_frame(&a)
+                    let col = array_frame(&a)
                         .map_err(|e| format!("{CAST}{e}"))?
                         .columns
                         .pop()
                         .map(|c| c.1)
-                        .unwrap_or(Column::Object(vec![]))
+                        .unwrap_or(Column::Object(vec![]));
+                    if a.shape().is_empty() && nrows != 1 {
+                        col.take(&vec![0; nrows])
+                    } else {
+                        col
+                    }
                 };
                 columns.push((ColName::Str(name), col));
             }
@@ -259,6 +261,12 @@ fn numpy_target(ty: &ColType) -> &'static str {
 /// The lossless table (`_enforce_mlflow_datatype`) for one column.
 pub fn enforce_column(col: Column, ty: &ColType, name: &str) -> Result<Column, String> {
     let col = match (col, ty) {
+        // an object column of doubles goes through `pd.to_numeric` (MLflow's Decimal branch,
+        // which every object dtype takes)
+        (Column::Object(cells), ColType::Double) => match Column::infer(cells) {
+            Column::Object(cells) => to_numeric(cells, name)?,
+            inferred => inferred,
+        },
         (Column::Object(cells), t) if !matches!(t, ColType::String | ColType::Binary) => {
             let inferred = Column::infer(cells);
             if matches!(inferred, Column::Object(_)) && *t == ColType::Boolean {
@@ -328,4 +336,22 @@ pub fn enforce_column(col: Column, ty: &ColType, name: &str) -> Result<Column, S
         }
     };
     Ok(widened)
+}
+
+/// `pd.to_numeric(values, errors="raise")` of an object column, as MLflow words its failure.
+fn to_numeric(cells: Vec<Cell>, name: &str) -> Result<Column, String> {
+    let mut out = Vec::with_capacity(cells.len());
+    for (i, c) in cells.iter().enumerate() {
+        out.push(match c {
+            Cell::Null => f64::NAN,
+            Cell::Bool(b) => f64::from(u8::from(*b)),
+            Cell::Int(_) | Cell::BigInt(_) | Cell::Float(_) => c.as_f64().unwrap_or(f64::NAN),
+            Cell::Str(s) => match crate::pyjson::py_float(s) {
+                Some(x) => x,
+                None => return Err(format!("Failed to convert column {name} from type object to double.")),
+            },
+            Cell::List(_) | Cell::Dict(_) => return Err(format!("Invalid object type at position {i}")),
+        });
+    }
+    Ok(Column::F64(out))
 }

@@ -90,6 +90,9 @@ pub fn parse(
     let ncols = names.len();
     let mut raw: Vec<RawColumn> = (0..ncols).map(|_| RawColumn::default()).collect();
     let mut nrows = 0;
+    // Fields per row: the header's, or the first row's when it is longer (its leading
+    // fields are then the index); a later row may be shorter, never longer.
+    let mut width: Option<usize> = None;
     loop {
         match rdr.read_record(&mut rec) {
             Ok(false) => break,
@@ -101,8 +104,15 @@ pub fn parse(
         }
         // Short rows are padded to the header's width: bound the cells before they exist.
         budget.check(nrows + 1, ncols)?;
-        // Long rows: pandas keeps the last `ncols` fields (the others become the index).
-        let skip = rec.len().saturating_sub(ncols);
+        let w = *width.get_or_insert(rec.len().max(ncols));
+        if rec.len() > w {
+            let line = pandas_line(text, rec.position().map_or(text.len(), |p| p.byte() as usize));
+            return Err(fail(format!(
+                "Error tokenizing data. C error: Expected {w} fields in line {line}, saw {}\n",
+                rec.len()
+            )));
+        }
+        let skip = w - ncols;
         for (i, col) in raw.iter_mut().enumerate() {
             let v = rec.get(skip + i).unwrap_or("");
             col.push((!is_na(v)).then_some(v));
@@ -176,17 +186,7 @@ impl RawColumn {
 fn typed(values: &[Option<&str>], ty: &ColType, idx: usize) -> Result<Column, PayloadError> {
     match ty {
         ColType::Double | ColType::Float => {
-            let mut v = Vec::with_capacity(values.len());
-            for x in values {
-                v.push(match x {
-                    None => f64::NAN,
-                    // the C parser reads its boolean words in a float column too
-                    Some("True" | "TRUE" | "true") => 1.0,
-                    Some("False" | "FALSE" | "false") => 0.0,
-                    Some(s) => py_float(s)
-                        .ok_or_else(|| fail(format!("could not convert string to float: '{s}'")))?,
-                });
-            }
+            let v = typed_float(values, if *ty == ColType::Float { "float32" } else { "float64" }, idx)?;
             Ok(if *ty == ColType::Float {
                 Column::F32(v.into_iter().map(|x| x as f32).collect())
             } else {
@@ -194,20 +194,7 @@ fn typed(values: &[Option<&str>], ty: &ColType, idx: usize) -> Result<Column, Pa
             })
         }
         ColType::Integer | ColType::Long => typed_int(values, *ty == ColType::Integer, idx),
-        ColType::Boolean => {
-            let mut v = Vec::with_capacity(values.len());
-            for x in values {
-                v.push(match x {
-                    None => return Err(fail(format!("Bool column has NA values in column {idx}"))),
-                    Some("True" | "true" | "TRUE" | "1") => true,
-                    Some("False" | "false" | "FALSE" | "0") => false,
-                    Some(_) => {
-                        return Err(fail(format!("cannot safely convert passed user dtype of bool for object dtyped data in column {idx}")))
-                    }
-                });
-            }
-            Ok(Column::Bool(v))
-        }
+        ColType::Boolean => typed_bool(values, idx),
         _ => Ok(Column::Object(
             values
                 .iter()
@@ -221,27 +208,130 @@ fn typed(values: &[Option<&str>], ty: &ColType, idx: usize) -> Result<Column, Pa
 }
 
 /// What pandas' C parser makes of one field of a numeric column.
+#[derive(Clone, Copy)]
 enum Token {
     Int(i128),
     Float(f64),
+    Bool(bool),
     Other,
 }
 
-fn token(s: &str) -> Token {
-    // The C parser reads no `_` digit separators (Python's `int()`/`float()` do).
+/// The C parser's float: Python's `float()` but no `_` digit separators.
+fn c_float(s: &str) -> Option<f64> {
     if s.contains('_') {
-        return Token::Other;
-    }
-    match py_int(s) {
-        Some(i) => Token::Int(i),
-        None => py_float(s).map_or(Token::Other, Token::Float),
+        None
+    } else {
+        py_float(s)
     }
 }
 
+fn token(s: &str) -> Token {
+    if s.contains('_') {
+        return Token::Other;
+    }
+    if let Some(i) = py_int(s) {
+        return Token::Int(i);
+    }
+    if let Some(f) = py_float(s) {
+        return Token::Float(f);
+    }
+    if s.eq_ignore_ascii_case("true") {
+        Token::Bool(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Token::Bool(false)
+    } else {
+        Token::Other
+    }
+}
+
+/// The dtype pandas' C parser gives a whole column before the schema's cast: int64 (or
+/// uint64), float64, bool (its true/false words, any case), else object.
+#[derive(Clone, Copy, PartialEq)]
+enum Parsed {
+    Int,
+    Float,
+    Bool,
+    Object,
+}
+
+fn parsed_dtype(tokens: &[Option<Token>]) -> Parsed {
+    let present = || tokens.iter().flatten();
+    if present().all(|t| matches!(t, Token::Int(_))) && present().next().is_some() {
+        Parsed::Int
+    } else if present().all(|t| matches!(t, Token::Int(_) | Token::Float(_))) {
+        // (a column of missing values only is float64 NaN)
+        Parsed::Float
+    } else if present().all(|t| matches!(t, Token::Bool(_))) {
+        Parsed::Bool
+    } else {
+        Parsed::Object
+    }
+}
+
+/// `read_csv(dtype=float64|float32)` of one column: numbers and the parser's true/false
+/// words; an object column is converted by Python's `float()`, whose first refusal is
+/// pandas' message, and otherwise refused as an unsafe cast.
+fn typed_float(values: &[Option<&str>], user: &str, idx: usize) -> Result<Vec<f64>, PayloadError> {
+    let tokens: Vec<Option<Token>> = values.iter().map(|v| v.map(token)).collect();
+    if parsed_dtype(&tokens) == Parsed::Object {
+        for v in values.iter().flatten() {
+            if py_float(v).is_none() {
+                return Err(fail(format!(
+                    "could not convert string to float: {}",
+                    crate::pyjson::str_repr(v)
+                )));
+            }
+        }
+        return Err(fail(format!(
+            "cannot safely convert passed user dtype of {user} for object dtyped data in column {idx}"
+        )));
+    }
+    Ok(tokens
+        .iter()
+        .map(|t| match t {
+            Some(Token::Int(i)) => *i as f64,
+            Some(Token::Float(f)) => *f,
+            Some(Token::Bool(b)) => f64::from(u8::from(*b)),
+            None | Some(Token::Other) => f64::NAN,
+        })
+        .collect())
+}
+
+/// `read_csv(dtype=bool)` of one column: the true/false words, or numbers that are all 0
+/// and 1; anything else is an unsafe cast from the parser's dtype.
+fn typed_bool(values: &[Option<&str>], idx: usize) -> Result<Column, PayloadError> {
+    let tokens: Vec<Option<Token>> = values.iter().map(|v| v.map(token)).collect();
+    let parsed = parsed_dtype(&tokens);
+    let unsafe_cast = |parsed: &str| {
+        fail(format!(
+            "cannot safely convert passed user dtype of bool for {parsed} dtyped data in column {idx}"
+        ))
+    };
+    let na = || fail(format!("Bool column has NA values in column {idx}"));
+    if tokens.iter().all(Option::is_none) {
+        return Err(na());
+    }
+    let mut out = Vec::with_capacity(tokens.len());
+    for t in &tokens {
+        out.push(match (parsed, t) {
+            (Parsed::Bool, Some(Token::Bool(b))) => *b,
+            (Parsed::Bool, _) => return Err(na()),
+            (Parsed::Int, Some(Token::Int(0))) => false,
+            (Parsed::Int, Some(Token::Int(1))) => true,
+            (Parsed::Int, _) => return Err(unsafe_cast("int64")),
+            (Parsed::Float, Some(Token::Int(i))) if *i == 0 || *i == 1 => *i == 1,
+            (Parsed::Float, Some(Token::Float(f))) if *f == 0.0 || *f == 1.0 => *f == 1.0,
+            (Parsed::Float, _) => return Err(unsafe_cast("float64")),
+            (Parsed::Object, _) => return Err(unsafe_cast("object")),
+        });
+    }
+    Ok(Column::Bool(out))
+}
+
 /// `read_csv(dtype=int32|int64)` of one column, as pandas does it: the parser's own dtype
-/// first (int64, uint64, float64 or object), then the safe cast to the requested dtype.
-/// Integral floats (`1.0`, `1e3`) are accepted; a value the dtype cannot hold is refused,
-/// never wrapped.
+/// first (int64, uint64, float64, bool or object), then the safe cast to the requested dtype.
+/// Integral floats (`1.0`, `1e3`) and the true/false words are accepted; a value the dtype
+/// cannot hold is refused, never wrapped.
 fn typed_int(values: &[Option<&str>], int32: bool, idx: usize) -> Result<Column, PayloadError> {
     let user = if int32 { "int32" } else { "int64" };
     let unsafe_cast = |parsed: &str| {
@@ -256,73 +346,97 @@ fn typed_int(values: &[Option<&str>], int32: bool, idx: usize) -> Result<Column,
     } else {
         (i64::MIN.into(), i64::MAX.into())
     };
-    if tokens.iter().flatten().any(|t| matches!(t, Token::Other)) {
-        // An object column: Python's int() of each value in turn, and then the cast is
-        // never "safe" (a string is not equal to its integer).
-        for (v, t) in values.iter().zip(&tokens) {
-            match (v, t) {
-                (None, _) => return Err(na()),
-                (Some(s), _) if py_int(s).is_none() => {
-                    return Err(fail(format!(
-                        "invalid literal for int() with base 10: {}",
-                        crate::pyjson::str_repr(s)
-                    )))
+    match parsed_dtype(&tokens) {
+        Parsed::Object => {
+            // An object column: Python's int() of each value in turn, and then the cast is
+            // never "safe" (a string is not equal to its integer).
+            for v in values {
+                match v {
+                    None => return Err(na()),
+                    Some(s) if py_int(s).is_none() => {
+                        return Err(fail(format!(
+                            "invalid literal for int() with base 10: {}",
+                            crate::pyjson::str_repr(s)
+                        )))
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
+            Err(unsafe_cast("object"))
         }
-        return Err(unsafe_cast("object"));
-    }
-    if tokens
-        .iter()
-        .flatten()
-        .any(|t| matches!(t, Token::Float(_)))
-    {
-        // A float64 column: every value must be integral and fit the dtype.
-        let mut out = Vec::with_capacity(values.len());
-        let mut missing = false;
-        for t in &tokens {
-            let x = match t {
-                Some(Token::Int(i)) => *i as f64,
-                Some(Token::Float(f)) => *f,
-                // NA (objects returned above)
-                None | Some(Token::Other) => {
+        Parsed::Bool => {
+            let mut out = Vec::with_capacity(values.len());
+            for t in &tokens {
+                match t {
+                    Some(Token::Bool(b)) => out.push(i128::from(*b)),
+                    _ => return Err(unsafe_cast("<class 'numpy.bool'>")),
+                }
+            }
+            Ok(int_column(out, int32))
+        }
+        Parsed::Float => {
+            // A float64 column: every value must be integral and fit the dtype.
+            let mut out = Vec::with_capacity(values.len());
+            let mut missing = false;
+            for t in &tokens {
+                let x = match t {
+                    Some(Token::Int(i)) => *i as f64,
+                    Some(Token::Float(f)) => *f,
+                    _ => {
+                        missing = true;
+                        continue;
+                    }
+                };
+                if x.is_nan() {
                     missing = true;
                     continue;
                 }
-            };
-            if x.is_nan() {
-                missing = true;
-                continue;
+                if x.fract() != 0.0 || !x.is_finite() || x < lo as f64 || x >= -(lo as f64) {
+                    return Err(unsafe_cast("float64"));
+                }
+                out.push(x as i128);
             }
-            if x.fract() != 0.0 || !x.is_finite() || x < lo as f64 || x >= -(lo as f64) {
-                return Err(unsafe_cast("float64"));
+            if missing {
+                return Err(na());
             }
-            out.push(x as i128);
+            Ok(int_column(out, int32))
         }
-        if missing {
-            return Err(na());
+        Parsed::Int => {
+            let mut out = Vec::with_capacity(values.len());
+            for t in &tokens {
+                match t {
+                    Some(Token::Int(i)) => out.push(*i),
+                    _ => return Err(na()),
+                }
+            }
+            if let Some(&v) = out.iter().find(|v| !(lo..=hi).contains(*v)) {
+                let parsed = if (i64::MIN.into()..=i64::MAX.into()).contains(&v) {
+                    "int64"
+                } else if (0..=u64::MAX.into()).contains(&v) {
+                    "uint64"
+                } else {
+                    return Err(fail("Overflow"));
+                };
+                return Err(unsafe_cast(parsed));
+            }
+            Ok(int_column(out, int32))
         }
-        return Ok(int_column(out, int32));
     }
-    let mut out = Vec::with_capacity(values.len());
-    for t in &tokens {
-        match t {
-            Some(Token::Int(i)) => out.push(*i),
-            _ => return Err(na()),
+}
+
+/// The line pandas' tokenizer names for the record starting at byte `at`: records counted
+/// from 1 (the header), blank lines included, a quoted line break not.
+fn pandas_line(text: &str, at: usize) -> usize {
+    let mut quoted = false;
+    let mut line = 1;
+    for &b in &text.as_bytes()[..at.min(text.len())] {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => line += 1,
+            _ => {}
         }
     }
-    if let Some(&v) = out.iter().find(|v| !(lo..=hi).contains(*v)) {
-        let parsed = if (i64::MIN.into()..=i64::MAX.into()).contains(&v) {
-            "int64"
-        } else if (0..=u64::MAX.into()).contains(&v) {
-            "uint64"
-        } else {
-            return Err(fail("Overflow"));
-        };
-        return Err(unsafe_cast(parsed));
-    }
-    Ok(int_column(out, int32))
+    line
 }
 
 fn int_column(v: Vec<i128>, int32: bool) -> Column {
@@ -391,11 +505,11 @@ fn infer(values: &[Option<&str>]) -> Column {
                 .collect(),
         );
     }
-    if present().all(|s| py_float(s).is_some()) {
+    if present().all(|s| c_float(s).is_some()) {
         return Column::F64(
             values
                 .iter()
-                .map(|x| x.and_then(py_float).unwrap_or(f64::NAN))
+                .map(|x| x.and_then(c_float).unwrap_or(f64::NAN))
                 .collect(),
         );
     }

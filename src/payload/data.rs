@@ -12,6 +12,14 @@ pub enum ColName {
     Str(String),
     /// A positional column (`0`, `1`, …).
     Int(i64),
+    /// Any other label (a missing one, NaN; a MultiIndex tuple): Python's `repr()` of it
+    /// (as lists print it) and pandas' header text for it.
+    Other {
+        /// `nan`, `('a',)`.
+        repr: String,
+        /// `NaN`, `('a',)`.
+        header: String,
+    },
 }
 
 impl ColName {
@@ -20,6 +28,7 @@ impl ColName {
         match self {
             ColName::Str(s) => str_repr(s),
             ColName::Int(i) => i.to_string(),
+            ColName::Other { repr, .. } => repr.clone(),
         }
     }
 
@@ -28,6 +37,7 @@ impl ColName {
         match self {
             ColName::Str(s) => s.clone(),
             ColName::Int(i) => i.to_string(),
+            ColName::Other { header, .. } => header.clone(),
         }
     }
 
@@ -109,18 +119,49 @@ impl Column {
     pub fn infer(cells: Vec<Cell>) -> Column {
         let mut nulls = 0usize;
         let (mut ints, mut floats, mut bools, mut strs, mut other) = (0, 0, 0, 0, 0);
+        // integers in uint64's upper half (beyond int64), and whether any int is negative
+        let (mut u64s, mut negative) = (0, false);
         for c in &cells {
             match c {
                 Cell::Null => nulls += 1,
-                Cell::Int(_) => ints += 1,
+                Cell::Int(i) => {
+                    ints += 1;
+                    negative |= *i < 0;
+                }
                 Cell::Float(_) => floats += 1,
                 Cell::Bool(_) => bools += 1,
                 Cell::Str(_) => strs += 1,
+                Cell::BigInt(s) if s.parse::<u64>().is_ok() => u64s += 1,
                 Cell::BigInt(_) | Cell::List(_) | Cell::Dict(_) => other += 1,
             }
         }
         let n = cells.len();
         if n == 0 {
+            return Column::Object(cells);
+        }
+        if u64s > 0 && other == 0 && bools == 0 && strs == 0 {
+            // numpy: integers up to 2**64 - 1 make a uint64 column unless one is negative
+            // (then object); with a float or a missing value, float64.
+            if nulls == 0 && floats == 0 && !negative {
+                return Column::U64(
+                    cells
+                        .iter()
+                        .map(|c| match c {
+                            Cell::Int(i) => *i as u64,
+                            Cell::BigInt(s) => s.parse().unwrap_or(0),
+                            _ => 0,
+                        })
+                        .collect(),
+                );
+            }
+            if nulls + floats > 0 {
+                return Column::F64(
+                    cells
+                        .iter()
+                        .map(|c| c.as_f64().unwrap_or(f64::NAN))
+                        .collect(),
+                );
+            }
             return Column::Object(cells);
         }
         if other == 0 && bools == 0 && strs == 0 && ints + floats > 0 {
@@ -277,10 +318,7 @@ impl Frame {
             .iter()
             .zip(ints)
             .map(|((name, col), ints)| Col {
-                label: match name {
-                    ColName::Str(s) => s.clone(),
-                    ColName::Int(i) => i.to_string(),
-                },
+                label: name.as_key(),
                 values: match col {
                     Column::F64(v) => Values::F64(v),
                     Column::F32(v) => Values::F32(v),

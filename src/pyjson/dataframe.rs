@@ -218,8 +218,21 @@ fn index_column(rows: &[usize]) -> Vec<String> {
 }
 
 /// A column's header and cells, right-justified to one width.
+/// pandas' `pprint_thing(…, escape_chars=("\t", "\r", "\n"))`: those three printed as
+/// two-character escapes in headers and text cells.
+fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(['\t', '\r', '\n']) {
+        s.replace('\t', "\\t")
+            .replace('\r', "\\r")
+            .replace('\n', "\\n")
+            .into()
+    } else {
+        s.into()
+    }
+}
+
 fn column(c: &Col<'_>, rows: &[usize], label_width: usize) -> Vec<String> {
-    let label = format!("{:<label_width$}", c.label);
+    let label = format!("{:<label_width$}", escaped(&c.label));
     let header = if c.values.numeric() {
         format!(" {label}")
     } else {
@@ -276,7 +289,7 @@ fn cells(values: &Values<'_>, rows: &[usize]) -> Vec<String> {
             .collect(),
         Values::Text(v) => rows
             .iter()
-            .map(|&r| format!(" {}", v[r].unwrap_or("NaN")))
+            .map(|&r| format!(" {}", escaped(v[r].unwrap_or("NaN"))))
             .collect(),
         Values::Other(v) => rows.iter().map(|&r| format!(" {}", v[r])).collect(),
     }

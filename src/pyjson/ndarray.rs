@@ -24,9 +24,18 @@ const PRECISION: usize = 8;
 /// `str(array)`.
 pub fn array_str(shape: &[usize], elems: Elems<'_>) -> String {
     if shape.is_empty() {
-        // numpy prints a 0-d array as its scalar
-        let f = Formatter::new(elems, &[0]);
-        return f.format(0).trim_start().to_string();
+        // numpy prints a 0-d array as `str()` of its scalar: Python's float repr (`5.0`),
+        // float32 with its own shortest digits
+        return match elems {
+            Elems::F64(v) => v.first().map_or(String::new(), |x| super::float_repr(*x)),
+            Elems::F32(v) => v.first().map_or(String::new(), |x| {
+                super::float_repr(x.to_string().parse::<f64>().unwrap_or(f64::NAN))
+            }),
+            Elems::Int(v) => v.first().map_or(String::new(), i128::to_string),
+            Elems::Bool(v) => v.first().map_or(String::new(), |b| {
+                if *b { "True" } else { "False" }.to_string()
+            }),
+        };
     }
     array2string(shape, elems, " ", "", LINE_WIDTH)
 }

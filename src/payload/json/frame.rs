@@ -182,6 +182,330 @@ fn split_error(msg: String) -> PayloadError {
     ))
 }
 
+fn records_error(msg: String) -> PayloadError {
+    invalid(format!(
+        "Provided dataframe_records field is not a valid dataframe representation in 'records' format. Error: '{msg}'"
+    ))
+}
+
+/// A JSON list given to `pd.DataFrame(data=…)`: pandas picks the construction from the
+/// list's first element.
+enum Rows {
+    /// First element a list (or an empty list): rows of cells, padded with nulls. A later
+    /// object row gives its keys, a string its characters (`list(row)`); a scalar has no
+    /// `len()`.
+    Lists { bufs: Vec<ColBuf>, nrows: usize },
+    /// First element an object: records, a later non-object through `dict(row)`.
+    Records {
+        names: Vec<ColName>,
+        bufs: Vec<ColBuf>,
+        nrows: usize,
+    },
+    /// First element a scalar or string: one column holding every element as it is.
+    Flat { buf: ColBuf, nrows: usize },
+}
+
+/// Reads a JSON list (the scanner is at its `[`) as `pd.DataFrame(data=list)` would.
+/// `wrap` turns pandas' own exception text into the request's error.
+fn read_list(
+    s: &mut Scanner<'_>,
+    budget: CellBudget,
+    wrap: fn(String) -> PayloadError,
+) -> Result<Rows, PayloadError> {
+    if !s.array_open().map_err(internal)? {
+        return Ok(Rows::Lists {
+            bufs: Vec::new(),
+            nrows: 0,
+        });
+    }
+    let first_row = s.pos;
+    match s.kind().map_err(internal)? {
+        Kind::Array => read_list_rows(s, budget, first_row, wrap),
+        Kind::Object => read_record_rows(s, budget, first_row, wrap),
+        _ => {
+            let mut buf = ColBuf::Empty { nulls: 0 };
+            let mut nrows = 0;
+            loop {
+                buf.read(s)?;
+                nrows += 1;
+                if nrows == 1 {
+                    reserve_like_first_row(std::slice::from_mut(&mut buf), s, first_row);
+                }
+                if !s.array_next().map_err(internal)? {
+                    break;
+                }
+            }
+            Ok(Rows::Flat { buf, nrows })
+        }
+    }
+}
+
+/// Puts the next cell of a row in column `i`, growing the frame by a column when needed.
+fn column_for<'b>(
+    bufs: &'b mut Vec<ColBuf>,
+    i: usize,
+    nrows: usize,
+    budget: CellBudget,
+) -> Result<&'b mut ColBuf, PayloadError> {
+    if bufs.len() <= i {
+        budget.check(nrows + 1, i + 1)?;
+        let mut b = ColBuf::Empty { nulls: 0 };
+        b.pad(nrows);
+        bufs.push(b);
+    }
+    Ok(&mut bufs[i])
+}
+
+fn read_list_rows(
+    s: &mut Scanner<'_>,
+    budget: CellBudget,
+    first_row: usize,
+    wrap: fn(String) -> PayloadError,
+) -> Result<Rows, PayloadError> {
+    let mut bufs: Vec<ColBuf> = Vec::new();
+    let mut nrows = 0usize;
+    loop {
+        let mut i = 0;
+        match s.kind().map_err(internal)? {
+            Kind::Array => {
+                if s.array_open().map_err(internal)? {
+                    loop {
+                        column_for(&mut bufs, i, nrows, budget)?.read(s)?;
+                        i += 1;
+                        if !s.array_next().map_err(internal)? {
+                            break;
+                        }
+                    }
+                }
+            }
+            Kind::Object => {
+                // `list(row)` of a dict: its keys
+                let mut key = s.object_open().map_err(internal)?;
+                while let Some(k) = key {
+                    let cell = Cell::Str(k.into_owned());
+                    s.skip(2).map_err(internal)?;
+                    column_for(&mut bufs, i, nrows, budget)?.push_cell(cell);
+                    i += 1;
+                    key = s.object_next().map_err(internal)?;
+                }
+            }
+            Kind::String => {
+                // `list(row)` of a string: its characters
+                let text = s.string().map_err(internal)?;
+                for ch in text.chars() {
+                    column_for(&mut bufs, i, nrows, budget)?.push_cell(Cell::Str(ch.to_string()));
+                    i += 1;
+                }
+            }
+            kind => {
+                let t = py_type_of(kind, s);
+                return Err(wrap(format!("object of type '{t}' has no len()")));
+            }
+        }
+        if i < bufs.len() {
+            budget.check(nrows + 1, bufs.len())?;
+        }
+        for b in bufs.iter_mut().skip(i) {
+            b.push_null();
+        }
+        nrows += 1;
+        if nrows == 1 {
+            reserve_like_first_row(&mut bufs, s, first_row);
+        }
+        if !s.array_next().map_err(internal)? {
+            break;
+        }
+    }
+    Ok(Rows::Lists { bufs, nrows })
+}
+
+fn read_record_rows(
+    s: &mut Scanner<'_>,
+    budget: CellBudget,
+    first_row: usize,
+    wrap: fn(String) -> PayloadError,
+) -> Result<Rows, PayloadError> {
+    let mut names: Vec<ColName> = Vec::new();
+    let mut index = KeyIndex::new();
+    let mut bufs: Vec<ColBuf> = Vec::new();
+    let mut nrows = 0usize;
+    loop {
+        if s.kind().map_err(internal)? == Kind::Object {
+            let mut key = s.object_open().map_err(internal)?;
+            while let Some(k) = key {
+                let found = index.position(&k, names.len(), |i| match &names[i] {
+                    ColName::Str(s) => Some(s.as_str()),
+                    ColName::Int(_) | ColName::Other { .. } => None,
+                });
+                let i = match found {
+                    Some(i) => i,
+                    None => {
+                        budget.check(nrows + 1, names.len() + 1)?;
+                        index.push(&k, names.len());
+                        names.push(ColName::Str(k.into_owned()));
+                        bufs.push(ColBuf::Empty { nulls: 0 });
+                        bufs.len() - 1
+                    }
+                };
+                bufs[i].pad(nrows);
+                if bufs[i].len() > nrows {
+                    // duplicate key inside one record: last wins
+                    let c = s.cell(2).map_err(internal)?;
+                    let mut cells =
+                        std::mem::replace(&mut bufs[i], ColBuf::Empty { nulls: 0 }).into_cells();
+                    cells.pop();
+                    let mut nb = ColBuf::Cells(cells);
+                    nb.push_cell(c);
+                    bufs[i] = nb;
+                } else {
+                    bufs[i].read(s)?;
+                }
+                key = s.object_next().map_err(internal)?;
+            }
+        } else {
+            // pandas builds the records with `dict(record)`
+            let record = s.cell(2).map_err(internal)?;
+            if let Some(e) = not_a_record(&record) {
+                return Err(wrap(e));
+            }
+            // `dict([])`, `dict("")`: a row of missing values
+        }
+        nrows += 1;
+        budget.check(nrows, names.len())?;
+        if nrows == 1 {
+            reserve_like_first_row(&mut bufs, s, first_row);
+        }
+        if !s.array_next().map_err(internal)? {
+            break;
+        }
+    }
+    Ok(Rows::Records {
+        names,
+        bufs,
+        nrows,
+    })
+}
+
+impl Rows {
+    /// The frame with pandas' default labels (`0, 1, …` for rows given as lists).
+    fn into_columns(self) -> (Vec<(ColName, ColBuf)>, usize) {
+        match self {
+            Rows::Lists { bufs, nrows } => (
+                bufs.into_iter()
+                    .enumerate()
+                    .map(|(i, b)| (ColName::Int(i as i64), b))
+                    .collect(),
+                nrows,
+            ),
+            Rows::Records { names, bufs, nrows } => (names.into_iter().zip(bufs).collect(), nrows),
+            Rows::Flat { buf, nrows } => (vec![(ColName::Int(0), buf)], nrows),
+        }
+    }
+}
+
+/// One value of a `dataframe_split` `data` object (`pd.DataFrame(data=dict)`).
+enum DictValue {
+    /// A list: the column's values.
+    List(ColBuf, usize),
+    /// An object: values by row label.
+    Dict(Vec<(String, Cell)>),
+    /// Anything else: broadcast to every row.
+    Scalar(Cell),
+}
+
+/// What `data` of a `dataframe_split` holds.
+enum SplitData {
+    Rows(Rows),
+    Dict(Vec<(String, DictValue)>),
+    Scalar(Cell),
+    Null,
+}
+
+fn read_split_data(s: &mut Scanner<'_>, budget: CellBudget) -> Result<SplitData, PayloadError> {
+    match s.kind().map_err(internal)? {
+        Kind::Array => Ok(SplitData::Rows(read_list(s, budget, split_error)?)),
+        Kind::Null => {
+            s.null().map_err(internal)?;
+            Ok(SplitData::Null)
+        }
+        Kind::Object => {
+            let mut entries: Vec<(String, DictValue)> = Vec::new();
+            let mut key = s.object_open().map_err(internal)?;
+            while let Some(k) = key {
+                let value = match s.kind().map_err(internal)? {
+                    Kind::Array => {
+                        let mut buf = ColBuf::Empty { nulls: 0 };
+                        let mut n = 0;
+                        if s.array_open().map_err(internal)? {
+                            loop {
+                                n += 1;
+                                budget.check(n, entries.len() + 1)?;
+                                buf.read(s)?;
+                                if !s.array_next().map_err(internal)? {
+                                    break;
+                                }
+                            }
+                        }
+                        DictValue::List(buf, n)
+                    }
+                    Kind::Object => match s.cell(3).map_err(internal)? {
+                        Cell::Dict(d) => DictValue::Dict(d),
+                        other => DictValue::Scalar(other),
+                    },
+                    _ => DictValue::Scalar(s.cell(2).map_err(internal)?),
+                };
+                // a repeated key: the last one wins, where the first one was
+                match entries.iter_mut().find(|(name, _)| *name == *k) {
+                    Some(e) => e.1 = value,
+                    None => entries.push((k.into_owned(), value)),
+                }
+                key = s.object_next().map_err(internal)?;
+            }
+            Ok(SplitData::Dict(entries))
+        }
+        _ => Ok(SplitData::Scalar(s.cell(2).map_err(internal)?)),
+    }
+}
+
+/// The number of rows an `index` gives (`None`: no index, pandas' default).
+fn read_index(s: &mut Scanner<'_>) -> Result<Option<usize>, PayloadError> {
+    match s.cell(2).map_err(internal)? {
+        Cell::Null => Ok(None),
+        // a list of lists is a MultiIndex: one level per inner list
+        Cell::List(v) => match v.first() {
+            Some(Cell::List(first)) => {
+                let n = first.len();
+                if v.iter()
+                    .any(|c| matches!(c, Cell::List(l) if l.len() != n))
+                {
+                    return Err(split_error("all arrays must be same length".into()));
+                }
+                Ok(Some(n))
+            }
+            _ => Ok(Some(v.len())),
+        },
+        Cell::Dict(d) => Ok(Some(d.len())),
+        other => Err(split_error(format!(
+            "Index(...) must be called with a collection of some kind, {} was passed",
+            other.py_repr()
+        ))),
+    }
+}
+
+/// A column of `n` copies of one value, typed as pandas types a broadcast scalar.
+fn broadcast(cell: &Cell, n: usize) -> Column {
+    Column::infer(vec![cell.clone(); n])
+}
+
+/// A one-row column repeated to `n` rows (pandas broadcasts a single row to the index).
+fn repeat_row(col: Column, n: usize) -> Column {
+    if n == 1 {
+        col
+    } else {
+        col.take(&vec![0; n])
+    }
+}
+
 pub(super) fn read_split(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Input, PayloadError> {
     let kind = s.kind().map_err(internal)?;
     if kind != Kind::Object {
@@ -195,7 +519,7 @@ pub(super) fn read_split(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Inpu
         )));
     }
     let mut columns: Option<Vec<ColName>> = None;
-    let mut data: Option<(Vec<ColBuf>, usize)> = None;
+    let mut data: Option<SplitData> = None;
     let mut index_len: Option<usize> = None;
     let mut keys: Vec<String> = Vec::new();
     let mut index = KeyIndex::new();
@@ -215,18 +539,13 @@ pub(super) fn read_split(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Inpu
                 columns = None;
             }
             "columns" => columns = Some(read_labels(s)?),
-            "data" => data = Some(read_rows(s, budget)?),
-            "index" => {
-                index_len = Some(match s.cell(2).map_err(internal)? {
-                    Cell::List(v) => v.len(),
-                    _ => 1,
-                })
-            }
+            "data" => data = Some(read_split_data(s, budget)?),
+            "index" => index_len = read_index(s)?,
             _ => s.skip(2).map_err(internal)?,
         }
         key = s.object_next().map_err(internal)?;
     }
-    let (bufs, nrows) = match data {
+    let data = match data {
         Some(d)
             if keys
                 .iter()
@@ -241,127 +560,312 @@ pub(super) fn read_split(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Inpu
             )));
         }
     };
-    let ncols = bufs.len();
-    let labels = match columns {
-        Some(c) => {
-            if nrows > 0 && c.len() != ncols {
-                return Err(split_error(format!(
-                    "{} columns passed, passed data had {ncols} columns",
-                    c.len()
-                )));
-            }
-            c
-        }
-        None => (0..ncols as i64).map(ColName::Int).collect(),
-    };
-    if let Some(n) = index_len {
-        if n != nrows && !(nrows == 0 && labels.is_empty()) {
-            return Err(split_error(format!(
-                "Length of values ({nrows}) does not match length of index ({n})"
-            )));
-        }
-    }
     if let Some(e) = s.lone_surrogate.take() {
         // pandas' string columns are UTF-8 (pyarrow): a lone surrogate cannot be stored.
         return Err(split_error(e));
     }
-    let mut cols: Vec<(ColName, Column)> = Vec::with_capacity(labels.len());
-    let mut bufs = bufs.into_iter();
-    for label in labels {
-        let col = match bufs.next() {
-            Some(mut b) => {
-                b.pad(nrows);
-                b.finish()
+    let frame = match data {
+        SplitData::Rows(rows) => frame_from_rows(rows, columns, index_len, budget)?,
+        SplitData::Dict(entries) => frame_from_dict(entries, columns, index_len, budget)?,
+        SplitData::Scalar(cell) => match (columns, index_len) {
+            (Some(labels), Some(n)) => {
+                budget.check(n, labels.len())?;
+                let columns = labels.into_iter().map(|l| (l, broadcast(&cell, n))).collect();
+                Frame { columns, nrows: n }
             }
-            None => Column::Object(vec![Cell::Null; nrows]),
-        };
-        cols.push((label, col));
+            _ => return Err(split_error("DataFrame constructor not properly called!".into())),
+        },
+        SplitData::Null => {
+            let n = index_len.unwrap_or(0);
+            let labels = columns.unwrap_or_default();
+            budget.check(n, labels.len())?;
+            let columns = labels
+                .into_iter()
+                .map(|l| (l, Column::Object(vec![Cell::Null; n])))
+                .collect();
+            Frame { columns, nrows: n }
+        }
+    };
+    Ok(Input::Frame(frame))
+}
+
+/// `pd.DataFrame(index=, columns=, data=list)`.
+fn frame_from_rows(
+    rows: Rows,
+    labels: Option<Vec<ColName>>,
+    index_len: Option<usize>,
+    budget: CellBudget,
+) -> Result<Frame, PayloadError> {
+    let flat = matches!(rows, Rows::Flat { .. });
+    let records = matches!(rows, Rows::Records { .. });
+    let (cols, nrows) = rows.into_columns();
+    if flat {
+        let implied = labels.as_ref().map_or(1, Vec::len);
+        if implied != 1 || index_len.is_some_and(|n| n != nrows) {
+            return Err(split_error(format!(
+                "Shape of passed values is ({nrows}, 1), indices imply ({}, {implied})",
+                index_len.unwrap_or(nrows)
+            )));
+        }
     }
-    Ok(Input::Frame(Frame {
-        columns: cols,
-        nrows,
-    }))
+    let cols: Vec<(ColName, Option<ColBuf>)> = match labels {
+        // records: the labels choose columns by name, a missing one is all NaN
+        Some(labels) if records => {
+            let mut cols: Vec<(ColName, Option<ColBuf>)> =
+                cols.into_iter().map(|(n, b)| (n, Some(b))).collect();
+            labels
+                .into_iter()
+                .map(|l| {
+                    let b = cols.iter_mut().find(|(n, _)| *n == l).and_then(|c| c.1.take());
+                    (l, Some(b.unwrap_or(ColBuf::Floats(vec![f64::NAN; nrows]))))
+                })
+                .collect()
+        }
+        Some(labels) => {
+            if nrows > 0 && labels.len() != cols.len() {
+                return Err(split_error(format!(
+                    "{} columns passed, passed data had {} columns",
+                    labels.len(),
+                    cols.len()
+                )));
+            }
+            let mut bufs = cols.into_iter().map(|(_, b)| b);
+            labels.into_iter().map(|l| (l, bufs.next())).collect()
+        }
+        None => cols.into_iter().map(|(n, b)| (n, Some(b))).collect(),
+    };
+    let rows_out = match index_len {
+        None => nrows,
+        Some(n) if n == nrows || nrows <= 1 => n,
+        Some(n) => {
+            return Err(split_error(format!(
+                "Length of values ({nrows}) does not match length of index ({n})"
+            )))
+        }
+    };
+    budget.check(rows_out, cols.len())?;
+    let columns = cols
+        .into_iter()
+        .map(|(label, b)| {
+            let col = match b {
+                Some(mut b) if nrows > 0 => {
+                    b.pad(nrows);
+                    let col = b.finish();
+                    if nrows == rows_out {
+                        col
+                    } else {
+                        repeat_row(col, rows_out)
+                    }
+                }
+                _ => Column::Object(vec![Cell::Null; rows_out]),
+            };
+            (label, col)
+        })
+        .collect();
+    Ok(Frame {
+        columns,
+        nrows: rows_out,
+    })
+}
+
+/// `pd.DataFrame(index=, columns=, data=dict)`: one column per key (or per label, in the
+/// labels' order, a missing one all NaN), lists of one length, scalars broadcast.
+fn frame_from_dict(
+    entries: Vec<(String, DictValue)>,
+    labels: Option<Vec<ColName>>,
+    index_len: Option<usize>,
+    budget: CellBudget,
+) -> Result<Frame, PayloadError> {
+    let mut entries: Vec<(String, Option<DictValue>)> =
+        entries.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let chosen: Vec<(ColName, Option<DictValue>)> = match labels {
+        Some(labels) => labels
+            .into_iter()
+            .map(|l| {
+                let v = match &l {
+                    ColName::Str(name) => entries
+                        .iter_mut()
+                        .find(|(k, _)| k == name)
+                        .and_then(|e| e.1.take()),
+                    ColName::Int(_) | ColName::Other { .. } => None,
+                };
+                (l, v)
+            })
+            .collect(),
+        None => entries
+            .into_iter()
+            .map(|(k, v)| (ColName::Str(k), v))
+            .collect(),
+    };
+    let dicts = chosen
+        .iter()
+        .filter(|(_, v)| matches!(v, Some(DictValue::Dict(_))))
+        .count();
+    let present = chosen.iter().filter(|(_, v)| v.is_some()).count();
+    if dicts > 0 && dicts < present {
+        return Err(split_error(
+            "Mixing dicts with non-Series may lead to ambiguous ordering.".into(),
+        ));
+    }
+    if dicts > 0 {
+        return frame_from_dict_of_dicts(chosen, index_len, budget);
+    }
+    let list_lens: Vec<usize> = chosen
+        .iter()
+        .filter_map(|(_, v)| match v {
+            Some(DictValue::List(_, n)) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    let nrows = match index_len {
+        Some(n) => {
+            if let Some(bad) = list_lens.iter().find(|&&l| l != n && l != 1) {
+                return Err(split_error(format!(
+                    "Length of values ({bad}) does not match length of index ({n})"
+                )));
+            }
+            n
+        }
+        None => match list_lens.first() {
+            Some(&l) => {
+                if list_lens.iter().any(|&m| m != l) {
+                    return Err(split_error("All arrays must be of the same length".into()));
+                }
+                l
+            }
+            None if present > 0 => {
+                return Err(split_error(
+                    "If using all scalar values, you must pass an index".into(),
+                ))
+            }
+            None => 0,
+        },
+    };
+    budget.check(nrows, chosen.len())?;
+    let columns = chosen
+        .into_iter()
+        .map(|(label, v)| {
+            let col = match v {
+                Some(DictValue::List(b, len)) => {
+                    let col = b.finish();
+                    if len == nrows {
+                        col
+                    } else {
+                        repeat_row(col, nrows)
+                    }
+                }
+                Some(DictValue::Scalar(c)) => broadcast(&c, nrows),
+                Some(DictValue::Dict(_)) | None => Column::Object(vec![Cell::Null; nrows]),
+            };
+            (label, col)
+        })
+        .collect();
+    Ok(Frame { columns, nrows })
+}
+
+/// Every chosen value an object: rows are the union of their keys in order of first
+/// appearance, a key a column lacks is NaN.
+fn frame_from_dict_of_dicts(
+    chosen: Vec<(ColName, Option<DictValue>)>,
+    index_len: Option<usize>,
+    budget: CellBudget,
+) -> Result<Frame, PayloadError> {
+    let mut row_keys: Vec<String> = Vec::new();
+    for (_, v) in &chosen {
+        if let Some(DictValue::Dict(d)) = v {
+            for (k, _) in d {
+                if !row_keys.contains(k) {
+                    row_keys.push(k.clone());
+                }
+            }
+        }
+    }
+    let nrows = row_keys.len();
+    if let Some(n) = index_len.filter(|&n| n != nrows) {
+        return Err(split_error(format!(
+            "Length of values ({nrows}) does not match length of index ({n})"
+        )));
+    }
+    budget.check(nrows, chosen.len())?;
+    let columns = chosen
+        .into_iter()
+        .map(|(label, v)| {
+            let cells = match v {
+                Some(DictValue::Dict(d)) => row_keys
+                    .iter()
+                    .map(|k| {
+                        d.iter()
+                            .rev()
+                            .find(|(dk, _)| dk == k)
+                            .map_or(Cell::Null, |(_, c)| c.clone())
+                    })
+                    .collect(),
+                _ => vec![Cell::Null; nrows],
+            };
+            (label, Column::infer(cells))
+        })
+        .collect();
+    Ok(Frame { columns, nrows })
 }
 
 fn read_labels(s: &mut Scanner<'_>) -> Result<Vec<ColName>, PayloadError> {
+    let label = |c: Cell| match c {
+        Cell::Str(s) => ColName::Str(s),
+        Cell::Int(i) => ColName::Int(i),
+        // pandas turns a missing label into NaN
+        Cell::Null => ColName::Other {
+            repr: "nan".into(),
+            header: "NaN".into(),
+        },
+        // a list of lists is a MultiIndex: labels are tuples
+        Cell::List(level) => {
+            let items: Vec<String> = level.iter().map(Cell::py_repr).collect();
+            let repr = if items.len() == 1 {
+                format!("({},)", items[0])
+            } else {
+                format!("({})", items.join(", "))
+            };
+            ColName::Other {
+                header: repr.clone(),
+                repr,
+            }
+        }
+        other => ColName::Str(other.py_repr()),
+    };
     match s.cell(2).map_err(internal)? {
-        Cell::List(v) => Ok(v
-            .into_iter()
-            .map(|c| match c {
-                Cell::Str(s) => ColName::Str(s),
-                Cell::Int(i) => ColName::Int(i),
-                other => ColName::Str(other.py_repr()),
-            })
-            .collect()),
+        Cell::List(v) => {
+            if let Some(Cell::List(_)) = v.first() {
+                // MultiIndex from arrays: one label per position, one level per list
+                let n = match v.first() {
+                    Some(Cell::List(l)) => l.len(),
+                    _ => 0,
+                };
+                let levels: Vec<Vec<Cell>> = v
+                    .into_iter()
+                    .map(|c| match c {
+                        Cell::List(l) => l,
+                        other => vec![other],
+                    })
+                    .collect();
+                return Ok((0..n)
+                    .map(|i| {
+                        label(Cell::List(
+                            levels
+                                .iter()
+                                .map(|l| l.get(i).cloned().unwrap_or(Cell::Null))
+                                .collect(),
+                        ))
+                    })
+                    .collect());
+            }
+            Ok(v.into_iter().map(label).collect())
+        }
+        Cell::Dict(d) => Ok(d.into_iter().map(|(k, _)| ColName::Str(k)).collect()),
         other => Err(split_error(format!(
             "Index(...) must be called with a collection of some kind, {} was passed",
             other.py_repr()
         ))),
     }
-}
-
-/// Reads `data`: a list of rows (lists), or a list of scalars (one column).
-fn read_rows(
-    s: &mut Scanner<'_>,
-    budget: CellBudget,
-) -> Result<(Vec<ColBuf>, usize), PayloadError> {
-    if s.kind().map_err(internal)? != Kind::Array {
-        let c = s.cell(2).map_err(internal)?;
-        return Err(split_error(format!(
-            "DataFrame constructor not properly called! (got {})",
-            c.py_type()
-        )));
-    }
-    let mut bufs: Vec<ColBuf> = Vec::new();
-    let mut nrows = 0usize;
-    if s.array_open().map_err(internal)? {
-        let first_row = s.pos;
-        loop {
-            if s.kind().map_err(internal)? == Kind::Array {
-                let mut i = 0;
-                if s.array_open().map_err(internal)? {
-                    loop {
-                        if bufs.len() <= i {
-                            budget.check(nrows + 1, i + 1)?;
-                            let mut b = ColBuf::Empty { nulls: 0 };
-                            b.pad(nrows);
-                            bufs.push(b);
-                        }
-                        bufs[i].read(s)?;
-                        i += 1;
-                        if !s.array_next().map_err(internal)? {
-                            break;
-                        }
-                    }
-                }
-                if i < bufs.len() {
-                    budget.check(nrows + 1, bufs.len())?;
-                }
-                for b in bufs.iter_mut().skip(i) {
-                    b.push_null();
-                }
-            } else {
-                if bufs.is_empty() {
-                    bufs.push(ColBuf::Empty { nulls: nrows });
-                }
-                bufs[0].read(s)?;
-                if bufs.len() > 1 {
-                    budget.check(nrows + 1, bufs.len())?;
-                }
-                for b in bufs.iter_mut().skip(1) {
-                    b.push_null();
-                }
-            }
-            nrows += 1;
-            if nrows == 1 {
-                reserve_like_first_row(&mut bufs, s, first_row);
-            }
-            if !s.array_next().map_err(internal)? {
-                break;
-            }
-        }
-    }
-    Ok((bufs, nrows))
 }
 
 pub(super) fn read_records(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Input, PayloadError> {
@@ -376,111 +880,12 @@ pub(super) fn read_records(s: &mut Scanner<'_>, budget: CellBudget) -> Result<In
             "Dataframe records format must be a list of records. Got {got}."
         )));
     }
-    let mut names: Vec<ColName> = Vec::new();
-    let mut index = KeyIndex::new();
-    let mut bufs: Vec<ColBuf> = Vec::new();
-    let mut nrows = 0usize;
-    if s.array_open().map_err(internal)? {
-        let first_row = s.pos;
-        // pandas builds a list whose first record is a dict with `dict(record)` of each.
-        let dict_rows = s.kind().map_err(internal)? == Kind::Object;
-        loop {
-            let kind = s.kind().map_err(internal)?;
-            if dict_rows && kind != Kind::Object {
-                let record = s.cell(2).map_err(internal)?;
-                if let Some(e) = not_a_record(&record) {
-                    return Err(invalid(format!(
-                        "Provided dataframe_records field is not a valid dataframe representation in 'records' format. Error: '{e}'"
-                    )));
-                }
-                // `dict([])`, `dict("")`: a row of missing values
-                nrows += 1;
-                budget.check(nrows, names.len())?;
-                if !s.array_next().map_err(internal)? {
-                    break;
-                }
-                continue;
-            }
-            match kind {
-                Kind::Object => {
-                    let mut key = s.object_open().map_err(internal)?;
-                    while let Some(k) = key {
-                        let found = index.position(&k, names.len(), |i| match &names[i] {
-                            ColName::Str(s) => Some(s.as_str()),
-                            ColName::Int(_) => None,
-                        });
-                        let i = match found {
-                            Some(i) => i,
-                            None => {
-                                budget.check(nrows + 1, names.len() + 1)?;
-                                index.push(&k, names.len());
-                                names.push(ColName::Str(k.into_owned()));
-                                bufs.push(ColBuf::Empty { nulls: 0 });
-                                bufs.len() - 1
-                            }
-                        };
-                        bufs[i].pad(nrows);
-                        if bufs[i].len() > nrows {
-                            // duplicate key inside one record: last wins
-                            let c = s.cell(2).map_err(internal)?;
-                            let mut cells =
-                                std::mem::replace(&mut bufs[i], ColBuf::Empty { nulls: 0 })
-                                    .into_cells();
-                            cells.pop();
-                            let mut nb = ColBuf::Cells(cells);
-                            nb.push_cell(c);
-                            bufs[i] = nb;
-                        } else {
-                            bufs[i].read(s)?;
-                        }
-                        key = s.object_next().map_err(internal)?;
-                    }
-                }
-                Kind::Array => {
-                    let mut i = 0;
-                    if s.array_open().map_err(internal)? {
-                        loop {
-                            if names.len() <= i {
-                                budget.check(nrows + 1, i + 1)?;
-                                names.push(ColName::Int(i as i64));
-                                bufs.push(ColBuf::Empty { nulls: 0 });
-                            }
-                            bufs[i].pad(nrows);
-                            bufs[i].read(s)?;
-                            i += 1;
-                            if !s.array_next().map_err(internal)? {
-                                break;
-                            }
-                        }
-                    }
-                }
-                _ => {
-                    if names.is_empty() {
-                        names.push(ColName::Int(0));
-                        bufs.push(ColBuf::Empty { nulls: 0 });
-                    }
-                    bufs[0].pad(nrows);
-                    bufs[0].read(s)?;
-                }
-            }
-            nrows += 1;
-            budget.check(nrows, names.len())?;
-            if nrows == 1 {
-                reserve_like_first_row(&mut bufs, s, first_row);
-            }
-            if !s.array_next().map_err(internal)? {
-                break;
-            }
-        }
-    }
+    let (cols, nrows) = read_list(s, budget, records_error)?.into_columns();
     if let Some(e) = s.lone_surrogate.take() {
-        return Err(invalid(format!(
-            "Provided dataframe_records field is not a valid dataframe representation in 'records' format. Error: '{e}'"
-        )));
+        return Err(records_error(e));
     }
-    let columns = names
+    let columns = cols
         .into_iter()
-        .zip(bufs)
         .map(|(n, mut b)| {
             b.pad(nrows);
             (n, b.finish())

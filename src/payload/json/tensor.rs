@@ -112,13 +112,16 @@ pub(super) fn read_tf(
                     b.scalar(0, c);
                     Input::Array(finish_array(b)?)
                 }
-                (Some(_), Some(dt)) => Input::Other(converted_cell(&c, dt).map_err(|_| {
-                    invalid(format!(
-                        "Failed to convert data `{}` to type `{}` defined in the model signature.",
-                        c.py_repr(),
-                        dt
-                    ))
-                })?),
+                (Some(InputSchema::Columns(cols)), Some(dt)) => {
+                    Input::Other(converted_cell(&c, dt).map_err(|_| {
+                        // `{input_data}` and `{spec}`: Python's str() of both
+                        invalid(format!(
+                            "Failed to convert data `{}` to type `{}` defined in the model signature.",
+                            c.py_str(),
+                            cols.first().map_or_else(String::new, |c| c.repr())
+                        ))
+                    })?)
+                }
                 _ => Input::Other(c),
             }
         }
