@@ -18,7 +18,7 @@ LIBTORCH_DIR := $(CURDIR)/.local/libtorch/torch
 TORCH := .local/libtorch/torch/build-version
 export LIBTORCH := $(LIBTORCH_DIR)
 
-.PHONY: setup setup-torch build build-torch run test test-container image bench bench-predict bench-predict-large load load-oip lint fixtures goldens predict-goldens mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
+.PHONY: setup setup-torch build build-torch run test test-container image bench bench-predict bench-predict-large load load-oip lint fixtures goldens predict-goldens sweep mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -206,6 +206,12 @@ mlserver-goldens: $(MLSERVER)
 ## Re-record the committed golden answers from real `mlflow models serve`.
 goldens: reference-env $(TORCH_REF)
 	.venv-ref/bin/python tests/golden/record.py
+	.venv-ref/bin/python tests/golden/sweep.py --record
+
+## Compare mlflow-serve with real `mlflow models serve` over the sweep's requests (pandas'
+## constructor and read_csv edges) and list every difference (-v in SWEEP_ARGS for both answers).
+sweep: reference-env build
+	.venv-ref/bin/python tests/golden/sweep.py --bin target/release/mlflow-serve $(SWEEP_ARGS)
 
 ## Re-record what real `mlflow models predict` answers for the same inputs (after `goldens`).
 predict-goldens: reference-env $(TORCH_REF)

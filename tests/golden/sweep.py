@@ -6,10 +6,12 @@ accepts for `dataframe_split`, what `pd.DataFrame(data=records)` accepts, what
 `pd.read_csv` reads with the schema's dtypes, and what MLflow does with `inputs`/`instances`
 — sends each to real `mlflow models serve` 3.17.2 and to mlflow-serve, and prints every
 request whose answers differ (status, error code, or message), with a count per class.
-A difference found here is either fixed and then recorded as a golden by `record.py`, or
-listed in the README's deliberate divergences.
+With `--record` it writes MLflow's answers as goldens instead (tests/golden/sweep_<model>.json,
+replayed by tests/golden_replay.rs like record.py's): every difference found here is either
+fixed, or compared loosely below (`COMPARE`, with the README's reason).
 
     python tests/golden/sweep.py [--bin target/debug/mlflow-serve] [--only PREFIX] [-v]
+    python tests/golden/sweep.py --record        (run by `make goldens`)
 """
 
 import argparse
@@ -293,6 +295,14 @@ def tensor_cases():
     ]
 
 
+# How golden_replay.rs compares the message of these (see record.py): MLflow prints a Python
+# set (order differs per process), or a MultiIndex frame mlflow-serve does not reproduce.
+COMPARE = {
+    "csv_header_spaces": "set",
+    "split_columns_nested": "set",
+    "csv_comment_first": "predict",
+}
+
 SWEEPS = [
     ("wine_cols", split_cases), ("wine_cols", records_cases), ("wine_cols", csv_cases),
     ("wine_cols", inputs_cases), ("typed_columns", typed_csv_cases),
@@ -361,13 +371,40 @@ def verdict(theirs, ours):
     return "same" if t.get("message") == o.get("message") else "message"
 
 
+def record_goldens(only):
+    by_model = {}
+    for model, f in SWEEPS:
+        by_model.setdefault(model, []).extend(c for c in f() if c["name"].startswith(only))
+    for model, cases in by_model.items():
+        port = record.free_port()
+        proc = start_mlflow(model, port)
+        try:
+            wait(port)
+            results = []
+            for c in cases:
+                r = dict(c)
+                if c["name"] in COMPARE:
+                    r["compare"] = COMPARE[c["name"]]
+                r.update(record.send(port, c))
+                results.append(r)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        out = HERE / f"sweep_{model}.json"
+        out.write_text(json.dumps({"model": model, "mlflow_version": "3.17.2", "cases": results}, indent=1) + "\n")
+        print(f"{model}: {len(results)} sweep cases -> {out}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(HERE.parent.parent / "target" / "debug" / "mlflow-serve"))
     ap.add_argument("--only", default="")
     ap.add_argument("-v", action="store_true", help="print both answers of every difference")
     ap.add_argument("--full", action="store_true", help="with -v, print whole answers (else 600 chars)")
+    ap.add_argument("--record", action="store_true", help="write MLflow's answers as goldens")
     args = ap.parse_args()
+    if args.record:
+        return record_goldens(args.only)
     counts = {}
     limit = None if args.full else 600
     for model in dict.fromkeys(m for m, _ in SWEEPS):
