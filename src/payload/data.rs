@@ -327,12 +327,17 @@ impl Frame {
                     Column::Bytes(v) => Values::Other(
                         v.iter()
                             .map(|b| {
-                                b.as_deref()
-                                    .map_or("None".into(), crate::pyjson::bytes_repr)
+                                format!(
+                                    " {}",
+                                    b.as_deref()
+                                        .map_or("None".into(), crate::pyjson::bytes_repr)
+                                )
                             })
                             .collect(),
                     ),
-                    Column::Object(v) => Values::Other(v.iter().map(Cell::py_str).collect()),
+                    Column::Object(v) => Values::Other(
+                        v.iter().map(crate::pyjson::dataframe::object_cell).collect(),
+                    ),
                     _ => Values::Int(ints),
                 },
             })

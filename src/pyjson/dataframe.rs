@@ -18,7 +18,7 @@ pub enum Values<'a> {
     Bool(&'a [bool]),
     /// str (missing: NaN)
     Text(Vec<Option<&'a str>>),
-    /// object: each value's `str()`, and whether it is a float (formatted as a float).
+    /// object: each cell as printed, with its leading space ([`object_cell`]).
     Other(Vec<String>),
 }
 
@@ -51,6 +51,8 @@ pub struct Col<'a> {
     /// The values.
     pub values: Values<'a>,
 }
+
+use super::Cell;
 
 const WIDTH: usize = 80;
 const MAX_ROWS: usize = 60;
@@ -291,7 +293,79 @@ fn cells(values: &Values<'_>, rows: &[usize]) -> Vec<String> {
             .iter()
             .map(|&r| format!(" {}", escaped(v[r].unwrap_or("NaN"))))
             .collect(),
-        Values::Other(v) => rows.iter().map(|&r| format!(" {}", v[r])).collect(),
+        Values::Other(v) => rows.iter().map(|&r| v[r].clone()).collect(),
+    }
+}
+
+/// An object column's cell as a pandas printout shows it (`GenericArrayFormatter` with
+/// `pprint_thing`): a float as `" .6f"` with trailing zeros trimmed (`NaN` when missing),
+/// `None`, other scalars as `str()`; lists with bare strings and dicts with quoted ones,
+/// 100 items then `...`, three levels deep and then Python's `str()`. With its leading
+/// space (a float's sign takes the place of it).
+pub fn object_cell(c: &Cell) -> String {
+    match c {
+        Cell::Float(x) if x.is_nan() => " NaN".into(),
+        Cell::Float(x) if x.is_infinite() => format!(" {}", if *x > 0.0 { "inf" } else { "-inf" }),
+        Cell::Float(x) => {
+            let s = if x.is_sign_negative() {
+                format!("{x:.6}")
+            } else {
+                format!(" {x:.6}")
+            };
+            let t = s.trim_end_matches('0');
+            if t.ends_with('.') {
+                format!("{t}0")
+            } else {
+                t.to_string()
+            }
+        }
+        other => format!(" {}", pprint(other, 0, false, true)),
+    }
+}
+
+/// pandas' `pprint_thing` (`display.max_seq_items` 100, `display.pprint_nest_depth` 3).
+fn pprint(c: &Cell, level: usize, quote: bool, escape: bool) -> String {
+    const MAX_ITEMS: usize = 100;
+    const NEST_DEPTH: usize = 3;
+    match c {
+        Cell::List(items) if level < NEST_DEPTH => {
+            let mut body: Vec<String> = items
+                .iter()
+                .take(MAX_ITEMS)
+                .map(|i| pprint(i, level + 1, quote, escape))
+                .collect();
+            if items.len() > MAX_ITEMS {
+                body.push("...".into());
+            }
+            format!("[{}]", body.join(", "))
+        }
+        // a dict's keys and values are quoted, and no longer escaped
+        Cell::Dict(kv) if level < NEST_DEPTH => {
+            let mut body: Vec<String> = kv
+                .iter()
+                .take(MAX_ITEMS)
+                .map(|(k, v)| {
+                    format!(
+                        "{}: {}",
+                        pprint(&Cell::Str(k.clone()), level + 1, true, false),
+                        pprint(v, level + 1, true, false)
+                    )
+                })
+                .collect();
+            if kv.len() > MAX_ITEMS {
+                body.push("...".into());
+            }
+            format!("{{{}}}", body.join(", "))
+        }
+        Cell::Str(s) => {
+            let s = if escape { escaped(s) } else { s.as_str().into() };
+            if quote {
+                format!("'{s}'")
+            } else {
+                s.into_owned()
+            }
+        }
+        other => other.py_str(),
     }
 }
 
@@ -372,6 +446,24 @@ fn floats(v: &[f64]) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// A recorded JSON value as the cell MLflow's frame holds (`"nan"`: a float NaN).
+    fn json_cell(v: &serde_json::Value) -> Cell {
+        match v {
+            serde_json::Value::Null => Cell::Null,
+            serde_json::Value::Bool(b) => Cell::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Cell::Int(i),
+                None => Cell::Float(n.as_f64().unwrap()),
+            },
+            serde_json::Value::String(s) if s == "nan" => Cell::Float(f64::NAN),
+            serde_json::Value::String(s) => Cell::Str(s.clone()),
+            serde_json::Value::Array(a) => Cell::List(a.iter().map(json_cell).collect()),
+            serde_json::Value::Object(o) => {
+                Cell::Dict(o.iter().map(|(k, v)| (k.clone(), json_cell(v))).collect())
+            }
+        }
+    }
+
     /// Every printout in `tests/fixtures/pandas_reprs.json` (`record_pandas_reprs.py`).
     #[test]
     fn repr_is_pandas() {
@@ -417,6 +509,11 @@ mod tests {
                         "float64" => Values::F64(&f64s[i]),
                         "float32" => Values::F32(&f32s[i]),
                         "bool" => Values::Bool(&bools[i]),
+                        "object" if vals.iter().any(|x| x.get("json").is_some()) => Values::Other(
+                            vals.iter()
+                                .map(|x| object_cell(&json_cell(&x["json"])))
+                                .collect(),
+                        ),
                         "str" | "object" => Values::Text(vals.iter().map(|x| x.as_str()).collect()),
                         _ => Values::Int(
                             vals.iter()
