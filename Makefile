@@ -215,7 +215,7 @@ sweep: reference-env build
 
 ## Re-record what real `mlflow models predict` answers for the same inputs (after `goldens`).
 predict-goldens: reference-env $(TORCH_REF)
-	.venv-ref/bin/python tests/golden/record_predict.py
+	PYTHONHASHSEED=0 .venv-ref/bin/python tests/golden/record_predict.py
 
 clean:
 	cargo clean

@@ -165,10 +165,16 @@ impl ServedModel {
                 .iter()
                 .rposition(|b| matches!(b, b',' | b'\n' | b'\r'))
                 .map_or(0, |i| i + 1);
-            let e = std::str::from_utf8(&body[field..]).err().unwrap_or(e);
-            return Err(
-                payload::csv::fail(crate::pyjson::unicode_error_str(&body[field..], &e)).into(),
-            );
+            let end = body[at..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'\n' | b'\r'))
+                .map_or(body.len(), |i| at + i);
+            let e = std::str::from_utf8(&body[field..end]).err().unwrap_or(e);
+            return Err(payload::csv::fail(crate::pyjson::unicode_error_str(
+                &body[field..end],
+                &e,
+            ))
+            .into());
         }
         let Request {
             input,

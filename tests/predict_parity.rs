@@ -59,8 +59,8 @@ fn close(a: &Value, b: &Value) -> bool {
 /// Each serving golden's input, and how its message is compared (`compare`: `set` where
 /// MLflow prints a Python set, whose order changes from process to process; `exception`
 /// where the text of a pandas exception differs, see tests/golden_replay.rs).
-fn serve_inputs(model: &str) -> Vec<(String, Vec<u8>, String)> {
-    let path = common::root().join(format!("tests/golden/{model}.json"));
+fn serve_inputs(golden_file: &str) -> Vec<(String, Vec<u8>, String)> {
+    let path = common::root().join(format!("tests/golden/{golden_file}.json"));
     let golden: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     golden["cases"]
         .as_array()
@@ -226,7 +226,8 @@ fn predict_answers_like_mlflow_models_predict() {
             !model.starts_with("torch_") || cfg!(feature = "torch"),
             "{model} needs the `torch` feature (make test builds it)"
         );
-        let inputs = serve_inputs(model);
+        // the serving golden file the inputs came from (older recordings: the model's)
+        let inputs = serve_inputs(golden["golden"].as_str().unwrap_or(model));
         for case in golden["cases"].as_array().unwrap() {
             let name = case["case"].as_str().unwrap();
             let (_, input, mode) = inputs

@@ -348,9 +348,15 @@ fn to_numeric(cells: Vec<Cell>, name: &str) -> Result<Column, String> {
             Cell::Int(_) | Cell::BigInt(_) | Cell::Float(_) => c.as_f64().unwrap_or(f64::NAN),
             Cell::Str(s) => match crate::pyjson::py_float(s) {
                 Some(x) => x,
-                None => return Err(format!("Failed to convert column {name} from type object to double.")),
+                None => {
+                    return Err(format!(
+                        "Failed to convert column {name} from type object to double."
+                    ))
+                }
             },
-            Cell::List(_) | Cell::Dict(_) => return Err(format!("Invalid object type at position {i}")),
+            Cell::List(_) | Cell::Dict(_) => {
+                return Err(format!("Invalid object type at position {i}"))
+            }
         });
     }
     Ok(Column::F64(out))

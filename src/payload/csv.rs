@@ -106,7 +106,10 @@ pub fn parse(
         budget.check(nrows + 1, ncols)?;
         let w = *width.get_or_insert(rec.len().max(ncols));
         if rec.len() > w {
-            let line = pandas_line(text, rec.position().map_or(text.len(), |p| p.byte() as usize));
+            let line = pandas_line(
+                text,
+                rec.position().map_or(text.len(), |p| p.byte() as usize),
+            );
             return Err(fail(format!(
                 "Error tokenizing data. C error: Expected {w} fields in line {line}, saw {}\n",
                 rec.len()
@@ -186,7 +189,15 @@ impl RawColumn {
 fn typed(values: &[Option<&str>], ty: &ColType, idx: usize) -> Result<Column, PayloadError> {
     match ty {
         ColType::Double | ColType::Float => {
-            let v = typed_float(values, if *ty == ColType::Float { "float32" } else { "float64" }, idx)?;
+            let v = typed_float(
+                values,
+                if *ty == ColType::Float {
+                    "float32"
+                } else {
+                    "float64"
+                },
+                idx,
+            )?;
             Ok(if *ty == ColType::Float {
                 Column::F32(v.into_iter().map(|x| x as f32).collect())
             } else {
@@ -214,15 +225,6 @@ enum Token {
     Float(f64),
     Bool(bool),
     Other,
-}
-
-/// The C parser's float: Python's `float()` but no `_` digit separators.
-fn c_float(s: &str) -> Option<f64> {
-    if s.contains('_') {
-        None
-    } else {
-        py_float(s)
-    }
 }
 
 fn token(s: &str) -> Token {
@@ -488,37 +490,70 @@ fn unterminated_quote_row(b: &[u8]) -> Option<usize> {
     None
 }
 
-/// pandas' own inference: int64, float64, bool, else str.
+/// pandas' own inference (the C parser's): int64 (uint64 beyond it, else text), float64,
+/// bool (its true/false words, any case), else str.
 fn infer(values: &[Option<&str>]) -> Column {
-    let present = || values.iter().flatten();
     if values.iter().all(Option::is_none) {
         return Column::F64(vec![f64::NAN; values.len()]);
     }
-    if present().all(|s| s.parse::<i64>().is_ok()) {
-        if values.iter().all(Option::is_some) {
-            return Column::I64(present().map(|s| s.parse::<i64>().unwrap_or(0)).collect());
+    let tokens: Vec<Option<Token>> = values.iter().map(|v| v.map(token)).collect();
+    let complete = values.iter().all(Option::is_some);
+    let text = || Column::Str(values.iter().map(|x| x.map(str::to_string)).collect());
+    match parsed_dtype(&tokens) {
+        Parsed::Int => {
+            let ints: Vec<i128> = tokens
+                .iter()
+                .map(|t| match t {
+                    Some(Token::Int(i)) => *i,
+                    _ => 0,
+                })
+                .collect();
+            let i64s = i128::from(i64::MIN)..=i128::from(i64::MAX);
+            if !complete {
+                if tokens
+                    .iter()
+                    .flatten()
+                    .all(|t| matches!(t, Token::Int(i) if i64s.contains(i)))
+                {
+                    return Column::F64(
+                        tokens
+                            .iter()
+                            .map(|t| match t {
+                                Some(Token::Int(i)) => *i as f64,
+                                _ => f64::NAN,
+                            })
+                            .collect(),
+                    );
+                }
+                return text();
+            }
+            if ints.iter().all(|i| i64s.contains(i)) {
+                Column::I64(ints.into_iter().map(|i| i as i64).collect())
+            } else if ints.iter().all(|i| (0..=i128::from(u64::MAX)).contains(i)) {
+                Column::U64(ints.into_iter().map(|i| i as u64).collect())
+            } else {
+                // beyond int64 and uint64: pandas keeps the text
+                text()
+            }
         }
-        return Column::F64(
-            values
+        Parsed::Float => Column::F64(
+            tokens
                 .iter()
-                .map(|x| x.and_then(|s| s.parse().ok()).unwrap_or(f64::NAN))
+                .map(|t| match t {
+                    Some(Token::Int(i)) => *i as f64,
+                    Some(Token::Float(f)) => *f,
+                    _ => f64::NAN,
+                })
                 .collect(),
-        );
-    }
-    if present().all(|s| c_float(s).is_some()) {
-        return Column::F64(
-            values
+        ),
+        Parsed::Bool if complete => Column::Bool(
+            tokens
                 .iter()
-                .map(|x| x.and_then(c_float).unwrap_or(f64::NAN))
+                .map(|t| matches!(t, Some(Token::Bool(true))))
                 .collect(),
-        );
+        ),
+        _ => text(),
     }
-    if values.iter().all(Option::is_some)
-        && present().all(|s| matches!(*s, "True" | "False" | "true" | "false" | "TRUE" | "FALSE"))
-    {
-        return Column::Bool(present().map(|s| s.eq_ignore_ascii_case("true")).collect());
-    }
-    Column::Str(values.iter().map(|x| x.map(str::to_string)).collect())
 }
 
 #[cfg(test)]

@@ -336,7 +336,9 @@ impl Frame {
                             .collect(),
                     ),
                     Column::Object(v) => Values::Other(
-                        v.iter().map(crate::pyjson::dataframe::object_cell).collect(),
+                        v.iter()
+                            .map(crate::pyjson::dataframe::object_cell)
+                            .collect(),
                     ),
                     _ => Values::Int(ints),
                 },

@@ -358,7 +358,11 @@ fn pprint(c: &Cell, level: usize, quote: bool, escape: bool) -> String {
             format!("{{{}}}", body.join(", "))
         }
         Cell::Str(s) => {
-            let s = if escape { escaped(s) } else { s.as_str().into() };
+            let s = if escape {
+                escaped(s)
+            } else {
+                s.as_str().into()
+            };
             if quote {
                 format!("'{s}'")
             } else {

@@ -241,12 +241,12 @@ fn read_list(
 }
 
 /// Puts the next cell of a row in column `i`, growing the frame by a column when needed.
-fn column_for<'b>(
-    bufs: &'b mut Vec<ColBuf>,
+fn column_for(
+    bufs: &mut Vec<ColBuf>,
     i: usize,
     nrows: usize,
     budget: CellBudget,
-) -> Result<&'b mut ColBuf, PayloadError> {
+) -> Result<&mut ColBuf, PayloadError> {
     if bufs.len() <= i {
         budget.check(nrows + 1, i + 1)?;
         let mut b = ColBuf::Empty { nulls: 0 };
@@ -379,11 +379,7 @@ fn read_record_rows(
             break;
         }
     }
-    Ok(Rows::Records {
-        names,
-        bufs,
-        nrows,
-    })
+    Ok(Rows::Records { names, bufs, nrows })
 }
 
 impl Rows {
@@ -475,9 +471,7 @@ fn read_index(s: &mut Scanner<'_>) -> Result<Option<usize>, PayloadError> {
         Cell::List(v) => match v.first() {
             Some(Cell::List(first)) => {
                 let n = first.len();
-                if v.iter()
-                    .any(|c| matches!(c, Cell::List(l) if l.len() != n))
-                {
+                if v.iter().any(|c| matches!(c, Cell::List(l) if l.len() != n)) {
                     return Err(split_error("all arrays must be same length".into()));
                 }
                 Ok(Some(n))
@@ -570,10 +564,17 @@ pub(super) fn read_split(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Inpu
         SplitData::Scalar(cell) => match (columns, index_len) {
             (Some(labels), Some(n)) => {
                 budget.check(n, labels.len())?;
-                let columns = labels.into_iter().map(|l| (l, broadcast(&cell, n))).collect();
+                let columns = labels
+                    .into_iter()
+                    .map(|l| (l, broadcast(&cell, n)))
+                    .collect();
                 Frame { columns, nrows: n }
             }
-            _ => return Err(split_error("DataFrame constructor not properly called!".into())),
+            _ => {
+                return Err(split_error(
+                    "DataFrame constructor not properly called!".into(),
+                ))
+            }
         },
         SplitData::Null => {
             let n = index_len.unwrap_or(0);
@@ -616,7 +617,10 @@ fn frame_from_rows(
             labels
                 .into_iter()
                 .map(|l| {
-                    let b = cols.iter_mut().find(|(n, _)| *n == l).and_then(|c| c.1.take());
+                    let b = cols
+                        .iter_mut()
+                        .find(|(n, _)| *n == l)
+                        .and_then(|c| c.1.take());
                     (l, Some(b.unwrap_or(ColBuf::Floats(vec![f64::NAN; nrows]))))
                 })
                 .collect()
