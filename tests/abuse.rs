@@ -26,6 +26,22 @@ fn wine_split() -> String {
     )
 }
 
+/// The wine columns as a `dataframe_split` `data` object of one-row columns.
+fn wine_columns() -> String {
+    WINE.iter()
+        .map(|c| format!("\"{c}\": [1.0]"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `n` extra one-row columns for a `data` object.
+fn keys_as_columns(prefix: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| format!("\"{prefix}{i}\": [0]"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn wine_record() -> String {
     let vals = [
         7.0, 0.27, 0.36, 20.7, 0.045, 45.0, 170.0, 1.001, 3.0, 0.45, 8.8,
@@ -173,6 +189,42 @@ fn objects_with_hundreds_of_thousands_of_keys_answer_in_linear_time() {
             format!(
                 "{{\"dataframe_split\": {{{}, \"data\": [[1]]}}}}",
                 keys("s", n)
+            ),
+            400,
+        ),
+        (
+            "dataframe_split data given as columns",
+            format!(
+                "{{\"dataframe_split\": {{\"data\": {{{}, {}}}}}}}",
+                wine_columns(),
+                keys_as_columns("c", n)
+            ),
+            200,
+        ),
+        (
+            "dataframe_split columns choosing among record keys",
+            format!(
+                "{{\"dataframe_split\": {{\"columns\": [{}], \"data\": [{{{}, {}}}]}}}}",
+                (0..n)
+                    .map(|i| format!("\"c{i}\""))
+                    .chain(WINE.iter().map(|c| format!("\"{c}\"")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                keys("c", n),
+                wine_record()
+            ),
+            200,
+        ),
+        (
+            // (a column short: the frame is built, then refused with a bounded printout)
+            "dataframe_split data as objects of rows",
+            format!(
+                "{{\"dataframe_split\": {{\"data\": {{{}}}}}}}",
+                WINE[..10]
+                    .iter()
+                    .map(|c| format!("\"{c}\": {{{}}}", keys("r", n / 10)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             400,
         ),

@@ -100,6 +100,22 @@ impl Cell {
         }
     }
 
+    /// [`Cell::py_str`] for a message: cut at [`super::max_error_data`] with `...`.
+    pub fn py_str_bounded(&self) -> String {
+        match self {
+            Cell::Str(s) => {
+                let mut out = super::Bounded::new();
+                for ch in s.chars() {
+                    if !out.push(ch) {
+                        break;
+                    }
+                }
+                out.finish()
+            }
+            other => other.py_repr(),
+        }
+    }
+
     /// Converts a serde_json value (used only for MLmodel defaults, never on requests).
     pub fn from_serde(v: &serde_json::Value) -> Cell {
         match v {

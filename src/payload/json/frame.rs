@@ -2,6 +2,8 @@
 //! per column, typed by the first row (or the signature), widened as pandas would when a
 //! later row disagrees, with the cell budget checked before anything is padded.
 
+use std::collections::HashMap;
+
 use super::request::{internal, invalid, py_type_of};
 use super::scan::{KeyIndex, Kind, Num, Scanner};
 use crate::payload::data::{ColName, Column, Frame, Input};
@@ -426,6 +428,7 @@ fn read_split_data(s: &mut Scanner<'_>, budget: CellBudget) -> Result<SplitData,
         }
         Kind::Object => {
             let mut entries: Vec<(String, DictValue)> = Vec::new();
+            let mut seen: HashMap<String, usize> = HashMap::new();
             let mut key = s.object_open().map_err(internal)?;
             while let Some(k) = key {
                 let value = match s.kind().map_err(internal)? {
@@ -451,9 +454,12 @@ fn read_split_data(s: &mut Scanner<'_>, budget: CellBudget) -> Result<SplitData,
                     _ => DictValue::Scalar(s.cell(2).map_err(internal)?),
                 };
                 // a repeated key: the last one wins, where the first one was
-                match entries.iter_mut().find(|(name, _)| *name == *k) {
-                    Some(e) => e.1 = value,
-                    None => entries.push((k.into_owned(), value)),
+                match seen.get(&*k) {
+                    Some(&i) => entries[i].1 = value,
+                    None => {
+                        seen.insert(k.to_string(), entries.len());
+                        entries.push((k.into_owned(), value));
+                    }
                 }
                 key = s.object_next().map_err(internal)?;
             }
@@ -612,15 +618,11 @@ fn frame_from_rows(
     let cols: Vec<(ColName, Option<ColBuf>)> = match labels {
         // records: the labels choose columns by name, a missing one is all NaN
         Some(labels) if records => {
-            let mut cols: Vec<(ColName, Option<ColBuf>)> =
-                cols.into_iter().map(|(n, b)| (n, Some(b))).collect();
+            let mut by_name: HashMap<ColName, ColBuf> = cols.into_iter().collect();
             labels
                 .into_iter()
                 .map(|l| {
-                    let b = cols
-                        .iter_mut()
-                        .find(|(n, _)| *n == l)
-                        .and_then(|c| c.1.take());
+                    let b = by_name.remove(&l);
                     (l, Some(b.unwrap_or(ColBuf::Floats(vec![f64::NAN; nrows]))))
                 })
                 .collect()
@@ -680,25 +682,23 @@ fn frame_from_dict(
     index_len: Option<usize>,
     budget: CellBudget,
 ) -> Result<Frame, PayloadError> {
-    let mut entries: Vec<(String, Option<DictValue>)> =
-        entries.into_iter().map(|(k, v)| (k, Some(v))).collect();
     let chosen: Vec<(ColName, Option<DictValue>)> = match labels {
-        Some(labels) => labels
-            .into_iter()
-            .map(|l| {
-                let v = match &l {
-                    ColName::Str(name) => entries
-                        .iter_mut()
-                        .find(|(k, _)| k == name)
-                        .and_then(|e| e.1.take()),
-                    ColName::Int(_) | ColName::Other { .. } => None,
-                };
-                (l, v)
-            })
-            .collect(),
+        Some(labels) => {
+            let mut by_key: HashMap<String, DictValue> = entries.into_iter().collect();
+            labels
+                .into_iter()
+                .map(|l| {
+                    let v = match &l {
+                        ColName::Str(name) => by_key.remove(name),
+                        ColName::Int(_) | ColName::Other { .. } => None,
+                    };
+                    (l, v)
+                })
+                .collect()
+        }
         None => entries
             .into_iter()
-            .map(|(k, v)| (ColName::Str(k), v))
+            .map(|(k, v)| (ColName::Str(k), Some(v)))
             .collect(),
     };
     let dicts = chosen
@@ -774,12 +774,14 @@ fn frame_from_dict_of_dicts(
     index_len: Option<usize>,
     budget: CellBudget,
 ) -> Result<Frame, PayloadError> {
-    let mut row_keys: Vec<String> = Vec::new();
+    let mut row_keys: Vec<&str> = Vec::new();
+    let mut row_of: HashMap<&str, usize> = HashMap::new();
     for (_, v) in &chosen {
         if let Some(DictValue::Dict(d)) = v {
             for (k, _) in d {
-                if !row_keys.contains(k) {
-                    row_keys.push(k.clone());
+                if !row_of.contains_key(k.as_str()) {
+                    row_of.insert(k, row_keys.len());
+                    row_keys.push(k);
                 }
             }
         }
@@ -792,21 +794,18 @@ fn frame_from_dict_of_dicts(
     }
     budget.check(nrows, chosen.len())?;
     let columns = chosen
-        .into_iter()
+        .iter()
         .map(|(label, v)| {
-            let cells = match v {
-                Some(DictValue::Dict(d)) => row_keys
-                    .iter()
-                    .map(|k| {
-                        d.iter()
-                            .rev()
-                            .find(|(dk, _)| dk == k)
-                            .map_or(Cell::Null, |(_, c)| c.clone())
-                    })
-                    .collect(),
-                _ => vec![Cell::Null; nrows],
-            };
-            (label, Column::infer(cells))
+            let mut cells = vec![Cell::Null; nrows];
+            if let Some(DictValue::Dict(d)) = v {
+                // (a repeated key: the last one wins)
+                for (k, c) in d {
+                    if let Some(&r) = row_of.get(k.as_str()) {
+                        cells[r] = c.clone();
+                    }
+                }
+            }
+            (label.clone(), Column::infer(cells))
         })
         .collect();
     Ok(Frame { columns, nrows })

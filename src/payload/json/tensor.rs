@@ -117,7 +117,7 @@ pub(super) fn read_tf(
                         // `{input_data}` and `{spec}`: Python's str() of both
                         invalid(format!(
                             "Failed to convert data `{}` to type `{}` defined in the model signature.",
-                            c.py_str(),
+                            c.py_str_bounded(),
                             cols.first().map_or_else(String::new, |c| c.repr())
                         ))
                     })?)
