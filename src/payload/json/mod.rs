@@ -6,6 +6,7 @@ pub mod keys;
 pub mod number;
 pub mod request;
 pub mod scan;
+pub mod split;
 pub mod tensor;
 pub mod validate;
 

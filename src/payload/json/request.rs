@@ -12,8 +12,9 @@
 
 use std::borrow::Cow;
 
-use super::frame::{read_records, read_split};
+use super::frame::read_records;
 use super::scan::{self, Kind, Num, Scanner};
+use super::split::read_split;
 use super::tensor::read_tf;
 use crate::model::signature::{InputSchema, ParamSpec};
 use crate::payload::data::Input;
