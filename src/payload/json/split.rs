@@ -116,13 +116,21 @@ fn broadcast(cell: &Cell, n: usize) -> Column {
     Column::infer(vec![cell.clone(); n])
 }
 
-/// A one-row column repeated to `n` rows (pandas broadcasts a single row to the index).
+/// A one-row column repeated to `n` rows (pandas broadcasts a single row to the index); a
+/// column of `n` rows as it is.
 fn repeat_row(col: Column, n: usize) -> Column {
-    if n == 1 {
+    if col.len() == n {
         col
     } else {
         col.take(&vec![0; n])
     }
+}
+
+/// pandas' refusal of `values` rows for an index of `n` labels.
+fn index_mismatch(values: usize, n: usize) -> PayloadError {
+    split_error(format!(
+        "Length of values ({values}) does not match length of index ({n})"
+    ))
 }
 
 pub(super) fn read_split(s: &mut Scanner<'_>, budget: CellBudget) -> Result<Input, PayloadError> {
@@ -262,11 +270,7 @@ fn frame_from_rows(
     let rows_out = match index_len {
         None => nrows,
         Some(n) if n == nrows || nrows <= 1 => n,
-        Some(n) => {
-            return Err(split_error(format!(
-                "Length of values ({nrows}) does not match length of index ({n})"
-            )))
-        }
+        Some(n) => return Err(index_mismatch(nrows, n)),
     };
     budget.check(rows_out, cols.len())?;
     let columns = cols
@@ -275,12 +279,7 @@ fn frame_from_rows(
             let col = match b {
                 Some(mut b) if nrows > 0 => {
                     b.pad(nrows);
-                    let col = b.finish();
-                    if nrows == rows_out {
-                        col
-                    } else {
-                        repeat_row(col, rows_out)
-                    }
+                    repeat_row(b.finish(), rows_out)
                 }
                 _ => Column::Object(vec![Cell::Null; rows_out]),
             };
@@ -343,9 +342,7 @@ fn frame_from_dict(
     let nrows = match index_len {
         Some(n) => {
             if let Some(bad) = list_lens.iter().find(|&&l| l != n && l != 1) {
-                return Err(split_error(format!(
-                    "Length of values ({bad}) does not match length of index ({n})"
-                )));
+                return Err(index_mismatch(*bad, n));
             }
             n
         }
@@ -369,14 +366,7 @@ fn frame_from_dict(
         .into_iter()
         .map(|(label, v)| {
             let col = match v {
-                Some(DictValue::List(b, len)) => {
-                    let col = b.finish();
-                    if len == nrows {
-                        col
-                    } else {
-                        repeat_row(col, nrows)
-                    }
-                }
+                Some(DictValue::List(b, _)) => repeat_row(b.finish(), nrows),
                 Some(DictValue::Scalar(c)) => broadcast(&c, nrows),
                 Some(DictValue::Dict(_)) | None => Column::Object(vec![Cell::Null; nrows]),
             };
@@ -407,9 +397,7 @@ fn frame_from_dict_of_dicts(
     }
     let nrows = row_keys.len();
     if let Some(n) = index_len.filter(|&n| n != nrows) {
-        return Err(split_error(format!(
-            "Length of values ({nrows}) does not match length of index ({n})"
-        )));
+        return Err(index_mismatch(nrows, n));
     }
     budget.check(nrows, chosen.len())?;
     let columns = chosen
