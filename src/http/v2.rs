@@ -22,27 +22,19 @@ use crate::oip::metadata::{model_metadata, server_metadata};
 use crate::oip::rest::{parse_request, write_response, AnswerHead, HEADER_LENGTH};
 use crate::served::ServedVersion;
 
-/// A V2 path, parsed.
+/// A V2 path, parsed: names and versions as they appear in the path (`&str`, undecoded,
+/// enough for the metrics label) or percent-decoded (`String`, for routing).
 #[derive(Debug, PartialEq, Eq)]
-enum Route {
+enum Route<S = String> {
     Server,
     Live,
     Ready,
-    Model {
-        name: String,
-        version: Option<String>,
-    },
-    ModelReady {
-        name: String,
-        version: Option<String>,
-    },
-    Infer {
-        name: String,
-        version: Option<String>,
-    },
+    Model { name: S, version: Option<S> },
+    ModelReady { name: S, version: Option<S> },
+    Infer { name: S, version: Option<S> },
 }
 
-impl Route {
+impl<S> Route<S> {
     /// The metrics label of the route (a fixed set: names never become labels).
     fn label(&self) -> &'static str {
         match self {
@@ -56,57 +48,84 @@ impl Route {
     }
 }
 
-fn parse(path: &str) -> Option<Route> {
+/// Splits a V2 path into its route without allocating (names stay percent-encoded).
+fn parse_raw(path: &str) -> Option<Route<&str>> {
     let rest = path.strip_prefix("/v2")?;
     if rest.is_empty() {
         return Some(Route::Server);
     }
-    let segs: Vec<&str> = rest.strip_prefix('/')?.split('/').collect();
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    match segs.as_slice() {
+    let mut segs = [""; 6];
+    let mut n = 0;
+    for seg in rest.strip_prefix('/')?.split('/') {
+        *segs.get_mut(n)? = seg;
+        n += 1;
+    }
+    match &segs[..n] {
         ["health", "live"] => Some(Route::Live),
         ["health", "ready"] => Some(Route::Ready),
         ["models", name] if !name.is_empty() => Some(Route::Model {
-            name: decode(name),
+            name,
             version: None,
         }),
         ["models", name, "versions", v] if !name.is_empty() && !v.is_empty() => {
             Some(Route::Model {
-                name: decode(name),
-                version: Some(decode(v)),
+                name,
+                version: Some(v),
             })
         }
         ["models", name, "ready"] if !name.is_empty() => Some(Route::ModelReady {
-            name: decode(name),
+            name,
             version: None,
         }),
         ["models", name, "versions", v, "ready"] if !name.is_empty() && !v.is_empty() => {
             Some(Route::ModelReady {
-                name: decode(name),
-                version: Some(decode(v)),
+                name,
+                version: Some(v),
             })
         }
         ["models", name, "infer"] if !name.is_empty() => Some(Route::Infer {
-            name: decode(name),
+            name,
             version: None,
         }),
         ["models", name, "versions", v, "infer"] if !name.is_empty() && !v.is_empty() => {
             Some(Route::Infer {
-                name: decode(name),
-                version: Some(decode(v)),
+                name,
+                version: Some(v),
             })
         }
         _ => None,
     }
 }
 
+/// A V2 path with its model name and version percent-decoded.
+fn parse(path: &str) -> Option<Route> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some(match parse_raw(path)? {
+        Route::Server => Route::Server,
+        Route::Live => Route::Live,
+        Route::Ready => Route::Ready,
+        Route::Model { name, version } => Route::Model {
+            name: decode(name),
+            version: version.map(decode),
+        },
+        Route::ModelReady { name, version } => Route::ModelReady {
+            name: decode(name),
+            version: version.map(decode),
+        },
+        Route::Infer { name, version } => Route::Infer {
+            name: decode(name),
+            version: version.map(decode),
+        },
+    })
+}
+
 /// The metrics label of a V2 path, if it is one.
 pub(super) fn label(path: &str) -> Option<&'static str> {
-    parse(path).map(|r| r.label())
+    parse_raw(path).map(|r| r.label())
 }
 
 fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
@@ -325,8 +344,15 @@ mod tests {
             "/v2x",
             "/v2/health",
             "/v1/models/m",
+            "/v2/models/m/versions/2/infer/x",
+            "/v2/models/m/versions/2/infer/x/y/z",
         ] {
             assert_eq!(parse(bad), None, "{bad}");
+            assert_eq!(label(bad), None, "{bad}");
         }
+        assert_eq!(
+            label("/v2/models/a%2Fb/versions/1/infer"),
+            Some("/v2/models/{name}/infer")
+        );
     }
 }

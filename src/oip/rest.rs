@@ -135,7 +135,7 @@ fn invalid(message: impl Into<String>) -> InferError {
 }
 
 fn unsupported_parameters(
-    what: &str,
+    what: std::fmt::Arguments<'_>,
     params: Option<&Map<String, Value>>,
 ) -> Result<(), InferError> {
     for key in ["shared_memory_region", "classification"] {
@@ -199,7 +199,7 @@ pub fn parse_request(body: &[u8], header_len: Option<usize>) -> Result<InferRequ
                     input.shape
                 ))
             })?;
-        unsupported_parameters(&format!("input '{name}'"), input.parameters.as_ref())?;
+        unsupported_parameters(format_args!("input '{name}'"), input.parameters.as_ref())?;
         let param = |k: &str| input.parameters.as_ref().and_then(|p| p.get(k));
         let content_type = param("content_type")
             .and_then(Value::as_str)
@@ -261,7 +261,10 @@ pub fn parse_request(body: &[u8], header_len: Option<usize>) -> Result<InferRequ
         .map(|outs| {
             outs.into_iter()
                 .map(|o| {
-                    unsupported_parameters(&format!("output '{}'", o.name), o.parameters.as_ref())?;
+                    unsupported_parameters(
+                        format_args!("output '{}'", o.name),
+                        o.parameters.as_ref(),
+                    )?;
                     let binary = o
                         .parameters
                         .as_ref()

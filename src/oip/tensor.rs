@@ -303,23 +303,11 @@ pub fn elements_from_json(raw: &str, ty: Datatype, expected: usize) -> Result<El
     Ok(elements)
 }
 
-/// Little-endian elements into a new typed buffer: on a little-endian machine one memcpy
-/// into the (aligned) buffer, whatever the alignment of `raw` inside the body.
-#[cfg(target_endian = "little")]
-fn le<const N: usize, T: bytemuck::Pod>(raw: &[u8], _: fn([u8; N]) -> T) -> Vec<T> {
-    bytemuck::allocation::pod_collect_to_vec(raw)
-}
-
-/// Little-endian elements into a new typed buffer, element by element.
-#[cfg(not(target_endian = "little"))]
+/// Little-endian elements into a new typed buffer, whatever the alignment of `raw` inside
+/// the body. The buffer is filled as it is allocated (no zeroing first); on a little-endian
+/// machine the loop compiles to plain vector loads and stores.
 fn le<const N: usize, T>(raw: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
-    raw.chunks_exact(N)
-        .map(|c| {
-            let mut b = [0u8; N];
-            b.copy_from_slice(c);
-            f(b)
-        })
-        .collect()
+    raw.as_chunks::<N>().0.iter().map(|c| f(*c)).collect()
 }
 
 /// IEEE half to single precision.

@@ -109,27 +109,12 @@ pub fn f64_repr(x: f64) -> String {
 
 /// Appends an integer.
 pub fn write_i64(out: &mut Vec<u8>, x: i64) {
-    let mut b = itoa_buf();
-    out.extend_from_slice(b.format(x).as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes());
 }
 
 /// Appends an unsigned integer.
 pub fn write_u64(out: &mut Vec<u8>, x: u64) {
-    let mut b = itoa_buf();
-    out.extend_from_slice(b.format(x).as_bytes());
-}
-
-fn itoa_buf() -> ItoaBuf {
-    ItoaBuf(String::with_capacity(20))
-}
-
-struct ItoaBuf(String);
-impl ItoaBuf {
-    fn format<T: std::fmt::Display>(&mut self, x: T) -> &str {
-        self.0.clear();
-        let _ = write!(self.0, "{x}");
-        &self.0
-    }
+    out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes());
 }
 
 struct VecWriter<'a>(&'a mut Vec<u8>);
