@@ -8,16 +8,24 @@ Protocols, each at batch 1 and 64 rows and 1 and 8 connections:
   V2 REST JSON        `POST /v2/models/{name}/infer`, JSON data  (wrk)
   V2 REST binary      Triton's binary tensors in and out        (wrk)
   V2 gRPC             ModelInfer with raw_input_contents        (h2load, Debian's nghttp2-client)
-and `/ping` as the floor of the HTTP path. The table gives req/s, rows/s, p50 and the ratios
-binary ÷ /invocations JSON (rows/s) and mlflow-serve ÷ MLServer (req/s, V2 JSON; MLServer
-with its default settings and with `parallel_workers: 0`, the faster of the two). Every
-request body is checked once (a 200 with outputs) before it is timed.
+and `/ping` as the floor of the HTTP path. The table gives req/s, rows/s, p50, the server's
+CPU time per request (user + system, every thread, from /proc: what the request costs the
+server whatever the load generator does on the same cores) and the ratios binary ÷
+/invocations JSON (rows/s) and mlflow-serve ÷ MLServer (req/s, V2 JSON; MLServer with its
+default settings and with `parallel_workers: 0`, the faster of the two). Every request body
+is checked once (a 200 with outputs) before it is timed.
 
-    python3 benches/oip_load.py [--duration 5] [--model tests/fixtures/models/wine_tensor]
+The binary ÷ JSON ratio at batch 64 and 8 connections is then measured again in
+`--ab-rounds` alternating pairs (JSON then binary, binary then JSON, ...), since one 5-s
+cell on a shared 2-core machine swings by a third: the summary gives the median and range
+of the wall-clock ratio and of the ratio of rows per server CPU-second.
+
+    python3 benches/oip_load.py [--duration 5] [--ab-rounds 5] [--model tests/fixtures/models/wine_tensor]
 """
 
 import argparse
 import json
+import statistics
 import os
 import re
 import shutil
@@ -59,7 +67,7 @@ def wrk(url, body_path, headers, conns, duration):
                          capture_output=True, text=True, env=env, check=True).stdout
     m = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))
     return {"rps": m["requests"] / (m["us"] / 1e6), "p50_ms": m["p50"] / 1000,
-            "errors": m["errors"] + m["non2xx"]}
+            "errors": m["errors"] + m["non2xx"], "requests": m["requests"]}
 
 
 def h2load(url, body_path, conns, duration):
@@ -76,7 +84,22 @@ def h2load(url, body_path, conns, duration):
         secs /= 1000
     mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out).group(1)
     mean_ms = float(mean[:-2]) if mean.endswith("ms") else float(mean[:-2]) / 1000 if mean.endswith("us") else float(mean[:-1]) * 1000
-    return {"rps": done / secs, "p50_ms": mean_ms, "errors": 0, "p50_is_mean": True}
+    return {"rps": done / secs, "p50_ms": mean_ms, "errors": 0, "p50_is_mean": True, "requests": done}
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process, every thread, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(pid, run):
+    """`run()`'s result with the server's CPU µs per request added."""
+    before = cpu_seconds(pid)
+    r = run()
+    spent = cpu_seconds(pid) - before
+    r["cpu_us"] = spent * 1e6 / max(r["requests"], 1)
+    return r
 
 
 def post(url, body, headers):
@@ -169,6 +192,7 @@ def mlserver(model, name, parallel_workers):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--ab-rounds", type=int, default=5)
     ap.add_argument("--model", default=str(ROOT / "tests/fixtures/models/wine_tensor"))
     args = ap.parse_args()
     model = Path(args.model).resolve()
@@ -206,13 +230,29 @@ def main():
             for rows, bs in sets.items():
                 for proto, (path, headers, route) in bs.items():
                     if headers is None:
-                        r = h2load(f"http://127.0.0.1:{gport}{route}", path, conns, args.duration)
+                        r = timed(ours.pid, lambda: h2load(f"http://127.0.0.1:{gport}{route}", path, conns,
+                                                           args.duration))
                     else:
-                        r = wrk(f"http://127.0.0.1:{port}{route}", path, headers, conns, args.duration)
+                        r = timed(ours.pid, lambda: wrk(f"http://127.0.0.1:{port}{route}", path, headers, conns,
+                                                        args.duration))
                     r["rows_s"] = r["rps"] * rows
                     results[(proto, rows, conns)] = r
                     print(f"{proto:20} batch {rows:3} conns {conns}: {r['rps']:9.0f} req/s {r['rows_s']:10.0f} rows/s "
-                          f"p50 {r['p50_ms']:.3f} ms errors {r['errors']}", flush=True)
+                          f"p50 {r['p50_ms']:.3f} ms cpu {r['cpu_us']:.0f} µs/req errors {r['errors']}", flush=True)
+        # The goal's cell again, in alternating pairs.
+        ab = []
+        for i in range(args.ab_rounds):
+            pair = {}
+            for proto in (("/invocations JSON", "V2 REST binary") if i % 2 == 0
+                          else ("V2 REST binary", "/invocations JSON")):
+                path, headers, route = sets[64][proto]
+                pair[proto] = timed(ours.pid, lambda: wrk(f"http://127.0.0.1:{port}{route}", path, headers, 8,
+                                                          args.duration))
+            j, b = pair["/invocations JSON"], pair["V2 REST binary"]
+            ab.append((b["rps"] / j["rps"], j["cpu_us"] / b["cpu_us"]))
+            print(f"A/B round {i + 1}: /invocations JSON {j['rps']:.0f} req/s ({j['cpu_us']:.0f} µs CPU), "
+                  f"V2 binary {b['rps']:.0f} req/s ({b['cpu_us']:.0f} µs CPU): ratio {ab[-1][0]:.2f}, "
+                  f"per CPU-second {ab[-1][1]:.2f}", flush=True)
         rss = rss_mb(ours.pid)
     finally:
         stop(ours)
@@ -244,8 +284,9 @@ def main():
     print()
     print(f"model {name}; RSS of mlflow-serve after the run {rss:.1f} MB; {os.cpu_count()} CPUs; "
           "gRPC p50 is h2load's mean")
-    print("| batch | conns | protocol | req/s | rows/s | p50 ms | ÷ /invocations JSON rows/s | ÷ MLServer V2 JSON req/s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| batch | conns | protocol | req/s | rows/s | p50 ms | server CPU µs/req | ÷ /invocations JSON rows/s "
+          "| ÷ MLServer V2 JSON req/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for rows in (1, 64):
         for conns in (1, 8):
             base = results[("/invocations JSON", rows, conns)]["rows_s"]
@@ -256,10 +297,17 @@ def main():
                 if r is None:
                     continue
                 vs_peer = f"{r['rps'] / peer_r['rps']:.0f}×" if peer_r and not proto.startswith("MLServer") else ""
+                cpu = f"{r['cpu_us']:.0f}" if "cpu_us" in r else ""
                 print(f"| {rows} | {conns} | {proto} | {r['rps']:.0f} | {r['rows_s']:.0f} | {r['p50_ms']:.3f} | "
-                      f"{r['rows_s'] / base:.2f} | {vs_peer} |")
+                      f"{cpu} | {r['rows_s'] / base:.2f} | {vs_peer} |")
     for conns in (1, 8):
         print(f"/ping floor, {conns} conns: {results[('/ping', 0, conns)]['rps']:.0f} req/s")
+    if ab:
+        wall = [w for w, _ in ab]
+        per_cpu = [c for _, c in ab]
+        print(f"V2 binary ÷ /invocations JSON, batch 64, 8 conns, {len(ab)} alternating pairs: rows/s "
+              f"median {statistics.median(wall):.2f} (range {min(wall):.2f}–{max(wall):.2f}); rows per server "
+              f"CPU-second median {statistics.median(per_cpu):.2f} (range {min(per_cpu):.2f}–{max(per_cpu):.2f})")
 
 
 if __name__ == "__main__":
