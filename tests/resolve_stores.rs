@@ -292,7 +292,7 @@ fn tracking_server_with_basic_auth_accepts_good_and_refuses_bad_credentials() {
         ("MLFLOW_TRACKING_USERNAME", "admin"),
         ("MLFLOW_TRACKING_PASSWORD", "s3cret-admin-pw"),
     ];
-    let manifest = make_stores(&dir, &["registry", &url], &creds);
+    let manifest = make_stores(&dir, &["registry", &url, "--minimal"], &creds);
     let staging = manifest["cases"]["models:/wine-quality/Staging"]["prediction"]
         .as_f64()
         .unwrap();

@@ -4,7 +4,7 @@ MLflow itself resolves each model URI to.
 Used by the integration tests in tests/resolve_*.rs (they run it into a temporary directory)
 and by `make example-store` (the bundled store under examples/wine-store).
 
-    make_stores.py registry <tracking-uri> <out-manifest.json> [--relocatable]
+    make_stores.py registry <tracking-uri> <out-manifest.json> [--relocatable | --minimal]
     make_stores.py s3 <tracking-uri> <bucket> <out-manifest.json>
 
 `registry` logs and registers into whatever store <tracking-uri> names (sqlite:///…, a file
@@ -20,6 +20,11 @@ wrong pick shows in the prediction. For every URI form the manifest records the 
 real MLflow makes on the first row of the example (pyfunc.load_model(uri, dst_path=…), which
 downloads to a temporary directory and never writes into the store), or the error message
 MLflow raises. Tests compare mlflow-serve against that.
+
+--minimal registers only `wine-quality` v1 in Staging and records only
+models:/wine-quality/Staging: for tests about access to a store rather than resolution
+(a basic-auth tracking server checks a password hash on every call, which makes the full
+registry take minutes).
 
 `s3` logs one model whose experiment's artifact root is s3://<bucket>/… (an S3-compatible
 server given by MLFLOW_S3_ENDPOINT_URL) and registers it as `wine-s3`.
@@ -132,6 +137,17 @@ def build_registry(tracking_uri):
     return info
 
 
+def build_minimal(tracking_uri):
+    mlflow.set_tracking_uri(tracking_uri)
+    exp_id = mlflow.set_experiment("wine").experiment_id
+    with mlflow.start_run(run_name="wine-v1") as run:
+        logged = log_wine(10.0)
+    mlflow.register_model(logged.model_uri, "wine-quality")
+    MlflowClient().transition_model_version_stage("wine-quality", "1", "Staging")
+    return {"experiment_id": exp_id, "run_id": run.info.run_id, "model_id": logged.model_id,
+            "versions": {"1": {"run_id": run.info.run_id, "model_id": logged.model_id}}}
+
+
 def cases(info):
     run_id, model_id = info["run_id"], info["model_id"]
     uris = [
@@ -197,9 +213,15 @@ def write_self_signed(dirpath):
 
 
 def main():
-    kind = sys.argv[1]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    kind = args[0]
     if kind == "registry":
-        tracking_uri, out = sys.argv[2], Path(sys.argv[3])
+        tracking_uri, out = args[1], Path(args[2])
+        if "--minimal" in sys.argv:
+            info = build_minimal(tracking_uri)
+            info["cases"] = {u: mlflow_says(u) for u in ["models:/wine-quality/Staging"]}
+            out.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+            return
         info = build_registry(tracking_uri)
         if "--relocatable" in sys.argv:
             db = Path(tracking_uri.removeprefix("sqlite:///"))
@@ -208,7 +230,7 @@ def main():
             mlflow.set_tracking_uri("sqlite:///" + db.name)
         info["cases"] = cases(info)
     elif kind == "s3":
-        tracking_uri, bucket, out = sys.argv[2], sys.argv[3], Path(sys.argv[4])
+        tracking_uri, bucket, out = args[1], args[2], Path(args[3])
         import boto3
 
         boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"]).create_bucket(
@@ -226,7 +248,7 @@ def main():
                           f"s3://{bucket}/wine/nothing-here"]}
     elif kind == "cert":
         # A self-signed certificate for 127.0.0.1, for the TLS tracking server test.
-        out = Path(sys.argv[2])
+        out = Path(args[1])
         write_self_signed(out.parent)
         info = {"cert": str(out.parent / "cert.pem"), "key": str(out.parent / "key.pem")}
     else:
