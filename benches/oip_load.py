@@ -167,7 +167,8 @@ def mlserver(model, name, parallel_workers):
         return None, None, None
     tmp = Path(tempfile.mkdtemp(prefix="mlserver-load-"))
     port, gport, mport = free_port(), free_port(), free_port()
-    settings = {"http_port": port, "grpc_port": gport, "metrics_port": mport}
+    # Its Prometheus files go with the rest of its state, not into the working directory.
+    settings = {"http_port": port, "grpc_port": gport, "metrics_port": mport, "metrics_dir": str(tmp / "metrics")}
     if parallel_workers is not None:
         settings["parallel_workers"] = parallel_workers
     (tmp / "settings.json").write_text(json.dumps(settings))
@@ -176,7 +177,7 @@ def mlserver(model, name, parallel_workers):
         "name": name, "implementation": "mlserver_mlflow.MLflowRuntime", "parameters": {"uri": str(model)}}))
     proc = subprocess.Popen([str(MLSERVER / "mlserver"), "start", str(tmp)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+                            env=dict(os.environ, OMP_NUM_THREADS="1"), cwd=tmp)
     deadline = time.time() + 120
     while time.time() < deadline:
         try:

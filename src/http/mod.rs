@@ -12,6 +12,7 @@
 
 pub mod admission;
 pub mod response;
+pub mod timer_floor;
 mod v1;
 mod v2;
 mod webhook;
@@ -537,6 +538,10 @@ pub async fn serve(
     let keep_alive_timeout = config.keep_alive_timeout;
     let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Covers every timer of this runtime (gRPC's too): one driver per runtime.
+    let floor = tokio::spawn(timer_floor::keep_near(timer_floor::period(
+        keep_alive_timeout.min(config.timeout),
+    )));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -579,6 +584,7 @@ pub async fn serve(
             "graceful timeout passed with requests still in flight"
         );
     }
+    floor.abort();
     Ok(())
 }
 

@@ -82,7 +82,8 @@ def serve_one(name):
     with tempfile.TemporaryDirectory() as tmp:
         ports = [free_port() for _ in range(3)]
         Path(tmp, "settings.json").write_text(json.dumps({
-            "http_port": ports[0], "grpc_port": ports[1], "metrics_port": ports[2], "parallel_workers": 0}))
+            "http_port": ports[0], "grpc_port": ports[1], "metrics_port": ports[2], "parallel_workers": 0,
+            "metrics_dir": str(Path(tmp, "metrics"))}))
         d = Path(tmp, name)
         d.mkdir()
         (d / "model-settings.json").write_text(json.dumps({
