@@ -32,11 +32,13 @@ fn now() -> f64 {
         .as_secs_f64()
 }
 
-/// Runs a registry operation with MLflow's client; its JSON line.
-fn registry(op: &[&str], envs: &[(&str, &str)]) -> serde_json::Value {
+/// Runs a registry operation with MLflow's client in `dir` (where a store without an
+/// artifact root puts `./mlruns`); its JSON line.
+fn registry(dir: &Path, op: &[&str], envs: &[(&str, &str)]) -> serde_json::Value {
     let out = Command::new(python())
         .arg(common::root().join("tests/registry/registry_ops.py"))
         .args(op)
+        .current_dir(dir)
         .envs(envs.iter().copied())
         .output()
         .expect("run registry_ops.py");
@@ -358,7 +360,7 @@ fn follows_a_real_mlflow_server_by_polling_and_by_its_webhooks() {
     );
     let uri = format!("http://127.0.0.1:{}", server.port);
     let env = [("MLFLOW_TRACKING_URI", uri.as_str())];
-    registry(&["build", &uri], &[]);
+    registry(&dir, &["build", &uri], &[]);
 
     // Polling: the alias moves from v3 to v4 under load.
     let f = Follower::start(
@@ -370,7 +372,11 @@ fn follows_a_real_mlflow_server_by_polling_and_by_its_webhooks() {
     assert_eq!(f.serving(), 3);
     let load = Load::start(f.port, 3);
     std::thread::sleep(Duration::from_secs(2));
-    let moved = registry(&["set-alias", &uri, "wine-quality", "champion", "4"], &[]);
+    let moved = registry(
+        &dir,
+        &["set-alias", &uri, "wine-quality", "champion", "4"],
+        &[],
+    );
     until_serving(f.port, 4, 30);
     let took = check_switch(
         "mlflow server, polling every 1 s",
@@ -386,10 +392,11 @@ fn follows_a_real_mlflow_server_by_polling_and_by_its_webhooks() {
     assert!(m.contains("model_name=\"wine-quality\",model_uri=\"models:/wine-quality@champion\",model_version=\"4\""), "{m}");
 
     // A broken version (its model.onnx is garbage) is refused; v4 keeps serving.
-    let broken = registry(&["broken", &uri, "wine-quality"], &[]);
+    let broken = registry(&dir, &["broken", &uri, "wine-quality"], &[]);
     let broken = broken["version"].as_str().unwrap().to_string();
     let load = Load::start(f.port, 2);
     registry(
+        &dir,
         &["set-alias", &uri, "wine-quality", "champion", &broken],
         &[],
     );
@@ -409,13 +416,21 @@ fn follows_a_real_mlflow_server_by_polling_and_by_its_webhooks() {
     assert_eq!(f.serving(), 4);
 
     // A deleted alias keeps the last version, with a warning.
-    registry(&["delete-alias", &uri, "wine-quality", "champion"], &[]);
+    registry(
+        &dir,
+        &["delete-alias", &uri, "wine-quality", "champion"],
+        &[],
+    );
     f.wait_for_log("names no version now", 30);
     assert_eq!(f.serving(), 4);
     drop(f);
 
     // Webhooks: no polling at all; MLflow's own delivery makes the swap.
-    registry(&["set-alias", &uri, "wine-quality", "champion", "3"], &[]);
+    registry(
+        &dir,
+        &["set-alias", &uri, "wine-quality", "champion", "3"],
+        &[],
+    );
     let secret = "s3cret-for-tests";
     let f = Follower::start(
         "models:/wine-quality@champion",
@@ -488,6 +503,7 @@ fn follows_a_real_mlflow_server_by_polling_and_by_its_webhooks() {
     );
 
     registry(
+        &dir,
         &[
             "webhook",
             &uri,
@@ -499,7 +515,11 @@ fn follows_a_real_mlflow_server_by_polling_and_by_its_webhooks() {
     std::thread::sleep(Duration::from_secs(2)); // past MLflow's subscription cache
     let load = Load::start(f.port, 3);
     std::thread::sleep(Duration::from_secs(2));
-    let moved = registry(&["set-alias", &uri, "wine-quality", "champion", "4"], &[]);
+    let moved = registry(
+        &dir,
+        &["set-alias", &uri, "wine-quality", "champion", "4"],
+        &[],
+    );
     until_serving(f.port, 4, 30);
     let took = check_switch(
         "mlflow server, webhook (no polling)",
@@ -523,7 +543,7 @@ fn follows_a_real_mlflow_server_by_polling_and_by_its_webhooks() {
 fn sqlite_store() -> (PathBuf, String) {
     let dir = work_dir("follow-sqlite");
     let db = format!("sqlite:///{}", dir.join("mlflow.db").display());
-    registry(&["build", &db], &[]);
+    registry(&dir, &["build", &db], &[]);
     (dir, db)
 }
 
@@ -542,7 +562,7 @@ fn follows_a_sqlite_store_by_polling_and_on_sighup() {
     assert_eq!(f.serving(), 4);
     let load = Load::start(f.port, 3);
     std::thread::sleep(Duration::from_secs(2));
-    let moved = registry(&["stage", &db, "wine-quality", "5", "Staging"], &[]);
+    let moved = registry(&dir, &["stage", &db, "wine-quality", "5", "Staging"], &[]);
     until_serving(f.port, 5, 30);
     check_switch(
         "sqlite store, stage, polling every 1 s",
@@ -561,7 +581,7 @@ fn follows_a_sqlite_store_by_polling_and_on_sighup() {
         &["--follow-interval", "3600"],
     );
     assert_eq!(f.serving(), 5);
-    let added = registry(&["new-version", &db, "wine-quality", "70"], &[]);
+    let added = registry(&dir, &["new-version", &db, "wine-quality", "70"], &[]);
     assert_eq!(added["version"], "7");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(f.serving(), 5, "no poll within the interval");
@@ -587,7 +607,7 @@ fn follows_a_file_store_by_polling_and_refuses_a_fixed_version() {
     let dir = work_dir("follow-file");
     let uri = format!("file://{}", dir.join("mlruns").display());
     let allow = [("MLFLOW_ALLOW_FILE_STORE", "true")];
-    registry(&["build", &uri], &allow);
+    registry(&dir, &["build", &uri], &allow);
     let env = [
         ("MLFLOW_TRACKING_URI", uri.as_str()),
         ("MLFLOW_ALLOW_FILE_STORE", "true"),
@@ -603,6 +623,7 @@ fn follows_a_file_store_by_polling_and_refuses_a_fixed_version() {
     let load = Load::start(f.port, 3);
     std::thread::sleep(Duration::from_secs(2));
     let moved = registry(
+        &dir,
         &["set-alias", &uri, "wine-quality", "champion", "4"],
         &allow,
     );

@@ -220,15 +220,14 @@ def main():
         if "--minimal" in sys.argv:
             info = build_minimal(tracking_uri)
             info["cases"] = {u: mlflow_says(u) for u in ["models:/wine-quality/Staging"]}
-            out.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-            return
-        info = build_registry(tracking_uri)
-        if "--relocatable" in sys.argv:
-            db = Path(tracking_uri.removeprefix("sqlite:///"))
-            relocate(db)
-            os.chdir(db.parent)
-            mlflow.set_tracking_uri("sqlite:///" + db.name)
-        info["cases"] = cases(info)
+        else:
+            info = build_registry(tracking_uri)
+            if "--relocatable" in sys.argv:
+                db = Path(tracking_uri.removeprefix("sqlite:///"))
+                relocate(db)
+                os.chdir(db.parent)
+                mlflow.set_tracking_uri("sqlite:///" + db.name)
+            info["cases"] = cases(info)
     elif kind == "s3":
         tracking_uri, bucket, out = args[1], args[2], Path(args[3])
         import boto3
