@@ -444,6 +444,24 @@ pub struct ServeArgs {
         default_value_t = crate::payload::DEFAULT_CELLS_PER_BYTE
     )]
     pub max_cells_per_byte: usize,
+    /// Input tensors (and requested outputs) one Open Inference Protocol request (V2 REST,
+    /// binary or gRPC) may name; past it the request is refused (400 / `INVALID_ARGUMENT`)
+    /// while it is decoded, before its tensors are allocated.
+    #[arg(
+        long = "max-tensors",
+        env = "MLFLOW_SERVE_MAX_TENSORS",
+        default_value_t = crate::payload::DEFAULT_MAX_TENSORS
+    )]
+    pub max_tensors: usize,
+    /// Dimensions a V2 / KServe V1 tensor's shape may have, refused while decoded (numpy
+    /// holds at most 64, so MLflow cannot take more either).
+    #[arg(
+        long = "max-tensor-rank",
+        env = "MLFLOW_SERVE_MAX_TENSOR_RANK",
+        default_value_t = crate::payload::DEFAULT_MAX_RANK,
+        value_parser = parse_rank
+    )]
+    pub max_tensor_rank: usize,
     /// Longest rendering of request data (a value's repr, a list of keys, an undecodable
     /// body) embedded in an error message, in bytes; longer ones are cut and end with `...`.
     #[arg(
@@ -581,6 +599,17 @@ pub struct ServeArgs {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+}
+
+/// A tensor rank limit: 1 to 64 (numpy's most dimensions; more could never be served).
+fn parse_rank(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=crate::pyjson::ndarray::MAX_DIMS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}` must be a whole number from 1 to {}",
+            crate::pyjson::ndarray::MAX_DIMS
+        )),
+    }
 }
 
 /// A number of seconds (or milliseconds) from a flag or env var: finite and not negative, so

@@ -222,6 +222,8 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics: Some(metrics.clone()),
         limits: mlflow_serve::payload::Limits {
             cells_per_byte: args.max_cells_per_byte,
+            max_tensors: args.max_tensors,
+            max_rank: args.max_tensor_rank,
         },
     };
     let model = ServedModel::load(&resolved.dir, &opts)
@@ -444,6 +446,7 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
         // The user's own file: no expansion limit beyond what the file itself holds.
         limits: mlflow_serve::payload::Limits {
             cells_per_byte: usize::MAX / 4,
+            ..Default::default()
         },
     };
     let model = ServedModel::load(&resolved.dir, &opts)

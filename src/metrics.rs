@@ -42,6 +42,9 @@ pub struct Metrics {
     pub live_workers: IntGauge,
     /// Bytes of request bodies held now, against `--max-inflight-bytes`.
     pub body_bytes_in_flight: IntGauge,
+    /// Large bodies being parsed on the blocking parse pool now (`--parse-threads` at most;
+    /// a parse goes on after its client hung up or timed out, and is counted until it ends).
+    pub parses_in_flight: IntGauge,
     /// Versions swapped in by `--follow`.
     pub swaps: IntCounter,
     /// New versions refused by `--follow`, by the stage that failed (`resolve`, `download`,
@@ -140,6 +143,10 @@ impl Metrics {
             "mlflow_serve_body_bytes_in_flight",
             "Bytes of request bodies held now (limit: --max-inflight-bytes).",
         )?;
+        let parses_in_flight = IntGauge::new(
+            "mlflow_serve_parses_in_flight",
+            "Large bodies being parsed on the blocking parse pool now (limit: --parse-threads).",
+        )?;
         let build_info = GaugeVec::new(
             Opts::new(
                 "mlflow_serve_build_info",
@@ -204,6 +211,7 @@ impl Metrics {
             Box::new(worker_panics.clone()),
             Box::new(live_workers.clone()),
             Box::new(body_bytes_in_flight.clone()),
+            Box::new(parses_in_flight.clone()),
             Box::new(build_info.clone()),
         ] {
             registry.register(c)?;
@@ -225,6 +233,7 @@ impl Metrics {
             worker_panics,
             live_workers,
             body_bytes_in_flight,
+            parses_in_flight,
             swaps,
             swap_failures,
             swap_seconds,

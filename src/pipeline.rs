@@ -274,6 +274,11 @@ impl ServedModel {
         })
     }
 
+    /// The bounds on what one request may cost while it is decoded.
+    pub fn limits(&self) -> &payload::Limits {
+        &self.limits
+    }
+
     /// Marks a request as being handled until the guard drops (see [`WorkerPool::admit`]).
     pub fn admit(&self) -> crate::batch::Admission<'_> {
         self.pool.admit()

@@ -12,10 +12,11 @@ use super::proto::model_infer_request::InferInputTensor;
 use super::proto::model_infer_response::InferOutputTensor;
 use super::proto::{InferParameter, InferTensorContents, ModelInferRequest, ModelInferResponse};
 use crate::oip::infer::{
-    check_count, InferError, InferInput, InferOutput, InferRequest, RequestedOutput,
-    RESERVED_PARAMETERS,
+    bounded, check_count, check_shape, InferError, InferInput, InferOutput, InferRequest,
+    RequestedOutput, RESERVED_PARAMETERS,
 };
 use crate::oip::tensor::{elements_from_raw, raw_len, write_raw, Datatype, Elements};
+use crate::payload::Limits;
 use crate::pyjson::Cell;
 
 fn invalid(message: impl Into<String>) -> InferError {
@@ -43,32 +44,32 @@ fn string_param(params: &HashMap<String, InferParameter>, key: &str) -> Option<S
 }
 
 fn narrow<S: Copy + std::fmt::Display, T: TryFrom<S>>(
-    name: &str,
+    label: &str,
     v: Vec<S>,
     ty: Datatype,
 ) -> Result<Vec<T>, InferError> {
     v.into_iter()
         .map(|x| {
-            T::try_from(x).map_err(|_| {
-                invalid(format!(
-                    "input '{name}': {x} is not a valid {} element",
-                    ty.name()
-                ))
-            })
+            T::try_from(x)
+                .map_err(|_| invalid(format!("{label}: {x} is not a valid {} element", ty.name())))
         })
         .collect()
 }
 
 /// The elements of a tensor given as typed `contents` (the field its datatype uses).
-fn from_contents(name: &str, ty: Datatype, c: InferTensorContents) -> Result<Elements, InferError> {
+fn from_contents(
+    label: &str,
+    ty: Datatype,
+    c: InferTensorContents,
+) -> Result<Elements, InferError> {
     Ok(Elements::Typed(match ty {
         Datatype::Bool => TensorData::Bool(c.bool_contents),
-        Datatype::I8 => TensorData::I8(narrow(name, c.int_contents, ty)?),
-        Datatype::I16 => TensorData::I16(narrow(name, c.int_contents, ty)?),
+        Datatype::I8 => TensorData::I8(narrow(label, c.int_contents, ty)?),
+        Datatype::I16 => TensorData::I16(narrow(label, c.int_contents, ty)?),
         Datatype::I32 => TensorData::I32(c.int_contents),
         Datatype::I64 => TensorData::I64(c.int64_contents),
-        Datatype::U8 => TensorData::U8(narrow(name, c.uint_contents, ty)?),
-        Datatype::U16 => TensorData::U16(narrow(name, c.uint_contents, ty)?),
+        Datatype::U8 => TensorData::U8(narrow(label, c.uint_contents, ty)?),
+        Datatype::U16 => TensorData::U16(narrow(label, c.uint_contents, ty)?),
         Datatype::U32 => TensorData::U32(c.uint_contents),
         Datatype::U64 => TensorData::U64(c.uint64_contents),
         Datatype::F32 => TensorData::F32(c.fp32_contents),
@@ -76,7 +77,7 @@ fn from_contents(name: &str, ty: Datatype, c: InferTensorContents) -> Result<Ele
         Datatype::Bytes => return Ok(Elements::Bytes(c.bytes_contents)),
         Datatype::F16 => {
             return Err(invalid(format!(
-                "input '{name}': FP16 data must be sent in raw_input_contents"
+                "{label}: FP16 data must be sent in raw_input_contents"
             )))
         }
     }))
@@ -84,8 +85,9 @@ fn from_contents(name: &str, ty: Datatype, c: InferTensorContents) -> Result<Ele
 
 /// A `ModelInferRequest` as a transport-free V2 request. Inputs are read from
 /// `raw_input_contents` (one entry per input, in order) when it is given, else from each
-/// input's typed `contents`.
-pub fn request(msg: ModelInferRequest) -> Result<InferRequest, InferError> {
+/// input's typed `contents`. The message was bounded before it was decoded (see
+/// [`super::scan`]); the counts are checked again here for every caller.
+pub fn request(msg: ModelInferRequest, limits: &Limits) -> Result<InferRequest, InferError> {
     let ModelInferRequest {
         id,
         parameters,
@@ -94,6 +96,12 @@ pub fn request(msg: ModelInferRequest) -> Result<InferRequest, InferError> {
         raw_input_contents,
         ..
     } = msg;
+    if inputs.len() > limits.max_tensors || outputs.len() > limits.max_tensors {
+        return Err(invalid(format!(
+            "the request names more than {} inputs or outputs (--max-tensors)",
+            limits.max_tensors
+        )));
+    }
     if !raw_input_contents.is_empty() && raw_input_contents.len() != inputs.len() {
         return Err(invalid(format!(
             "raw_input_contents has {} entries for {} inputs",
@@ -122,34 +130,32 @@ pub fn request(msg: ModelInferRequest) -> Result<InferRequest, InferError> {
             parameters,
             contents,
         } = input;
-        let ty = Datatype::parse(&datatype)
-            .ok_or_else(|| invalid(format!("input '{name}': unknown datatype '{datatype}'")))?;
-        let shape = shape
-            .iter()
-            .map(|d| usize::try_from(*d))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| {
-                invalid(format!(
-                    "input '{name}': shape {shape:?} has a negative dimension"
-                ))
-            })?;
+        let label = format!("input '{}'", bounded(&name));
+        let ty = Datatype::parse(&datatype).ok_or_else(|| {
+            invalid(format!(
+                "{label}: unknown datatype '{}'",
+                bounded(&datatype)
+            ))
+        })?;
+        let shape = check_shape(&label, &shape, limits)?;
         if parameters.keys().any(|k| k.starts_with("shared_memory")) {
             return Err(invalid(format!(
-                "input '{name}': shared memory is not supported by this server"
+                "{label}: shared memory is not supported by this server"
             )));
         }
         let elements = match (raw.next(), contents) {
-            (Some(bytes), None) => elements_from_raw(&bytes, ty)
-                .map_err(|e| invalid(format!("input '{name}': {e}")))?,
-            (None, Some(c)) => from_contents(&name, ty, c)?,
+            (Some(bytes), None) => {
+                elements_from_raw(&bytes, ty).map_err(|e| invalid(format!("{label}: {e}")))?
+            }
+            (None, Some(c)) => from_contents(&label, ty, c)?,
             (Some(_), Some(_)) => {
                 return Err(invalid(format!(
-                    "input '{name}' has both contents and raw_input_contents"
+                    "{label} has both contents and raw_input_contents"
                 )))
             }
-            (None, None) => return Err(invalid(format!("input '{name}' has no data"))),
+            (None, None) => return Err(invalid(format!("{label} has no data"))),
         };
-        check_count(&name, &shape, elements.len())?;
+        check_count(&label, &shape, elements.len())?;
         decoded.push(InferInput {
             content_type: string_param(&parameters, "content_type"),
             name,
@@ -185,11 +191,12 @@ fn string(s: &str) -> InferParameter {
 
 /// A serialized `ModelInferRequest` (a gRPC message without its 5-byte frame) as a V2
 /// request: what the service gets from tonic, for tools and fuzzing.
-pub fn decode_request(bytes: &[u8]) -> Result<InferRequest, InferError> {
+pub fn decode_request(bytes: &[u8], limits: &Limits) -> Result<InferRequest, InferError> {
     use prost::Message as _;
+    super::scan::check(bytes, limits).map_err(invalid)?;
     let message = ModelInferRequest::decode(bytes)
         .map_err(|e| invalid(format!("invalid ModelInferRequest: {e}")))?;
-    request(message)
+    request(message, limits)
 }
 
 /// The answer: every output's raw little-endian bytes in `raw_output_contents`.
@@ -246,23 +253,29 @@ mod tests {
     #[test]
     fn raw_and_typed_contents_read_the_same() {
         let raw: Vec<u8> = [1f32, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
-        let a = request(ModelInferRequest {
-            inputs: vec![tensor("x", "FP32", vec![1, 2])],
-            raw_input_contents: vec![raw],
-            ..Default::default()
-        })
+        let a = request(
+            ModelInferRequest {
+                inputs: vec![tensor("x", "FP32", vec![1, 2])],
+                raw_input_contents: vec![raw],
+                ..Default::default()
+            },
+            &Limits::default(),
+        )
         .unwrap();
         let mut typed = tensor("x", "FP32", vec![1, 2]);
         typed.contents = Some(InferTensorContents {
             fp32_contents: vec![1.0, 2.0],
             ..Default::default()
         });
-        let b = request(ModelInferRequest {
-            id: "7".into(),
-            parameters: HashMap::from([("scale".into(), string("2"))]),
-            inputs: vec![typed],
-            ..Default::default()
-        })
+        let b = request(
+            ModelInferRequest {
+                id: "7".into(),
+                parameters: HashMap::from([("scale".into(), string("2"))]),
+                inputs: vec![typed],
+                ..Default::default()
+            },
+            &Limits::default(),
+        )
         .unwrap();
         assert_eq!(a.inputs, b.inputs);
         assert_eq!(b.id.as_deref(), Some("7"));
@@ -301,7 +314,7 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            assert!(request(bad).is_err());
+            assert!(request(bad, &Limits::default()).is_err());
         }
     }
 }

@@ -77,7 +77,18 @@ impl Inference {
 
 /// The gRPC code of an HTTP status: the mapping of failures to HTTP (`http::response`) is the
 /// one source; gRPC follows it.
-fn code_of(http: StatusCode, message: String) -> Status {
+fn code_of(http: StatusCode, mut message: String) -> Status {
+    // The message travels in the `grpc-message` trailer: kept to a few KiB (the request data
+    // it echoes was already bounded by --max-error-data-bytes while it was written).
+    const MAX_TRAILER: usize = 4096;
+    if message.len() > MAX_TRAILER {
+        let mut cut = MAX_TRAILER;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push_str("...");
+    }
     match http.as_u16() {
         400 | 413 | 415 => Status::invalid_argument(message),
         404 => Status::not_found(message),
@@ -195,10 +206,14 @@ impl GrpcInferenceService for Inference {
         let metrics = self.shared.app.metrics.clone();
         let _in_flight = GaugeGuard::inc(&metrics.in_flight);
         let timeout = self.shared.config.timeout;
+        let held = request
+            .extensions()
+            .get::<super::HeldSlot>()
+            .and_then(super::HeldSlot::take);
         let work = async {
             let message = request.into_inner();
             let version = self.addressed(&message.model_name, &message.model_version)?;
-            match tokio::time::timeout(timeout, self.infer(version, message)).await {
+            match tokio::time::timeout(timeout, self.infer(version, message, held)).await {
                 Ok(r) => r.map_err(failure),
                 Err(_) => Err(failure(ServeError::Timeout)),
             }
@@ -219,18 +234,26 @@ impl GrpcInferenceService for Inference {
 }
 
 impl Inference {
-    /// `ModelInfer`: the decoded message is held against the in-flight budget while it is
-    /// enforced, queued, run and answered.
+    /// `ModelInfer`: the message is held against the in-flight budget (`held`, what
+    /// reception reserved: its bytes and the bound of its decoded size; else its encoded
+    /// size now) while it is enforced, queued, run and answered.
     /// Answers with the version that ran it (the one the request addressed).
     async fn infer(
         &self,
         version: Arc<ServedVersion>,
         message: ModelInferRequest,
+        held: Option<crate::http::admission::Reservation>,
     ) -> Result<(ModelInferResponse, Arc<ServedVersion>), ServeError> {
         let shared = &self.shared;
         let size = message.encoded_len();
-        let mut held = shared.bodies.reservation();
-        shared.bodies.grow(&mut held, size)?;
+        let held = match held {
+            Some(h) => h,
+            None => {
+                let mut h = shared.bodies.reservation();
+                shared.bodies.grow(&mut h, size)?;
+                h
+            }
+        };
         let Scored {
             version,
             predictions,
@@ -238,7 +261,7 @@ impl Inference {
             held,
             ..
         } = score_decoded(shared, version, size, held, move |model| {
-            let mut request = convert::request(message)?;
+            let mut request = convert::request(message, model.limits())?;
             let spec = request.take_answer_spec();
             Ok((model.prepare_v2(request)?, spec))
         })

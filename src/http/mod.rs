@@ -500,19 +500,28 @@ where
 {
     let model = &version.model;
     let handling = model.admit();
-    let (prepared, kept) = if size >= state.config.blocking_parse_bytes {
-        let _permit = state
+    let (prepared, kept, held) = if size >= state.config.blocking_parse_bytes {
+        // The permit, the body's reservation and the gauge move into the blocking task: a
+        // parse that goes on after its request timed out or its client hung up still holds
+        // its admission until it ends.
+        let permit = state
             .parsers
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| ServeError::NotReady)?;
+        let parsing = admission::GaugeGuard::inc(&state.app.metrics.parses_in_flight);
         let pinned = version.clone();
-        tokio::task::spawn_blocking(move || prepare(&pinned.model))
-            .await
-            .map_err(|e| ServeError::Internal(format!("parsing the request failed: {e}")))??
+        tokio::task::spawn_blocking(move || {
+            let (_permit, _parsing) = (permit, parsing);
+            prepare(&pinned.model).map(|(p, k)| (p, k, held))
+        })
+        .await
+        .map_err(|e| ServeError::Internal(format!("parsing the request failed: {e}")))??
     } else {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(model)))
-            .unwrap_or_else(|_| Err(ServeError::Internal("parsing the request failed".into())))?
+        let (p, k) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(model)))
+            .unwrap_or_else(|_| Err(ServeError::Internal("parsing the request failed".into())))?;
+        (p, k, held)
     };
     let (predictions, unwrapped) = model.predict(prepared).await?;
     drop(handling);

@@ -232,7 +232,7 @@ async fn infer(
     };
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let scored = score(state, version, req, move |model, body| {
-        let mut request = parse_request(body, header_len)?;
+        let mut request = parse_request(body, header_len, model.limits())?;
         let spec = request.take_answer_spec();
         Ok((model.prepare_v2(request)?, spec))
     })

@@ -20,7 +20,7 @@ use runtime_api::{OutputValue, Tensor, TensorData};
 use crate::flavor::predictions::OutputColumn;
 use crate::flavor::Predictions;
 use crate::model::signature::{ColType, InputSchema};
-use crate::payload::{Array, ColName, Column, Frame, Input};
+use crate::payload::{Array, ColName, Column, Frame, Input, Limits};
 use crate::pyjson::{write_f64, write_str, Cell};
 
 use super::tensor::{Datatype, Elements};
@@ -98,17 +98,49 @@ pub struct AnswerSpec {
 /// Request parameters that steer the protocol rather than the model.
 pub const RESERVED_PARAMETERS: [&str; 3] = ["content_type", "headers", "binary_data_output"];
 
-/// Checks that `shape` holds `n` elements.
-pub fn check_count(name: &str, shape: &[usize], n: usize) -> Result<(), InferError> {
+/// Request data echoed in a message (a name, a datatype), cut at `--max-error-data-bytes`
+/// with `...` before it is formatted into the message.
+pub fn bounded(s: &str) -> std::borrow::Cow<'_, str> {
+    let cap = crate::pyjson::max_error_data();
+    if s.len() <= cap {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut cut = cap;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}...", &s[..cut]))
+}
+
+/// A declared shape as dimensions: at most `--max-tensor-rank` of them (a decoder refuses
+/// longer shapes while reading them; this checks again for every transport), none negative.
+/// `label` starts messages (`input 'x'`).
+pub fn check_shape(label: &str, shape: &[i64], limits: &Limits) -> Result<Vec<usize>, InferError> {
+    if shape.len() > limits.max_rank {
+        return Err(InferError::Invalid(format!(
+            "{label}: a shape of {} dimensions is more than {} (--max-tensor-rank)",
+            shape.len(),
+            limits.max_rank
+        )));
+    }
+    shape
+        .iter()
+        .map(|d| usize::try_from(*d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            InferError::Invalid(format!("{label}: shape {shape:?} has a negative dimension"))
+        })
+}
+
+/// Checks that `shape` (of at most `--max-tensor-rank` dimensions) holds `n` elements.
+pub fn check_count(label: &str, shape: &[usize], n: usize) -> Result<(), InferError> {
     let want = shape
         .iter()
         .try_fold(1usize, |acc, d| acc.checked_mul(*d))
-        .ok_or_else(|| {
-            InferError::Invalid(format!("input '{name}': shape {shape:?} is too large"))
-        })?;
+        .ok_or_else(|| InferError::Invalid(format!("{label}: shape {shape:?} is too large")))?;
     if want != n {
         return Err(InferError::Invalid(format!(
-            "input '{name}': shape {shape:?} needs {want} elements, got {n}"
+            "{label}: shape {shape:?} needs {want} elements, got {n}"
         )));
     }
     Ok(())
@@ -135,11 +167,13 @@ impl InferRequest {
         if self.inputs.is_empty() {
             return Err(InferError::Invalid("the request has no inputs".into()));
         }
-        for (i, a) in self.inputs.iter().enumerate() {
-            if self.inputs[..i].iter().any(|b| b.name == a.name) {
+        // One hash set, not a scan per input: linear in the number of inputs.
+        let mut seen = std::collections::HashSet::with_capacity(self.inputs.len());
+        for a in &self.inputs {
+            if !seen.insert(a.name.as_str()) {
                 return Err(InferError::Invalid(format!(
                     "input '{}' is given more than once",
-                    a.name
+                    bounded(&a.name)
                 )));
             }
         }
@@ -163,7 +197,8 @@ impl InferRequest {
             ),
             other => {
                 return Err(InferError::Invalid(format!(
-                    "content_type '{other}' is not supported: use 'pd', 'np' or 'dict'"
+                    "content_type '{}' is not supported: use 'pd', 'np' or 'dict'",
+                    bounded(other)
                 )))
             }
         };
@@ -178,7 +213,8 @@ fn named_tensors(s: &InputSchema) -> bool {
 fn utf8(name: &str, b: Vec<u8>) -> Result<String, InferError> {
     String::from_utf8(b).map_err(|_| {
         InferError::Invalid(format!(
-            "input '{name}': BYTES element is not valid UTF-8 (send content_type 'base64' for binary data)"
+            "input '{}': BYTES element is not valid UTF-8 (send content_type 'base64' for binary data)",
+            bounded(name)
         ))
     })
 }
@@ -187,7 +223,7 @@ fn base64(name: &str, b: &[u8]) -> Result<Vec<u8>, InferError> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD
         .decode(b)
-        .map_err(|e| InferError::Invalid(format!("input '{name}': invalid base64: {e}")))
+        .map_err(|e| InferError::Invalid(format!("input '{}': invalid base64: {e}", bounded(name))))
 }
 
 /// One input as an array (`np`/`dict`): numbers typed, `BYTES` as strings.
@@ -208,7 +244,7 @@ fn array(input: InferInput) -> Result<Array, InferError> {
     };
     Tensor::new(shape, data)
         .map(Array::Typed)
-        .map_err(|e| InferError::Invalid(format!("input '{name}': {e}")))
+        .map_err(|e| InferError::Invalid(format!("input '{}': {e}", bounded(&name))))
 }
 
 /// Inputs as the columns of a frame (`pd`): each of shape `[n]` or `[n, 1]`.
@@ -221,7 +257,7 @@ fn frame(inputs: Vec<InferInput>, schema: Option<&InputSchema>) -> Result<Frame,
             other => {
                 return Err(InferError::Invalid(format!(
                     "input '{}' has shape {other:?}: with content_type 'pd' each input is one column, of shape [n] or [n, 1]",
-                    input.name
+                    bounded(&input.name)
                 )))
             }
         };
@@ -230,7 +266,7 @@ fn frame(inputs: Vec<InferInput>, schema: Option<&InputSchema>) -> Result<Frame,
             Some(n) if n != rows => {
                 return Err(InferError::Invalid(format!(
                     "input '{}' has {rows} rows where the others have {n}: the columns of a DataFrame have one length",
-                    input.name
+                    bounded(&input.name)
                 )))
             }
             Some(_) => {}
@@ -441,7 +477,7 @@ impl Outputs {
                 found
                     .map(|o| (o, r.binary))
                     .ok_or_else(|| InferError::UnknownOutput {
-                        output: r.name.clone(),
+                        output: bounded(&r.name).into_owned(),
                         model: model.to_string(),
                     })
             })

@@ -420,6 +420,9 @@ impl Array {
         let Array::Typed(t) = self else {
             return self.describe();
         };
+        if t.shape.len() > crate::pyjson::ndarray::MAX_DIMS {
+            return self.describe();
+        }
         let summarised = t.shape.iter().product::<usize>() > 1000;
         let printed = t.shape.iter().fold(1usize, |acc, &n| {
             acc.saturating_mul(if summarised && n > 6 { 6 } else { n })
@@ -442,18 +445,9 @@ impl Array {
                 None => return self.describe(),
             },
         };
-        let mut out = print(&t.shape, elems, &dtype);
-        let cap = crate::pyjson::max_error_data();
-        if out.len() > cap {
-            // --max-error-data-bytes, as every rendering of request data
-            let mut cut = cap;
-            while !out.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            out.truncate(cut);
-            out.push_str("...");
-        }
-        out
+        // Written into a rendering bounded by --max-error-data-bytes, as every rendering of
+        // request data.
+        print(&t.shape, elems, &dtype)
     }
 }
 

@@ -36,12 +36,27 @@ pub struct Limits {
     /// `dataframe_split` rows, sparse records and short CSV rows with nulls: without a bound a
     /// few bytes of body could stand for millions of cells.
     pub cells_per_byte: usize,
+    /// Input tensors (and requested outputs) one Open Inference Protocol request may name
+    /// (`--max-tensors`).
+    pub max_tensors: usize,
+    /// Dimensions a tensor's declared shape may have (`--max-tensor-rank`; never above
+    /// numpy's 64).
+    pub max_rank: usize,
 }
+
+/// Default for [`Limits::max_tensors`].
+pub const DEFAULT_MAX_TENSORS: usize = 1024;
+
+/// Default for [`Limits::max_rank`]: numpy's own limit (`NPY_MAXDIMS` in numpy 2), so that no
+/// request MLflow could take is refused.
+pub const DEFAULT_MAX_RANK: usize = crate::pyjson::ndarray::MAX_DIMS;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             cells_per_byte: DEFAULT_CELLS_PER_BYTE,
+            max_tensors: DEFAULT_MAX_TENSORS,
+            max_rank: DEFAULT_MAX_RANK,
         }
     }
 }

@@ -1,7 +1,11 @@
 //! numpy's `str()` and `repr()` of an array, as MLflow's messages embed them
 //! (`numpy/_core/arrayprint.py` with its default options: precision 8, `maxprec` floats,
 //! line width 75, summarisation with `...` beyond 1000 elements, 3 edge items). Checked
-//! against numpy's own printouts in `tests/fixtures/numpy_reprs.json`.
+//! against numpy's own printouts in `tests/fixtures/numpy_reprs.json`. Every printout is
+//! written into a [`Bounded`] rendering: it stops at `--max-error-data-bytes` while it is
+//! written, and shapes deeper than numpy's [`MAX_DIMS`] are never walked.
+
+use super::repr::Bounded;
 
 /// An array's elements, row-major.
 #[derive(Debug, Clone, Copy)]
@@ -21,7 +25,12 @@ const THRESHOLD: usize = 1000;
 const EDGE_ITEMS: usize = 3;
 const PRECISION: usize = 8;
 
-/// `str(array)`.
+/// numpy's most dimensions (`NPY_MAXDIMS` in numpy 2): no numpy array has more, and the
+/// printer refuses deeper shapes rather than recurse once per dimension.
+pub const MAX_DIMS: usize = 64;
+
+/// `str(array)`, written into a [`Bounded`] rendering that stops at
+/// [`super::max_error_data`] bytes (nothing past the cap is formatted).
 pub fn array_str(shape: &[usize], elems: Elems<'_>) -> String {
     if shape.is_empty() {
         // numpy prints a 0-d array as `str()` of its scalar: Python's float repr (`5.0`),
@@ -37,50 +46,73 @@ pub fn array_str(shape: &[usize], elems: Elems<'_>) -> String {
             }),
         };
     }
-    array2string(shape, elems, " ", "", LINE_WIDTH)
+    let mut out = Bounded::new();
+    array2string(&mut out, shape, elems, " ", "", LINE_WIDTH);
+    out.finish()
 }
 
 /// `repr(array)`; `dtype` is numpy's name of the element type (`float32`, `int64`, …).
+/// Written into a [`Bounded`] rendering, as [`array_str`].
 pub fn array_repr(shape: &[usize], elems: Elems<'_>, dtype: &str) -> String {
-    let size: usize = shape.iter().product();
+    let size = shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n));
     let prefix = "array(";
-    let lst = if size == 0 && shape != [0] {
-        "[]".to_string()
+    let mut out = Bounded::new();
+    out.push_str(prefix);
+    let empty_nd = size == Some(0) && shape != [0];
+    if empty_nd {
+        out.push_str("[]");
     } else {
-        array2string(shape, elems, ", ", prefix, LINE_WIDTH - 1)
-    };
+        array2string(&mut out, shape, elems, ", ", prefix, LINE_WIDTH - 1);
+    }
+    if out.is_full() {
+        return out.finish();
+    }
     let mut extras = Vec::new();
-    if (size == 0 && shape != [0]) || size > THRESHOLD {
+    if empty_nd || size.is_none_or(|n| n > THRESHOLD) {
         extras.push(format!("shape={}", super::shape_repr(shape)));
     }
     let implied = matches!(dtype, "float64" | "int64" | "bool");
-    if !implied || size == 0 {
+    if !implied || size == Some(0) {
         extras.push(format!("dtype={dtype}"));
     }
     if extras.is_empty() {
-        return format!("{prefix}{lst})");
+        out.push(')');
+        return out.finish();
     }
-    let arr = format!("{prefix}{lst},");
+    out.push(',');
     let extra = format!("{})", extras.join(", "));
+    let arr = out.as_str();
     let last_line = arr.len() - arr.rfind('\n').map_or(0, |i| i + 1);
-    let spacer = if last_line + extra.len() + 1 > LINE_WIDTH {
-        format!("\n{}", " ".repeat(prefix.len()))
+    if last_line + extra.len() + 1 > LINE_WIDTH {
+        out.push('\n');
+        out.push_str(&" ".repeat(prefix.len()));
     } else {
-        " ".to_string()
-    };
-    format!("{arr}{spacer}{extra}")
+        out.push(' ');
+    }
+    out.push_str(&extra);
+    out.finish()
 }
 
 fn array2string(
+    out: &mut Bounded,
     shape: &[usize],
     elems: Elems<'_>,
     separator: &str,
     prefix: &str,
     width: usize,
-) -> String {
-    let size: usize = shape.iter().product();
+) {
+    if shape.len() > MAX_DIMS {
+        // No numpy array has this many dimensions: callers refuse such shapes first.
+        out.push_str("[...]");
+        return;
+    }
+    let Some(size) = shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n)) else {
+        out.push_str("[...]");
+        return;
+    };
     if size == 0 {
-        return "[]".to_string();
+        out.push_str("[]");
+        return;
     }
     let summarize = size > THRESHOLD;
     // The elements that are printed decide the format (numpy formats the edges only).
@@ -98,7 +130,8 @@ fn array2string(
         &mut index,
         &next_line_prefix,
         width,
-    )
+        out,
+    );
 }
 
 struct Layout<'a, 'b> {
@@ -128,63 +161,99 @@ impl Layout<'_, '_> {
     }
 }
 
-fn recurse(l: &Layout<'_, '_>, index: &mut Vec<usize>, hanging: &str, width: usize) -> String {
+/// Writes the sub-array at `index` (`[` … `]`, its first line without the hanging indent,
+/// as numpy's `_formatArray`). Recursion depth is the rank, at most [`MAX_DIMS`]; it stops
+/// as soon as `out` is full.
+fn recurse(
+    l: &Layout<'_, '_>,
+    index: &mut Vec<usize>,
+    hanging: &str,
+    width: usize,
+    out: &mut Bounded,
+) {
     let axis = index.len();
     let axes_left = l.shape.len() - axis;
     if axes_left == 0 {
-        return l.f.format(l.offset(index));
+        // a 0-d array: its one element
+        out.push_str(&l.f.format(l.offset(index)));
+        return;
     }
     let next_hanging = format!("{hanging} ");
-    let next_width = width - 1;
+    let next_width = width.saturating_sub(1);
     let (items, summary) = l.axis(l.shape[axis]);
-    let mut s = String::new();
+    out.push('[');
     if axes_left == 1 {
-        let elem_width = width - l.separator.trim_end().len().max(1);
+        let elem_width = width.saturating_sub(l.separator.trim_end().len().max(1));
         let mut line = hanging.to_string();
+        let mut first_line = true;
         for (k, &i) in items.iter().enumerate() {
+            if out.is_full() {
+                return;
+            }
             if summary && k == EDGE_ITEMS {
-                extend_line(&mut s, &mut line, "...", elem_width, hanging);
+                extend_line(out, &mut line, "...", elem_width, hanging, &mut first_line);
                 line.push_str(l.separator);
             }
             index.push(i);
-            let word = recurse(l, index, &next_hanging, next_width);
+            let word = l.f.format(l.offset(index));
             index.pop();
-            let last = k + 1 == items.len();
-            extend_line(&mut s, &mut line, &word, elem_width, hanging);
-            if !last {
+            extend_line(out, &mut line, &word, elem_width, hanging, &mut first_line);
+            if k + 1 != items.len() {
                 line.push_str(l.separator);
             }
         }
-        s.push_str(&line);
+        emit_line(out, &line, hanging, &mut first_line);
     } else {
         let line_sep = format!("{}{}", l.separator.trim_end(), "\n".repeat(axes_left - 1));
         for (k, &i) in items.iter().enumerate() {
+            if out.is_full() {
+                return;
+            }
             if summary && k == EDGE_ITEMS {
-                s.push_str(hanging);
-                s.push_str("...");
-                s.push_str(&line_sep);
+                out.push_str(hanging);
+                out.push_str("...");
+                out.push_str(&line_sep);
+            }
+            if k > 0 {
+                out.push_str(hanging);
             }
             index.push(i);
-            let nested = recurse(l, index, &next_hanging, next_width);
+            recurse(l, index, &next_hanging, next_width, out);
             index.pop();
-            s.push_str(hanging);
-            s.push_str(&nested);
             if k + 1 < items.len() {
-                s.push_str(&line_sep);
+                out.push_str(&line_sep);
             }
         }
     }
-    format!("[{}]", &s[hanging.len()..])
+    out.push(']');
 }
 
-fn extend_line(s: &mut String, line: &mut String, word: &str, width: usize, prefix: &str) {
-    let needs_wrap = line.len() + word.len() > width && line.len() > prefix.len();
-    if needs_wrap {
-        s.push_str(line.trim_end());
-        s.push('\n');
-        *line = prefix.to_string();
+/// Appends `word` to the line being built, first writing the line out when the word would
+/// pass `width` (numpy's `_extendLine`).
+fn extend_line(
+    out: &mut Bounded,
+    line: &mut String,
+    word: &str,
+    width: usize,
+    hanging: &str,
+    first_line: &mut bool,
+) {
+    if line.len() + word.len() > width && line.len() > hanging.len() {
+        emit_line(out, line.trim_end(), hanging, first_line);
+        out.push('\n');
+        line.clear();
+        line.push_str(hanging);
     }
     line.push_str(word);
+}
+
+/// Writes a finished line; the sub-array's first line goes without its hanging indent.
+fn emit_line(out: &mut Bounded, text: &str, hanging: &str, first_line: &mut bool) {
+    if std::mem::take(first_line) {
+        out.push_str(text.get(hanging.len()..).unwrap_or(""));
+    } else {
+        out.push_str(text);
+    }
 }
 
 /// The flat offsets of the elements numpy prints (all, or the summarised edges).
@@ -409,6 +478,26 @@ fn scientific_unique(elems: Elems<'_>, i: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_and_large_arrays_print_bounded_without_recursing_past_numpys_rank() {
+        let one = [1.5f64];
+        // numpy's deepest array: 64 levels of brackets, no underflow of the line width.
+        let s = array_str(&[1; MAX_DIMS], Elems::F64(&one));
+        assert!(s.starts_with(&"[".repeat(MAX_DIMS)), "{s}");
+        // Deeper than numpy: never walked.
+        assert_eq!(array_str(&[1; 100_000], Elems::F64(&one)), "[...]");
+        assert!(array_repr(&[1; 100_000], Elems::F64(&one), "float64").len() < 8192);
+        // A large printout stops at the cap while it is written.
+        let many: Vec<f64> = (0..20_000).map(f64::from).collect();
+        let shape = [2, 2, 5, 1000];
+        let s = array_str(&shape, Elems::F64(&many));
+        assert!(
+            s.len() <= crate::pyjson::max_error_data() + 3,
+            "{}",
+            s.len()
+        );
+    }
 
     /// Every printout in `tests/fixtures/numpy_reprs.json` (`record_numpy_reprs.py`).
     #[test]

@@ -77,6 +77,11 @@ impl Bounded {
         self.push_str(c.encode_utf8(&mut b))
     }
 
+    /// The rendering so far.
+    pub fn as_str(&self) -> &str {
+        &self.out
+    }
+
     /// The rendering.
     pub fn finish(self) -> String {
         self.out
@@ -202,14 +207,23 @@ pub fn shape_repr<T: std::fmt::Display>(shape: &[T]) -> String {
     match shape.len() {
         0 => "()".into(),
         1 => format!("({},)", shape[0]),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => {
+            let mut out = Bounded::new();
+            out.push('(');
+            let mut item = String::new();
+            for (i, d) in shape.iter().enumerate() {
+                item.clear();
+                if i > 0 {
+                    item.push_str(", ");
+                }
+                let _ = write!(item, "{d}");
+                if !out.push_str(&item) {
+                    return out.finish();
+                }
+            }
+            out.push(')');
+            out.finish()
+        }
     }
 }
 
