@@ -671,3 +671,165 @@ fn a_client_that_disconnects_mid_request_leaves_no_in_flight_count() {
     );
     assert!(server.alive());
 }
+
+/// [`send`] to any path: the cost of one hostile request, with a live `/ping` afterwards.
+fn send_to(server: &mut Server, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Cost {
+    let before = server.status_kb("VmHWM");
+    let started = Instant::now();
+    let r = server.request("POST", path, headers, body);
+    let took = started.elapsed();
+    assert!(server.alive(), "the server died");
+    let after = server.status_kb("VmHWM");
+    let ping = server.request("GET", "/ping", &[], b"");
+    assert_eq!(ping.status, 200, "/ping after a hostile request");
+    Cost {
+        status: r.status,
+        body: r.body,
+        took,
+        hwm_rise_mb: (after.saturating_sub(before)) as f64 / 1024.0,
+    }
+}
+
+fn limited_tensor(extra: &[&str]) -> Server {
+    let mut server = Server::start_limited(&model_dir("wine_tensor"), extra, ADDRESS_SPACE);
+    let ok = br#"{"inputs":[{"name":"x","shape":[1,11],"datatype":"FP32","data":[7,0.27,0.36,20.7,0.045,45,170,1.001,3,0.45,8.8]}]}"#;
+    let c = send_to(
+        &mut server,
+        V2_INFER,
+        &[("Content-Type", "application/json")],
+        ok,
+    );
+    assert_eq!(c.status, 200, "{}", String::from_utf8_lossy(&c.body));
+    server
+}
+
+const V2_INFER: &str = "/v2/models/wine_tensor/infer";
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+/// The V2 classes of issue 26, against the release-like build (overflow checks off: see
+/// Cargo.toml's dev profile): each refused with 400 in bounded time, memory and answer size.
+#[test]
+fn v2_requests_with_hostile_shapes_counts_and_parameters_cost_little() {
+    let mut server = limited_tensor(&[]);
+    // A shape of 100 000 ones and one element: once a stack overflow in the array printer.
+    let ones = vec!["1"; 100_000].join(",");
+    for ct in ["", r#","parameters":{"content_type":"np"}"#] {
+        let body = format!(
+            r#"{{"inputs":[{{"name":"x","shape":[{ones}],"datatype":"FP32","data":[1]}}]{ct}}}"#
+        );
+        let c = send_to(&mut server, V2_INFER, &[JSON], body.as_bytes());
+        assert_eq!(c.status, 400, "{}", String::from_utf8_lossy(&c.body));
+        assert!(String::from_utf8_lossy(&c.body).contains("--max-tensor-rank"));
+        bounded("V2 shape of 100 000 ones", &c, body.len(), 2.0, 50.0, 4096);
+    }
+    // Rank 64 (numpy's most) of ones: printed when refused, no underflow, no recursion past it.
+    let body = format!(
+        r#"{{"inputs":[{{"name":"x","shape":[{}],"datatype":"FP32","data":[1]}}]}}"#,
+        vec!["1"; 64].join(",")
+    );
+    let c = send_to(&mut server, V2_INFER, &[JSON], body.as_bytes());
+    assert_eq!(c.status, 400, "{}", String::from_utf8_lossy(&c.body));
+    bounded("V2 rank-64 tensor", &c, body.len(), 2.0, 50.0, 16 * 1024);
+    // 6 000 inputs each declaring 65 536 BYTES elements: once ~9 GB reserved before reading.
+    let one = r#"{"name":"x","shape":[65536],"datatype":"BYTES","data":["a"]}"#;
+    let body = format!(r#"{{"inputs":[{}]}}"#, vec![one; 6000].join(","));
+    let c = send_to(&mut server, V2_INFER, &[JSON], body.as_bytes());
+    assert_eq!(c.status, 400, "{}", String::from_utf8_lossy(&c.body));
+    bounded(
+        "6 000 inputs declaring 65 536 elements",
+        &c,
+        body.len(),
+        2.0,
+        50.0,
+        4096,
+    );
+    // The same within --max-tensors (1 000 inputs): the hints stay within the body's size.
+    let body = format!(r#"{{"inputs":[{}]}}"#, vec![one; 1000].join(","));
+    let c = send_to(&mut server, V2_INFER, &[JSON], body.as_bytes());
+    assert_eq!(c.status, 400, "{}", String::from_utf8_lossy(&c.body));
+    bounded(
+        "1 000 inputs declaring 65 536 elements",
+        &c,
+        body.len(),
+        2.0,
+        50.0,
+        4096,
+    );
+    // 80 000 distinct input names: once quadratic (> 10 s).
+    let names: Vec<String> = (0..80_000)
+        .map(|i| format!(r#"{{"name":"x{i}","shape":[1],"datatype":"FP32","data":[1]}}"#))
+        .collect();
+    let body = format!(r#"{{"inputs":[{}]}}"#, names.join(","));
+    let c = send_to(&mut server, V2_INFER, &[JSON], body.as_bytes());
+    assert_eq!(c.status, 400, "{}", String::from_utf8_lossy(&c.body));
+    bounded("80 000 V2 input names", &c, body.len(), 2.0, 100.0, 4096);
+    // 1 000 distinct names (within --max-tensors) go through the duplicate check in linear time.
+    let body = format!(r#"{{"inputs":[{}]}}"#, names[..1000].join(","));
+    let c = send_to(&mut server, V2_INFER, &[JSON], body.as_bytes());
+    assert_eq!(c.status, 400, "{}", String::from_utf8_lossy(&c.body));
+    // MLflow's message embeds the data twice, each rendering cut at 4 KiB.
+    bounded("1 000 V2 input names", &c, body.len(), 2.0, 50.0, 16 * 1024);
+    // A 10 MB parameters list: once +499 MB through serde_json values.
+    let body = format!(
+        r#"{{"parameters":{{"p":[{}]}},"inputs":[{{"name":"x","shape":[1,11],"datatype":"FP32","data":[1,1,1,1,1,1,1,1,1,1,1]}}]}}"#,
+        vec!["0"; 5 << 20].join(",")
+    );
+    let c = send_to(&mut server, V2_INFER, &[JSON], body.as_bytes());
+    assert!(
+        c.status == 400 || c.status == 200,
+        "{}",
+        String::from_utf8_lossy(&c.body)
+    );
+    bounded(
+        "a 10 MB V2 parameters list",
+        &c,
+        body.len(),
+        10.0,
+        250.0,
+        8192,
+    );
+    // 2 MB of request data in names and datatypes: the answer stays small.
+    let long = "n".repeat(2 << 20);
+    let body =
+        format!(r#"{{"inputs":[{{"name":"{long}","shape":[1],"datatype":"{long}","data":[1]}}]}}"#);
+    let c = send_to(&mut server, V2_INFER, &[JSON], body.as_bytes());
+    assert_eq!(c.status, 400);
+    bounded(
+        "a V2 error echoing 4 MB of names",
+        &c,
+        body.len(),
+        2.0,
+        100.0,
+        16 * 1024,
+    );
+    let body = format!(
+        r#"{{"inputs":[{{"name":"x","shape":[1,11],"datatype":"FP32","data":[1,1,1,1,1,1,1,1,1,1,1]}}],"outputs":[{{"name":"{long}"}}]}}"#
+    );
+    let c = send_to(&mut server, V2_INFER, &[JSON], body.as_bytes());
+    assert_eq!(c.status, 400);
+    bounded(
+        "an unknown 2 MB output name",
+        &c,
+        body.len(),
+        2.0,
+        100.0,
+        16 * 1024,
+    );
+    // KServe V1: the same printer behind `instances`.
+    let deep = format!("{{\"instances\": {}1{}}}", "[".repeat(100), "]".repeat(100));
+    let c = send_to(
+        &mut server,
+        "/v1/models/wine_tensor:predict",
+        &[JSON],
+        deep.as_bytes(),
+    );
+    assert_eq!(c.status, 400, "{}", String::from_utf8_lossy(&c.body));
+    bounded(
+        "V1 instances nested 100 deep",
+        &c,
+        deep.len(),
+        2.0,
+        50.0,
+        16 * 1024,
+    );
+}

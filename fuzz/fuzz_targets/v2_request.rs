@@ -21,9 +21,9 @@ fuzz_target!(|data: &[u8]| {
     let sig = &sigs[pick as usize % sigs.len()];
     let limits = mlflow_serve::payload::Limits::default();
     let request = match mode % 3 {
-        0 => mlflow_serve::oip::rest::parse_request(body, None, &limits),
+        0 => mlflow_serve::oip::rest::parse_request(body, None, &limits, &[]),
         // binary: the JSON part is the first `mode` bytes (a length the fuzzer chooses)
-        1 => mlflow_serve::oip::rest::parse_request(body, Some(mode as usize), &limits),
+        1 => mlflow_serve::oip::rest::parse_request(body, Some(mode as usize), &limits, &[]),
         _ => mlflow_serve::grpc::convert::decode_request(body, &limits),
     };
     let Ok(request) = request else {

@@ -232,7 +232,13 @@ async fn infer(
     };
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let scored = score(state, version, req, move |model, body| {
-        let mut request = parse_request(body, header_len, model.limits())?;
+        let declared = model
+            .mlmodel
+            .signature
+            .params
+            .as_deref()
+            .unwrap_or_default();
+        let mut request = parse_request(body, header_len, model.limits(), declared)?;
         let spec = request.take_answer_spec();
         Ok((model.prepare_v2(request)?, spec))
     })

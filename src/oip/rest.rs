@@ -10,6 +10,7 @@ use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, V
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::model::signature::ParamSpec;
 use crate::payload::Limits;
 use crate::pyjson::{write_f64, write_i64, write_str, write_u64, Cell};
 use runtime_api::TensorData;
@@ -22,6 +23,15 @@ use super::tensor::{
     elements_from_json, elements_from_raw, raw_len, write_raw, DataSeed, Datatype, Elements,
 };
 
+/// The parameters of an input or requested output this server reads; others are skipped.
+const TENSOR_PARAMETERS: [&str; 5] = [
+    "content_type",
+    "binary_data_size",
+    "binary_data",
+    "shared_memory_region",
+    "classification",
+];
+
 /// The header naming the JSON part's length in a binary request or answer.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
@@ -31,6 +41,7 @@ pub const HEADER_LENGTH: &str = "inference-header-content-length";
 /// and the cells (parameter values) it may still hold.
 struct Ctx<'l> {
     limits: &'l Limits,
+    declared: &'l [ParamSpec],
     hint_left: std::cell::Cell<usize>,
     cells_left: std::cell::Cell<usize>,
 }
@@ -145,13 +156,29 @@ impl<'de> Visitor<'de> for CellSeed<'_, '_> {
     fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Cell, M::Error> {
         self.0.cell().map_err(M::Error::custom)?;
         Ok(Cell::Dict(
-            ParamsSeed(self.0).visit_map(map)?.into_iter().collect(),
+            ParamsSeed(self.0, Keep::All)
+                .visit_map(map)?
+                .into_iter()
+                .collect(),
         ))
     }
 }
 
-/// A `parameters` object (or `null`).
-struct ParamsSeed<'c, 'l>(&'c Ctx<'l>);
+/// A `parameters` object. Values under keys that `keep` refuses are skipped unread (kept as
+/// `None`, one cell): parameters the model does not declare are dropped by MLflow, so a
+/// large value there costs nothing.
+struct ParamsSeed<'c, 'l>(&'c Ctx<'l>, Keep);
+
+/// Which parameter values are read (see [`ParamsSeed`]).
+#[derive(Clone, Copy)]
+enum Keep {
+    /// Every value (nested objects inside a kept value).
+    All,
+    /// The request's: the protocol's own and those the model's signature declares.
+    Request,
+    /// A tensor's: the protocol's own only.
+    Tensor,
+}
 
 impl<'de> DeserializeSeed<'de> for ParamsSeed<'_, '_> {
     type Value = Params;
@@ -169,7 +196,21 @@ impl<'de> Visitor<'de> for ParamsSeed<'_, '_> {
         let mut out = Params::new();
         while let Some(k) = map.next_key::<String>()? {
             self.0.cell().map_err(M::Error::custom)?;
-            let v = map.next_value_seed(CellSeed(self.0))?;
+            let read = match self.1 {
+                Keep::All => true,
+                Keep::Request => {
+                    RESERVED_PARAMETERS.contains(&k.as_str())
+                        || k == "shared_memory_region"
+                        || self.0.declared.iter().any(|p| p.name == k)
+                }
+                Keep::Tensor => TENSOR_PARAMETERS.contains(&k.as_str()),
+            };
+            let v = if read {
+                map.next_value_seed(CellSeed(self.0))?
+            } else {
+                map.next_value::<IgnoredAny>()?;
+                Cell::Null
+            };
             out.insert(k, v);
         }
         Ok(out)
@@ -177,7 +218,7 @@ impl<'de> Visitor<'de> for ParamsSeed<'_, '_> {
 }
 
 /// `null` or a parameters object.
-struct OptParams<'c, 'l>(&'c Ctx<'l>);
+struct OptParams<'c, 'l>(&'c Ctx<'l>, Keep);
 
 impl<'de> DeserializeSeed<'de> for OptParams<'_, '_> {
     type Value = Option<Params>;
@@ -198,7 +239,7 @@ impl<'de> Visitor<'de> for OptParams<'_, '_> {
         Ok(None)
     }
     fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<Params>, D::Error> {
-        ParamsSeed(self.0).deserialize(d).map(Some)
+        ParamsSeed(self.0, self.1).deserialize(d).map(Some)
     }
 }
 
@@ -295,7 +336,9 @@ impl<'de: 'a, 'a> Visitor<'de> for InputSeed<'_, '_, 'a> {
                     shape = Some(map.next_value_seed(ShapeSeed(ctx.limits.max_rank))?)
                 }
                 InputField::Datatype => datatype = Some(map.next_value()?),
-                InputField::Parameters => parameters = map.next_value_seed(OptParams(ctx))?,
+                InputField::Parameters => {
+                    parameters = map.next_value_seed(OptParams(ctx, Keep::Tensor))?
+                }
                 InputField::Data => {
                     let ty = datatype.as_deref().and_then(Datatype::parse);
                     data = Some(match (ty, &shape) {
@@ -390,7 +433,9 @@ impl<'de> Visitor<'de> for OutputSeed<'_, '_> {
         while let Some(key) = map.next_key::<InputField>()? {
             match key {
                 InputField::Name => name = Some(map.next_value()?),
-                InputField::Parameters => parameters = map.next_value_seed(OptParams(self.0))?,
+                InputField::Parameters => {
+                    parameters = map.next_value_seed(OptParams(self.0, Keep::Tensor))?
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -435,7 +480,9 @@ impl<'de: 'a, 'a> Visitor<'de> for RequestSeedFor<'_, '_, 'a> {
         while let Some(key) = map.next_key::<RequestField>()? {
             match key {
                 RequestField::Id => id = map.next_value::<Option<String>>()?,
-                RequestField::Parameters => parameters = map.next_value_seed(OptParams(ctx))?,
+                RequestField::Parameters => {
+                    parameters = map.next_value_seed(OptParams(ctx, Keep::Request))?
+                }
                 RequestField::Inputs => {
                     inputs =
                         Some(map.next_value_seed(InputsVisitorSeed(ctx, std::marker::PhantomData))?)
@@ -487,10 +534,14 @@ fn unsupported_parameters(
 /// `limits`: inputs and outputs (`--max-tensors`), dimensions (`--max-tensor-rank`),
 /// parameter values and `BYTES` elements (cells of `--max-cells-per-byte`), and capacity
 /// hints (half the body's bytes for all inputs together, whatever the shapes declare).
+///
+/// Request parameters that are neither the protocol's nor declared by the model's params
+/// schema (`declared`) are kept by name only: MLflow drops them, so their values are skipped.
 pub fn parse_request(
     body: &[u8],
     header_len: Option<usize>,
     limits: &Limits,
+    declared: &[ParamSpec],
 ) -> Result<InferRequest, InferError> {
     let (json, mut binary) = match header_len {
         Some(n) if n > body.len() => {
@@ -504,6 +555,7 @@ pub fn parse_request(
     };
     let ctx = Ctx {
         limits,
+        declared,
         hint_left: std::cell::Cell::new(json.len() / 2 + 1),
         cells_left: std::cell::Cell::new(limits.budget(body.len()).max_cells),
     };
@@ -773,14 +825,14 @@ mod tests {
         let deep = format!(
             r#"{{"inputs":[{{"name":"x","shape":[{ones}],"datatype":"FP32","data":[1]}}]}}"#
         );
-        let e = parse_request(deep.as_bytes(), None, &limits)
+        let e = parse_request(deep.as_bytes(), None, &limits, &[])
             .unwrap_err()
             .to_string();
         assert!(e.contains("--max-tensor-rank"), "{e}");
         // More inputs than --max-tensors.
         let one = r#"{"name":"x","shape":[1],"datatype":"FP32","data":[1]}"#;
         let many = format!(r#"{{"inputs":[{}]}}"#, vec![one; 1025].join(","));
-        let e = parse_request(many.as_bytes(), None, &limits)
+        let e = parse_request(many.as_bytes(), None, &limits, &[])
             .unwrap_err()
             .to_string();
         assert!(e.contains("--max-tensors"), "{e}");
@@ -793,10 +845,19 @@ mod tests {
             r#"{{"parameters":{{"p":[{}]}},"inputs":[{one}]}}"#,
             vec!["0"; (1 << 20) + 1].join(",")
         );
-        let e = parse_request(body.as_bytes(), None, &tight)
+        let declared = [ParamSpec {
+            name: "p".into(),
+            ty: crate::model::signature::ParamType::Scalar(crate::model::signature::ColType::Long),
+            default: Cell::Null,
+            is_list: true,
+        }];
+        let e = parse_request(body.as_bytes(), None, &tight, &declared)
             .unwrap_err()
             .to_string();
         assert!(e.contains("--max-cells-per-byte"), "{e}");
+        // Undeclared, the same list is skipped unread.
+        let r = parse_request(body.as_bytes(), None, &tight, &[]).unwrap();
+        assert_eq!(r.params, vec![("p".to_string(), Cell::Null)]);
     }
 
     #[test]
@@ -807,6 +868,7 @@ mod tests {
         let body = format!(r#"{{"inputs":[{}]}}"#, vec![one; 1000].join(","));
         let ctx = Ctx {
             limits: &Limits::default(),
+            declared: &[],
             hint_left: std::cell::Cell::new(body.len() / 2 + 1),
             cells_left: std::cell::Cell::new(usize::MAX),
         };
@@ -815,7 +877,7 @@ mod tests {
             total += ctx.hint(65536);
         }
         assert!(total <= body.len() / 2 + 1);
-        assert!(parse_request(body.as_bytes(), None, &Limits::default()).is_err());
+        assert!(parse_request(body.as_bytes(), None, &Limits::default(), &[]).is_err());
     }
 
     #[test]
@@ -823,7 +885,7 @@ mod tests {
         let json = br#"{"id":"r1","parameters":{"content_type":"np","temperature":0.5},
             "inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4.5]]}],
             "outputs":[{"name":"y","parameters":{"binary_data":true}}]}"#;
-        let a = parse_request(json, None, &Limits::default()).unwrap();
+        let a = parse_request(json, None, &Limits::default(), &[]).unwrap();
         assert_eq!(a.id.as_deref(), Some("r1"));
         assert_eq!(a.content_type.as_deref(), Some("np"));
         assert_eq!(a.params.len(), 1);
@@ -833,7 +895,7 @@ mod tests {
         for x in [1f32, 2.0, 3.0, 4.5] {
             body.extend_from_slice(&x.to_le_bytes());
         }
-        let b = parse_request(&body, Some(header.len()), &Limits::default()).unwrap();
+        let b = parse_request(&body, Some(header.len()), &Limits::default(), &[]).unwrap();
         assert_eq!(a.inputs[0].elements, b.inputs[0].elements);
         assert_eq!(
             b.inputs[0].elements,
@@ -846,15 +908,15 @@ mod tests {
         let late = br#"{"inputs":[{"data":[[1,2]],"name":"x","shape":[1,2],"datatype":"INT32","extra":{"a":[1]}}]}"#;
         let early = br#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"INT32","data":[1,2]}]}"#;
         assert_eq!(
-            parse_request(late, None, &Limits::default())
+            parse_request(late, None, &Limits::default(), &[])
                 .unwrap()
                 .inputs,
-            parse_request(early, None, &Limits::default())
+            parse_request(early, None, &Limits::default(), &[])
                 .unwrap()
                 .inputs
         );
         let bad = br#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[1000]}]}"#;
-        let e = parse_request(bad, None, &Limits::default())
+        let e = parse_request(bad, None, &Limits::default(), &[])
             .unwrap_err()
             .to_string();
         assert!(e.contains("input 'x': 1000 is not a valid INT8"), "{e}");
@@ -873,7 +935,7 @@ mod tests {
             (header, Some(header.len())),
             (header, Some(header.len() + 1)),
         ] {
-            assert!(parse_request(body, len, &Limits::default()).is_err(), "{}", String::from_utf8_lossy(body));
+            assert!(parse_request(body, len, &Limits::default(), &[]).is_err(), "{}", String::from_utf8_lossy(body));
         }
     }
 
