@@ -558,6 +558,14 @@ pub struct ServeArgs {
         default_value_t = 300
     )]
     pub webhook_max_age: u64,
+    /// Largest webhook delivery body, in bytes (MLflow's payloads are a few KiB); larger
+    /// ones get 413 before they are hashed.
+    #[arg(
+        long = "webhook-max-body-bytes",
+        env = "MLFLOW_SERVE_WEBHOOK_MAX_BODY_BYTES",
+        default_value_t = crate::follow::webhook::DEFAULT_MAX_BODY
+    )]
+    pub webhook_max_body_bytes: usize,
     /// Webhook delivery ids remembered at once to refuse replays; past it, deliveries get 503
     /// (MLflow retries them) until older ids leave the `--webhook-max-age` window.
     #[arg(

@@ -266,6 +266,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
                 ),
                 name,
                 hints.clone(),
+                args.webhook_max_body_bytes,
             ));
             tracing::info!("accepting signed MLflow webhooks on POST /mlflow/webhook");
         }

@@ -501,6 +501,38 @@ fn follows_a_real_mlflow_server_by_polling_and_by_its_webhooks() {
         metric(&m, "mlflow_serve_webhooks_total{result=\"unsigned\"}"),
         1.0
     );
+    // Hostile deliveries cost their headers only: 8 000 signature tokens are refused before
+    // the body is read (once 8 000 hashes of it on the async workers), a signed body past
+    // --webhook-max-body-bytes gets 413 before it is hashed.
+    let tokens = vec!["v1,AAAA"; 8000].join(" ");
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(1 << 20));
+    let started = std::time::Instant::now();
+    let r = deliver(
+        f.port,
+        &[
+            ("X-MLflow-Signature", tokens.as_str()),
+            ("X-MLflow-Timestamp", ts.as_str()),
+            ("X-MLflow-Delivery-Id", "d-9"),
+        ],
+        &big,
+    );
+    assert_eq!(r.status, 401);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let sig = signed(secret, "d-10", &ts, &big);
+    let r = deliver(
+        f.port,
+        &[
+            ("X-MLflow-Signature", sig.as_str()),
+            ("X-MLflow-Timestamp", ts.as_str()),
+            ("X-MLflow-Delivery-Id", "d-10"),
+        ],
+        &big,
+    );
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
 
     registry(
         &dir,

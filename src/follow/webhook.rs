@@ -27,6 +27,13 @@ pub const TIMESTAMP_HEADER: &str = "x-mlflow-timestamp";
 /// `X-MLflow-Delivery-Id`.
 pub const DELIVERY_ID_HEADER: &str = "x-mlflow-delivery-id";
 
+/// Signature tokens a delivery may carry (MLflow sends one; two allow a secret rotation).
+/// More is refused from the headers: each one costs a hash of the body.
+pub const MAX_SIGNATURES: usize = 2;
+
+/// Default for [`Receiver::max_body`]: MLflow's payloads are a few KiB.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
 /// Why a delivery was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -115,19 +122,20 @@ impl Verifier {
         }
     }
 
-    /// Checks one delivery received at `now` (Unix seconds) and remembers its id.
-    pub fn verify(&self, d: Delivery<'_>, body: &[u8], now: u64) -> Result<Event, WebhookError> {
+    /// What can be checked from the headers alone, before the body is read: the three
+    /// headers are there, the signature header holds at most [`MAX_SIGNATURES`] tokens (each
+    /// costs a hash of the body), and the timestamp is Unix seconds within `max_age` of
+    /// `now`. Answers the timestamp.
+    pub fn precheck(&self, d: Delivery<'_>, now: u64) -> Result<u64, WebhookError> {
         let signature = d
             .signature
             .ok_or(WebhookError::Unsigned("X-MLflow-Signature"))?;
         let timestamp = d
             .timestamp
             .ok_or(WebhookError::Unsigned("X-MLflow-Timestamp"))?;
-        let id = d
-            .delivery_id
+        d.delivery_id
             .ok_or(WebhookError::Unsigned("X-MLflow-Delivery-Id"))?;
-        // Authenticate first: nothing else is looked at for an unsigned request.
-        if !self.signed(signature, id, timestamp, body) {
+        if signature.split_whitespace().nth(MAX_SIGNATURES).is_some() {
             return Err(WebhookError::BadSignature);
         }
         let sent: u64 = timestamp.trim().parse().map_err(|_| {
@@ -140,14 +148,30 @@ impl Verifier {
                 max_s: self.max_age.as_secs(),
             });
         }
+        Ok(sent)
+    }
+
+    /// Checks one delivery received at `now` (Unix seconds) and remembers its id.
+    pub fn verify(&self, d: Delivery<'_>, body: &[u8], now: u64) -> Result<Event, WebhookError> {
+        let sent = self.precheck(d, now)?;
+        let (Some(signature), Some(timestamp), Some(id)) =
+            (d.signature, d.timestamp, d.delivery_id)
+        else {
+            return Err(WebhookError::Unsigned("X-MLflow-Signature"));
+        };
+        // Authenticate before the body is parsed.
+        if !self.signed(signature, id, timestamp, body) {
+            return Err(WebhookError::BadSignature);
+        }
         let event = parse_event(body)?;
         self.remember(id, sent, now)?;
         Ok(event)
     }
 
-    /// Whether one of the space-separated `v1,<base64>` signatures verifies.
+    /// Whether one of the space-separated `v1,<base64>` signatures (at most
+    /// [`MAX_SIGNATURES`] are looked at) verifies.
     fn signed(&self, header: &str, id: &str, timestamp: &str, body: &[u8]) -> bool {
-        header.split_whitespace().any(|sig| {
+        header.split_whitespace().take(MAX_SIGNATURES).any(|sig| {
             let Some(b64) = sig.strip_prefix("v1,") else {
                 return false;
             };
@@ -230,25 +254,41 @@ pub struct Receiver {
     verifier: Verifier,
     model_name: String,
     hints: Hints,
+    max_body: usize,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Receiver {
-    /// Deliveries for `model_name`, verified by `verifier`, become hints to `hints`.
-    pub fn new(verifier: Verifier, model_name: &str, hints: Hints) -> Receiver {
+    /// Deliveries for `model_name`, verified by `verifier`, become hints to `hints`; bodies
+    /// of more than `max_body` bytes are refused (`--webhook-max-body-bytes`).
+    pub fn new(verifier: Verifier, model_name: &str, hints: Hints, max_body: usize) -> Receiver {
         Receiver {
             verifier,
             model_name: model_name.to_string(),
             hints,
+            max_body,
         }
+    }
+
+    /// The largest body a delivery may have.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// [`Verifier::precheck`] now: what the headers alone can refuse.
+    pub fn precheck(&self, d: Delivery<'_>) -> Result<(), WebhookError> {
+        self.verifier.precheck(d, unix_now()).map(|_| ())
     }
 
     /// Verifies a delivery and, when it concerns the followed model, asks for a check now.
     pub fn deliver(&self, d: Delivery<'_>, body: &[u8]) -> Result<Outcome, WebhookError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let event = self.verifier.verify(d, body, now)?;
+        let event = self.verifier.verify(d, body, unix_now())?;
         if event
             .model_name
             .as_deref()
@@ -354,6 +394,39 @@ mod tests {
                 1000
             ),
             Err(WebhookError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn headers_alone_refuse_many_signatures_and_stale_timestamps() {
+        let v = Verifier::new("s3cret", Duration::from_secs(300), 10);
+        let many = vec!["v1,AAAA"; 3].join(" ");
+        let d = Delivery {
+            signature: Some(&many),
+            timestamp: Some("1000"),
+            delivery_id: Some("d"),
+        };
+        assert!(matches!(
+            v.precheck(d, 1000),
+            Err(WebhookError::BadSignature)
+        ));
+        let two = vec!["v1,AAAA"; 2].join(" ");
+        let d = Delivery {
+            signature: Some(&two),
+            ..d
+        };
+        assert_eq!(v.precheck(d, 1000).unwrap(), 1000);
+        assert!(matches!(
+            v.precheck(d, 2000),
+            Err(WebhookError::Stale { .. })
+        ));
+        let d = Delivery {
+            timestamp: Some("soon"),
+            ..d
+        };
+        assert!(matches!(
+            v.precheck(d, 1000),
+            Err(WebhookError::Malformed(_))
         ));
     }
 

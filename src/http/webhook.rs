@@ -36,25 +36,34 @@ pub(super) async fn answer(state: &State, req: Request<Incoming>) -> Response<Fu
     };
     let metrics = &state.app.metrics;
     let (parts, body) = req.into_parts();
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let delivery = Delivery {
-        signature: header(SIGNATURE_HEADER),
-        timestamp: header(TIMESTAMP_HEADER),
-        delivery_id: header(DELIVERY_ID_HEADER),
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     };
-    // An unsigned request costs nothing more than its headers.
-    if delivery.signature.is_none()
-        || delivery.timestamp.is_none()
-        || delivery.delivery_id.is_none()
-    {
-        if let Err(e) = receiver.deliver(delivery, b"") {
-            metrics.webhooks.with_label_values(&[e.label()]).inc();
-            return webhook_refusal(&e);
-        }
+    let (signature, timestamp, delivery_id) = (
+        header(SIGNATURE_HEADER),
+        header(TIMESTAMP_HEADER),
+        header(DELIVERY_ID_HEADER),
+    );
+    let delivery = Delivery {
+        signature: signature.as_deref(),
+        timestamp: timestamp.as_deref(),
+        delivery_id: delivery_id.as_deref(),
+    };
+    // What the headers alone refuse (unsigned, too many signatures, a stale or malformed
+    // timestamp) costs nothing more than the headers: the body is not read.
+    if let Err(e) = receiver.precheck(delivery) {
+        metrics.webhooks.with_label_values(&[e.label()]).inc();
+        log_refusal(&e);
+        return webhook_refusal(&e);
     }
+    let limit = receiver.max_body().min(state.config.max_body_bytes);
     let read = tokio::time::timeout(
         state.config.timeout,
-        admission::read_body(body, state.config.max_body_bytes, &state.bodies),
+        admission::read_body(body, limit, &state.bodies),
     )
     .await;
     let (body, held) = match read {
@@ -62,8 +71,25 @@ pub(super) async fn answer(state: &State, req: Request<Incoming>) -> Response<Fu
         Ok(Err(e)) => return e.into_response(),
         Err(_) => return ServeError::Timeout.into_response(),
     };
-    let outcome = receiver.deliver(delivery, &body);
-    drop(held);
+    // The HMAC and the payload parse run off the async workers.
+    let app = state.app.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let _held = held;
+        let receiver = app.webhook.get()?;
+        Some(receiver.deliver(
+            Delivery {
+                signature: signature.as_deref(),
+                timestamp: timestamp.as_deref(),
+                delivery_id: delivery_id.as_deref(),
+            },
+            &body,
+        ))
+    })
+    .await;
+    let outcome = match outcome {
+        Ok(Some(o)) => o,
+        _ => return ServeError::Internal("the webhook delivery failed".into()).into_response(),
+    };
     match outcome {
         Ok(o) => {
             let (label, text) = match o {
@@ -82,8 +108,31 @@ pub(super) async fn answer(state: &State, req: Request<Incoming>) -> Response<Fu
         }
         Err(e) => {
             metrics.webhooks.with_label_values(&[e.label()]).inc();
-            tracing::warn!(error = %e, "webhook delivery refused");
+            log_refusal(&e);
             webhook_refusal(&e)
         }
+    }
+}
+
+/// Logs a refused delivery, at most once a second (a flood of forged deliveries must not
+/// become a flood of log lines); the count of the ones not logged goes with the next line.
+fn log_refusal(e: &crate::follow::webhook::WebhookError) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let last = LAST.load(Ordering::Relaxed);
+    if now > last
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::warn!(error = %e, suppressed, "webhook delivery refused");
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -98,19 +98,7 @@ pub struct AnswerSpec {
 /// Request parameters that steer the protocol rather than the model.
 pub const RESERVED_PARAMETERS: [&str; 3] = ["content_type", "headers", "binary_data_output"];
 
-/// Request data echoed in a message (a name, a datatype), cut at `--max-error-data-bytes`
-/// with `...` before it is formatted into the message.
-pub fn bounded(s: &str) -> std::borrow::Cow<'_, str> {
-    let cap = crate::pyjson::max_error_data();
-    if s.len() <= cap {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut cut = cap;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    std::borrow::Cow::Owned(format!("{}...", &s[..cut]))
-}
+pub use crate::pyjson::bounded;
 
 /// A declared shape as dimensions: at most `--max-tensor-rank` of them (a decoder refuses
 /// longer shapes while reading them; this checks again for every transport), none negative.

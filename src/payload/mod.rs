@@ -175,16 +175,24 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, PayloadErro
             "The scoring server only supports UTF-8".into(),
         ));
     }
-    let mut unknown: Vec<&str> = Vec::new();
+    // MLflow takes a set of the other names (in no stable order); first occurrences here,
+    // found with a hash set (linear in the header's length), listed into a bounded rendering.
+    let mut seen = std::collections::HashSet::new();
+    let mut unknown = crate::pyjson::Bounded::new();
     for (k, _) in &params {
-        if *k != "charset" && !unknown.contains(k) {
-            unknown.push(k);
+        if *k != "charset" && seen.insert(*k) {
+            if seen.len() > 1 {
+                unknown.push_str(", ");
+            }
+            if !unknown.push_str(k) {
+                break;
+            }
         }
     }
-    if !unknown.is_empty() {
+    if !seen.is_empty() {
         return Err(PayloadError::UnsupportedMediaType(format!(
             "Unrecognized content type parameters: {}. {}",
-            unknown.join(", "),
+            unknown.finish(),
             json::SCORING_PROTOCOL_CHANGE_INFO
         )));
     }
@@ -193,7 +201,8 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, PayloadErro
         "text/csv" => Ok(BodyFormat::Csv),
         "application/vnd.apache.parquet" => Ok(BodyFormat::Parquet),
         _ => Err(PayloadError::UnsupportedMediaType(format!(
-            "This predictor only supports the following content types: Types: ['text/csv', 'application/json', 'application/vnd.apache.parquet']. Got '{ct}'."
+            "This predictor only supports the following content types: Types: ['text/csv', 'application/json', 'application/vnd.apache.parquet']. Got '{}'.",
+            crate::pyjson::bounded(ct)
         ))),
     }
 }

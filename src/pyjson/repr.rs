@@ -88,6 +88,20 @@ impl Bounded {
     }
 }
 
+/// Request data echoed as it is in a message (a name, a datatype, a header), cut at
+/// [`max_error_data`] bytes with `...` before it is formatted into the message.
+pub fn bounded(s: &str) -> std::borrow::Cow<'_, str> {
+    let cap = max_error_data();
+    if s.len() <= cap {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut cut = cap;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}...", &s[..cut]))
+}
+
 /// Python's `repr(str)`: single quotes unless the text holds `'` and no `"`; cut at
 /// [`max_error_data`] with `...`.
 pub fn str_repr(s: &str) -> String {
