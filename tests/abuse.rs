@@ -833,3 +833,166 @@ fn v2_requests_with_hostile_shapes_counts_and_parameters_cost_little() {
         16 * 1024,
     );
 }
+
+/// Runs one case of `tests/oip/grpc_abuse.py` (real gRPC through grpcio) and reads its line.
+fn grpc_case(server: &mut Server, grpc_port: u16, case: &str) -> (serde_json::Value, f64) {
+    let before = server.status_kb("VmHWM");
+    let out = Command::new(common::root().join(".venv-ref/bin/python"))
+        .arg(common::root().join("tests/oip/grpc_abuse.py"))
+        .args([&grpc_port.to_string(), "wine_tensor", case])
+        .output()
+        .expect("the reference environment's Python (make test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.alive(), "the server died");
+    let rise = server.status_kb("VmHWM").saturating_sub(before) as f64 / 1024.0;
+    let ping = server.request("GET", "/ping", &[], b"");
+    assert_eq!(ping.status, 200, "/ping after a hostile gRPC call");
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    eprintln!("abuse: gRPC {case}: {line} VmHWM +{rise:.1} MB");
+    (line, rise)
+}
+
+/// The gRPC classes of issue 26 (real gRPC): refused with `INVALID_ARGUMENT` before the message
+/// is decoded, in bounded time and memory, with a `grpc-message` of a few KiB.
+#[test]
+fn grpc_messages_with_hostile_shapes_and_counts_cost_little() {
+    let grpc = common::free_port();
+    let mut server = Server::start_limited(
+        &model_dir("wine_tensor"),
+        &["--grpc-port", &grpc.to_string()],
+        ADDRESS_SPACE,
+    );
+    for (case, max_rise) in [
+        ("deep_shape", 30.0),
+        ("empty_inputs", 60.0),
+        ("many_names", 60.0),
+        ("long_names", 60.0),
+    ] {
+        let (line, rise) = grpc_case(&mut server, grpc, case);
+        assert_eq!(line["code"], "INVALID_ARGUMENT", "{line}");
+        assert!(line["seconds"].as_f64().unwrap() < 2.0, "{line}");
+        assert!(line["details_len"].as_u64().unwrap() <= 4100, "{line}");
+        assert!(rise < max_rise, "{case}: VmHWM +{rise:.1} MB");
+    }
+}
+
+/// Opens a raw HTTP/2 connection and a `ModelInfer` stream whose message declares `declared`
+/// bytes but sends only `sent` (within HTTP/2's initial 64 KiB window), then stalls.
+fn stalled_grpc_stream(port: u16, declared: u32, sent: usize) -> TcpStream {
+    fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+    let mut headers = Vec::new();
+    for (k, v) in [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/inference.GRPCInferenceService/ModelInfer"),
+        (":authority", "127.0.0.1"),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+    ] {
+        // HPACK: a literal header field without indexing, new name, no Huffman coding.
+        headers.push(0);
+        headers.push(k.len() as u8);
+        headers.extend_from_slice(k.as_bytes());
+        headers.push(v.len() as u8);
+        headers.extend_from_slice(v.as_bytes());
+    }
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    frame(&mut out, 4, 0, 0, &[]);
+    frame(&mut out, 4, 1, 0, &[]);
+    frame(&mut out, 1, 4, 1, &headers);
+    let mut data = vec![0u8];
+    data.extend_from_slice(&declared.to_be_bytes());
+    data.resize(5 + sent, 0);
+    // HTTP/2's default largest frame is 16 KiB.
+    for chunk in data.chunks(16 * 1024) {
+        frame(&mut out, 0, 0, 1, chunk);
+    }
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(&out).unwrap();
+    s
+}
+
+/// A stalled gRPC stream holds the shared in-flight budget for `-t` at most (once for as long
+/// as the connection stayed open, so every HTTP scoring request got 503 meanwhile).
+#[test]
+fn stalled_grpc_streams_release_the_body_budget_after_the_timeout() {
+    let grpc = common::free_port();
+    let mut server = limited_wine(&[
+        "--grpc-port",
+        &grpc.to_string(),
+        "-t",
+        "2",
+        "--max-body-bytes",
+        "600000",
+        "--max-inflight-bytes",
+        "1000000",
+    ]);
+    // Padded past one stream's 60 kB (a stream refused by the full budget gives back what it
+    // held, so the streams leave less than that), so that it cannot slip into what they leave.
+    let body = format!(
+        "{{\"dataframe_split\": {}}}{}",
+        wine_split(),
+        " ".repeat(61_000)
+    );
+    let started = Instant::now();
+    let streams: Vec<TcpStream> = (0..20)
+        .map(|_| stalled_grpc_stream(grpc, 500_000, 60_000))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let held = server.request("GET", "/metrics", &[], b"");
+    let held = String::from_utf8_lossy(&held.body)
+        .lines()
+        .find(|l| l.starts_with("mlflow_serve_body_bytes_in_flight "))
+        .map(str::to_string)
+        .unwrap_or_default();
+    let during = send(&mut server, "application/json", body.as_bytes());
+    assert_eq!(
+        during.status, 503,
+        "the stalled streams fill the budget ({held})"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let after = send(&mut server, "application/json", body.as_bytes());
+    eprintln!(
+        "abuse: 20 stalled gRPC streams of 60 kB: HTTP {} while they stall, {} after {:.1} s (-t 2)",
+        during.status,
+        after.status,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        after.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&after.body)
+    );
+    drop(streams);
+}
+
+/// 60 000 distinct `Content-Type` parameters on `/invocations` (70 000 once took 19 s of quadratic work on an
+/// on an async worker); MLflow refuses every parameter but `charset` (415).
+#[test]
+fn content_type_with_tens_of_thousands_of_parameters_is_refused_in_linear_time() {
+    let mut server = limited_wine(&["--max-body-bytes", "1000000"]);
+    // Distinct names, within hyper's ~400 KiB of headers.
+    let params: String = (0..60_000).map(|i| format!(";{i:x}")).collect();
+    let ct = format!("application/json{params}");
+    let body = format!("{{\"dataframe_split\": {}}}", wine_split());
+    let c = send(&mut server, &ct, body.as_bytes());
+    assert_eq!(c.status, 415, "{}", String::from_utf8_lossy(&c.body));
+    bounded(
+        "70 000 Content-Type parameters",
+        &c,
+        ct.len(),
+        2.0,
+        50.0,
+        16 * 1024,
+    );
+}
