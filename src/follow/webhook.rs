@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn headers_alone_refuse_many_signatures_and_stale_timestamps() {
         let v = Verifier::new("s3cret", Duration::from_secs(300), 10);
-        let many = vec!["v1,AAAA"; 3].join(" ");
+        let many = ["v1,AAAA"; 3].join(" ");
         let d = Delivery {
             signature: Some(&many),
             timestamp: Some("1000"),
@@ -410,7 +410,7 @@ mod tests {
             v.precheck(d, 1000),
             Err(WebhookError::BadSignature)
         ));
-        let two = vec!["v1,AAAA"; 2].join(" ");
+        let two = ["v1,AAAA"; 2].join(" ");
         let d = Delivery {
             signature: Some(&two),
             ..d
