@@ -59,9 +59,17 @@ fn refusal(e: ServeError) -> Status {
     }
 }
 
+/// A message past `--max-body-bytes`: `OUT_OF_RANGE` with tonic's own words, as clients saw
+/// it when tonic refused it.
+fn too_large(found: usize, limit: usize) -> Status {
+    Status::out_of_range(format!(
+        "Error, decoded message length too large: found {found} bytes, the limit is: {limit} bytes"
+    ))
+}
+
 /// Receives one call's request body whole, within `-t` (`DEADLINE_EXCEEDED`), one message of
-/// at most `--max-body-bytes` (`RESOURCE_EXHAUSTED`, also for a client that goes on sending
-/// after its unary message) and the in-flight budget (`UNAVAILABLE`). `ModelInfer`'s message
+/// at most `--max-body-bytes` (`OUT_OF_RANGE`; `RESOURCE_EXHAUSTED` for a client that goes on
+/// sending after its unary message) and the in-flight budget (`UNAVAILABLE`). `ModelInfer`'s message
 /// is scanned (`scan::check`) and its decoded bound added to the reservation before tonic
 /// decodes it.
 async fn receive(
@@ -80,20 +88,14 @@ async fn receive(
                 continue;
             };
             if buf.len() + data.len() > limit {
-                return Err(Status::resource_exhausted(format!(
-                    "the request message is larger than {} bytes (--max-body-bytes)",
-                    config.max_body_bytes
-                )));
+                return Err(too_large(buf.len() + data.len(), config.max_body_bytes));
             }
             shared.bodies.grow(&mut held, data.len()).map_err(refusal)?;
             buf.extend_from_slice(&data);
             if let Some(header) = buf.first_chunk::<5>() {
                 let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
                 if len as usize > config.max_body_bytes {
-                    return Err(Status::resource_exhausted(format!(
-                        "the request message of {len} bytes is larger than {} bytes (--max-body-bytes)",
-                        config.max_body_bytes
-                    )));
+                    return Err(too_large(len as usize, config.max_body_bytes));
                 }
                 if buf.len() >= 5 + len as usize {
                     // One whole message: a unary call has no more to read.
