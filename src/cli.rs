@@ -487,6 +487,17 @@ pub struct ServeArgs {
         default_value_t = 4096
     )]
     pub max_connections: usize,
+    /// Connections kept beyond `--max-connections` for health probes: when every ordinary
+    /// slot is taken (idle keep-alive clients, say), a new connection takes one of these,
+    /// may only ask for `/ping`, `/health`, `/livez`, `/metrics`, `/version` or
+    /// `/v2/health/*` (anything else: 503 + `Retry-After`), has 2 s to send it, and is
+    /// closed after the answer. 0 turns the reserve off.
+    #[arg(
+        long = "probe-connections",
+        env = "MLFLOW_SERVE_PROBE_CONNECTIONS",
+        default_value_t = 16
+    )]
+    pub probe_connections: usize,
     /// Bodies of at least this many bytes are parsed and enforced on a small pool of
     /// blocking threads instead of the async workers, so probes and `/metrics` keep
     /// answering while large bodies are parsed; smaller ones are parsed in place (no hand-off).

@@ -140,6 +140,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         keep_alive_timeout: Duration::from_secs_f64(args.keep_alive_timeout.max(0.1)),
         max_inflight_bytes: args.max_inflight_bytes.max(args.max_body_bytes),
         max_connections: args.max_connections.max(1),
+        probe_connections: args.probe_connections,
         blocking_parse_bytes: args.blocking_parse_bytes,
         grpc_max_streams: args.grpc_max_streams.max(1),
         parse_threads: if args.parse_threads == 0 {

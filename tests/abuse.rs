@@ -996,3 +996,49 @@ fn content_type_with_tens_of_thousands_of_parameters_is_refused_in_linear_time()
         16 * 1024,
     );
 }
+
+/// Idle connections holding every slot of `--max-connections` (they stay for the 75 s
+/// keep-alive): probes still answer on the probe reserve, at once, while scoring requests
+/// that land there get 503 + `Retry-After` (once `/ping` and `/livez` stopped answering, and
+/// liveness would have restarted the pod).
+#[test]
+fn probes_answer_while_idle_connections_hold_every_slot() {
+    let server = limited_wine(&["--max-connections", "50", "--probe-connections", "4"]);
+    // The warm-up request's connection closes first, so the 50 idle ones take every slot.
+    std::thread::sleep(Duration::from_millis(300));
+    let idle: Vec<TcpStream> = (0..50)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for path in ["/ping", "/livez", "/v2/health/live", "/metrics"] {
+        for _ in 0..3 {
+            let started = Instant::now();
+            let r = server.request("GET", path, &[], b"");
+            assert_eq!(r.status, 200, "{path}");
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{path}: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+    let body = format!("{{\"dataframe_split\": {}}}", wine_split());
+    let r = server.request(
+        "POST",
+        "/invocations",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("retry-after"), Some("1"));
+    eprintln!("abuse: 50 idle connections at --max-connections 50: probes 200 within 1 s, scoring 503 on the probe reserve");
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(300));
+    let r = server.request(
+        "POST",
+        "/invocations",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}

@@ -1,5 +1,7 @@
 //! Admission before work: what the server agrees to hold at once. Connections are limited
-//! by a semaphore taken before `accept` (more wait in the kernel's queue); request bodies
+//! by a semaphore taken before `accept` (more wait in the kernel's queue), with a small
+//! reserve beyond it that serves health probes only, so that idle connections holding every
+//! slot cannot make a liveness probe fail; request bodies
 //! count against one global byte budget from their first byte to their answer, and a body
 //! that would pass it is refused at once (503 + `Retry-After`) instead of being buffered.
 
@@ -26,6 +28,55 @@ pub async fn accept(
         .map_err(|_| std::io::Error::other("connection slots closed"))?;
     let (stream, _) = listener.accept().await?;
     Ok((stream, permit))
+}
+
+/// The slot a connection holds: one of `--max-connections`, or, once those are all taken,
+/// one of the few `--probe-connections` kept for health probes (which then serve probes
+/// only, close after one request and wait a short time for it).
+#[derive(Debug)]
+pub enum Slot {
+    /// An ordinary connection.
+    Regular(OwnedSemaphorePermit),
+    /// A connection taken from the probe reserve.
+    Probe(OwnedSemaphorePermit),
+}
+
+impl Slot {
+    /// True for a connection of the probe reserve.
+    pub fn is_probe(&self) -> bool {
+        matches!(self, Slot::Probe(_))
+    }
+}
+
+/// Waits for a connection slot (an ordinary one first, else one of the probe reserve), then
+/// for a connection.
+pub async fn accept_slot(
+    listener: &TcpListener,
+    regular: &Arc<Semaphore>,
+    probes: &Arc<Semaphore>,
+) -> std::io::Result<(TcpStream, Slot)> {
+    let closed = |_| std::io::Error::other("connection slots closed");
+    let slot = match regular.clone().try_acquire_owned() {
+        Ok(p) => Slot::Regular(p),
+        Err(_) => tokio::select! {
+            biased;
+            p = regular.clone().acquire_owned() => Slot::Regular(p.map_err(closed)?),
+            p = probes.clone().acquire_owned() => Slot::Probe(p.map_err(closed)?),
+        },
+    };
+    let (stream, _) = listener.accept().await?;
+    // A probe slot taken while waiting becomes an ordinary one if one freed up meanwhile.
+    let slot = match slot {
+        Slot::Probe(p) => match regular.clone().try_acquire_owned() {
+            Ok(r) => {
+                drop(p);
+                Slot::Regular(r)
+            }
+            Err(_) => Slot::Probe(p),
+        },
+        regular => regular,
+    };
+    Ok((stream, slot))
 }
 
 /// The global budget of request-body bytes held at once.

@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub max_inflight_bytes: usize,
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Connections kept beyond `max_connections` for health probes only.
+    pub probe_connections: usize,
     /// Bodies at least this large are parsed on the blocking parse pool.
     pub blocking_parse_bytes: usize,
     /// Large bodies parsed at once.
@@ -268,9 +270,25 @@ const REQUEST_ID: &str = "x-request-id";
 #[derive(Clone)]
 struct RequestId(String);
 
+/// How long a connection of the probe reserve may take to send its request.
+const PROBE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The routes a connection of the probe reserve serves: health, liveness, readiness, metrics.
+const PROBE_ROUTES: [&str; 8] = [
+    "/ping",
+    "/health",
+    "/livez",
+    "/metrics",
+    "/version",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2",
+];
+
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
+    probe_only: bool,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = std::time::Instant::now();
     let request_id = req
@@ -297,7 +315,19 @@ async fn handle(
     let metrics = state.app.metrics.clone();
     // Decremented on every path, a client that goes away mid-request included.
     let in_flight = invocation.then(|| admission::GaugeGuard::inc(&metrics.in_flight));
-    let Ok(mut response) = route_request(state, found, req).await;
+    let Ok(mut response) = if probe_only && !PROBE_ROUTES.contains(&req.uri().path()) {
+        let mut r = detail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{\"detail\":\"every connection slot is taken (--max-connections): this connection serves health probes only\"}",
+        );
+        r.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
+        Ok(r)
+    } else {
+        route_request(state, found, req).await
+    };
     drop(in_flight);
     let status = response.status().as_u16();
     let took = started.elapsed();
@@ -546,6 +576,7 @@ pub async fn serve(
     let graceful_timeout = config.graceful_timeout;
     let keep_alive_timeout = config.keep_alive_timeout;
     let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let probe_slots = Arc::new(tokio::sync::Semaphore::new(config.probe_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // Covers every timer of this runtime (gRPC's too): one driver per runtime.
     let floor = tokio::spawn(timer_floor::keep_near(timer_floor::period(
@@ -554,7 +585,7 @@ pub async fn serve(
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = admission::accept(&listener, &connections) => {
+            accepted = admission::accept_slot(&listener, &connections, &probe_slots) => {
                 let (stream, permit) = match accepted {
                     Ok(s) => s,
                     Err(e) => {
@@ -565,10 +596,18 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
+                let probe_only = permit.is_probe();
+                // A connection of the probe reserve has a short time to send its one request.
+                let header_timeout = if probe_only {
+                    keep_alive_timeout.min(PROBE_HEADER_TIMEOUT)
+                } else {
+                    keep_alive_timeout
+                };
                 let conn = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(keep_alive_timeout)
-                    .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(state.clone(), req)));
+                    .header_read_timeout(header_timeout)
+                    .keep_alive(!probe_only)
+                    .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(state.clone(), req, probe_only)));
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {

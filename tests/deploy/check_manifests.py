@@ -134,6 +134,14 @@ def cross_check(binary):
     check(threads["resource"] == "limits.cpu" and threads["containerName"] == c["name"],
           "intra-op threads follow the container's CPU limit")
     check("cpu" in c["resources"]["limits"] and "memory" in c["resources"]["limits"], "limits set")
+    # Request memory fits the pod (the derivation is written beside the env vars).
+    mem = c["resources"]["limits"]["memory"]
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+    limit = int(mem[:-2]) * units[mem[-2:]]
+    body = int(next(e["value"] for e in env if e["name"] == "MLFLOW_SERVE_MAX_BODY_BYTES"))
+    inflight = int(next(e["value"] for e in env if e["name"] == "MLFLOW_SERVE_MAX_INFLIGHT_BYTES"))
+    worst = inflight + 32 * max(body, 1 << 20) + 2 * 32 * (1 << 20) + (256 << 20)
+    check(worst <= limit, f"worst-case request memory {worst} fits the {mem} limit")
 
     helptext = subprocess.run([binary, "models", "serve", "--help"], capture_output=True, text=True).stdout
     flag_env = set(re.findall(r"\[env: ([A-Z0-9_]+)=", helptext))
