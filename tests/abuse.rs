@@ -304,8 +304,15 @@ fn padded_frames_are_refused_before_they_expand() {
 /// A Parquet file of `rows` copies of one `len`-byte string, dictionary-encoded: a few
 /// kilobytes that decode to `rows × len` bytes.
 fn parquet_bomb(rows: usize, len: usize) -> Vec<u8> {
+    parquet_bomb_with(rows, len, parquet::basic::Compression::UNCOMPRESSED)
+}
+
+/// [`parquet_bomb`] with the pages compressed (a long string of one letter shrinks to a few
+/// kilobytes with Snappy).
+fn parquet_bomb_with(rows: usize, len: usize, compression: parquet::basic::Compression) -> Vec<u8> {
     use arrow_array::{DictionaryArray, Int32Array, RecordBatch, StringArray};
     use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+    use parquet::file::properties::WriterProperties;
     use std::sync::Arc;
     let values = StringArray::from(vec!["x".repeat(len)]);
     let keys = Int32Array::from(vec![0; rows]);
@@ -313,7 +320,14 @@ fn parquet_bomb(rows: usize, len: usize) -> Vec<u8> {
     let batch = RecordBatch::try_from_iter([("s", Arc::new(dict) as _)]).unwrap();
     let mut out = Vec::new();
     // Without the Arrow schema in the footer, a reader sees a plain UTF-8 column.
-    let opts = ArrowWriterOptions::new().with_skip_arrow_metadata(true);
+    let opts = ArrowWriterOptions::new()
+        .with_skip_arrow_metadata(true)
+        .with_properties(
+            WriterProperties::builder()
+                .set_compression(compression)
+                .set_dictionary_page_size_limit(64 << 20)
+                .build(),
+        );
     let mut w = ArrowWriter::try_new_with_options(&mut out, batch.schema(), opts).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
@@ -330,6 +344,20 @@ fn parquet_that_decodes_to_gigabytes_is_refused_while_decoding() {
     assert_eq!(c.status, 413, "{}", String::from_utf8_lossy(&c.body));
     assert_eq!(error_code(&c.body), "REQUEST_LIMIT_EXCEEDED");
     bounded("parquet dictionary bomb", &c, bomb.len(), 10.0, 200.0, 4096);
+    // A compressed file of ~70 KB whose dictionary holds one 1.4 MB string that 1 024 rows
+    // reference: once +1.47 GB decoded in the first batch before the budget was checked.
+    let bomb = parquet_bomb_with(1024, 1_400_000, parquet::basic::Compression::SNAPPY);
+    assert!(bomb.len() < 200_000, "{}", bomb.len());
+    let c = send(&mut server, "application/vnd.apache.parquet", &bomb);
+    assert_eq!(c.status, 413, "{}", String::from_utf8_lossy(&c.body));
+    bounded(
+        "parquet long dictionary value",
+        &c,
+        bomb.len(),
+        10.0,
+        100.0,
+        4096,
+    );
     // More rows than the cell budget: refused from the footer, before decoding.
     let rows = parquet_bomb(2 << 20, 8);
     let c = send(&mut server, "application/vnd.apache.parquet", &rows);

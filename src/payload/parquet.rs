@@ -309,16 +309,21 @@ impl Thrift<'_> {
 /// parquet 60.1 reserve 2.4 GB (found by fuzzing), and a page's uncompressed size is the
 /// buffer it decompresses into. So every page must declare at most the decoded-byte budget,
 /// at most the cell budget's values, and a dictionary no more values than its bytes hold.
+///
+/// Answers, per leaf column, the largest dictionary page it holds (uncompressed bytes): a
+/// value read from a dictionary is at most that long, and every row may reference it.
 fn check_pages(
     body: &[u8],
     meta: &parquet::file::metadata::ParquetMetaData,
     budget: CellBudget,
-) -> Result<(), PayloadError> {
+) -> Result<Vec<usize>, PayloadError> {
+    let mut dictionaries = Vec::new();
     let malformed = || fail("invalid Parquet file: malformed page header");
     let max_bytes = budget.max_bytes() as i64;
     let max_values = i64::try_from(budget.max_cells).unwrap_or(i64::MAX);
     for rg in meta.row_groups() {
-        for c in rg.columns() {
+        dictionaries.resize(dictionaries.len().max(rg.columns().len()), 0usize);
+        for (leaf, c) in rg.columns().iter().enumerate() {
             let data = c.data_page_offset();
             let start = c
                 .dictionary_page_offset()
@@ -357,6 +362,9 @@ fn check_pages(
                 if page.dict_values.is_some_and(|n| n > page.uncompressed) {
                     return Err(malformed());
                 }
+                if page.dict_values.is_some() {
+                    dictionaries[leaf] = dictionaries[leaf].max(page.uncompressed as usize);
+                }
                 pos = t
                     .pos
                     .checked_add(page.compressed as usize)
@@ -364,7 +372,21 @@ fn check_pages(
             }
         }
     }
-    Ok(())
+    Ok(dictionaries)
+}
+
+/// Rows per decoded batch: [`BATCH_ROWS`], or fewer when a row may reference long dictionary
+/// values, so that one batch decodes to at most half the decoded-byte budget (a 50 KB file
+/// whose dictionary holds one long string referenced by every row decoded 1.5 GB in its
+/// first 1024-row batch before the budget was checked).
+fn batch_rows(dictionaries: &[usize], max_bytes: usize) -> usize {
+    // Fixed-width values and their validity: 16 bytes a cell at most.
+    let per_row = dictionaries
+        .iter()
+        .map(|d| (*d).max(16))
+        .fold(0usize, usize::saturating_add)
+        .max(1);
+    (max_bytes / 2 / per_row).clamp(1, BATCH_ROWS)
 }
 
 fn read(body: &[u8], budget: CellBudget) -> Result<Frame, PayloadError> {
@@ -389,8 +411,11 @@ fn read(body: &[u8], budget: CellBudget) -> Result<Frame, PayloadError> {
     if declared > max_bytes as u64 {
         return Err(budget.bytes_exceeded(declared));
     }
-    check_pages(body, &meta, budget)?;
-    let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(fail)?;
+    let dictionaries = check_pages(body, &meta, budget)?;
+    let reader = builder
+        .with_batch_size(batch_rows(&dictionaries, max_bytes))
+        .build()
+        .map_err(fail)?;
     let schema = reader.schema();
     let mut batches = Vec::new();
     let mut decoded = 0usize;
