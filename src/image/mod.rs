@@ -167,6 +167,7 @@ pub async fn prepare(
         onnxruntime_lib: req.onnxruntime_lib.as_deref(),
         torch_plugin: req.torch_plugin.as_deref(),
         libtorch: req.libtorch.as_deref(),
+        model_limits: req.resolve.download_limits,
     };
     context::write(dir, &spec)?;
     Ok(Prepared { target, registered })
