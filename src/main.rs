@@ -406,28 +406,72 @@ fn generate_dockerfile(args: GenerateDockerfileArgs) -> anyhow::Result<()> {
 /// `models predict`: resolve and load the model as `serve` does (one session), score the
 /// input, write MLflow's answer. A failure is one line with MLflow's message, exit 1.
 fn predict(args: PredictArgs) -> anyhow::Result<()> {
-    use mlflow_serve::predict;
-    let format = predict::InputFormat::parse(&args.content_type)?;
-    let cpus = mlflow_serve::cpus::available().max(1);
-    let workers = if args.workers == 0 {
-        cpus
-    } else {
-        args.workers
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(workers + 2)
+        .max_blocking_threads(predict_workers(&args) + 2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // SIGINT / SIGTERM are caught from the start: each step below is cut at the signal, and
+    // dropping it removes what it had written (the partial model download, the downloaded
+    // input, the output's temporary file) before the process exits.
+    let (tx, interrupted) = tokio::sync::watch::channel(false);
+    runtime.spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    let result = predict_steps(args, &runtime, interrupted);
+    // Blocking readers of an interrupted run are not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// `-w`, or the CPUs (0 = one worker per CPU).
+fn predict_workers(args: &PredictArgs) -> usize {
+    if args.workers == 0 {
+        mlflow_serve::cpus::available().max(1)
+    } else {
+        args.workers
+    }
+}
+
+/// Runs `step` on `runtime` unless SIGINT or SIGTERM comes first (then the step is dropped,
+/// with everything it holds).
+fn interruptible<T>(
+    runtime: &tokio::runtime::Runtime,
+    interrupted: &tokio::sync::watch::Receiver<bool>,
+    step: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let mut signal = interrupted.clone();
+    runtime.block_on(async move {
+        tokio::select! {
+            r = step => r,
+            _ = signal.wait_for(|v| *v) => {
+                Err(anyhow!("interrupted: partial downloads and outputs removed"))
+            }
+        }
+    })
+}
+
+fn predict_steps(
+    args: PredictArgs,
+    runtime: &tokio::runtime::Runtime,
+    interrupted: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use mlflow_serve::predict;
+    let format = predict::InputFormat::parse(&args.content_type)?;
+    let cpus = mlflow_serve::cpus::available().max(1);
+    let workers = predict_workers(&args);
     let resolve_opts = ResolveOptions {
         cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),
         timeout: Duration::from_secs(args.resolve_timeout.max(1)),
         download_limits: mlflow_serve::resolve::cache::Limits::default(),
     };
-    let resolved = runtime
-        .block_on(resolve(&args.model_uri, &resolve_opts))
-        .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
+    let resolved = interruptible(runtime, &interrupted, async {
+        resolve(&args.model_uri, &resolve_opts)
+            .await
+            .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))
+    })?;
     // Chunks in flight: one per worker, one being read and one being written.
     let in_flight = workers + 2;
     let opts = LoadOptions {
@@ -453,10 +497,14 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
     };
     let model = ServedModel::load(&resolved.dir, &opts)
         .with_context(|| format!("cannot load model `{}`", args.model_uri))?;
+    if *interrupted.borrow() {
+        return Err(anyhow!("interrupted"));
+    }
     let (input, _download) = match &args.input_path {
         Some(p) if predict::is_remote(p) => {
-            let (local, guard) =
-                runtime.block_on(predict::fetch_input(&p.to_string_lossy(), &resolve_opts))?;
+            let (local, guard) = interruptible(runtime, &interrupted, async {
+                Ok(predict::fetch_input(&p.to_string_lossy(), &resolve_opts).await?)
+            })?;
             (Some(local), Some(guard))
         }
         other => (other.clone(), None),
@@ -477,14 +525,16 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
         shard: args.shard.unwrap_or(predict::Shard::WHOLE),
         quiet: args.quiet,
     };
-    let result = runtime.block_on(predict::predict(Arc::new(model), &options));
-    if let Err(e) = &result {
-        if let Some(row) = e.row() {
-            eprintln!("mlflow-serve: {row}");
+    let model = Arc::new(model);
+    interruptible(runtime, &interrupted, async {
+        let result = predict::predict(model, &options).await;
+        if let Err(e) = &result {
+            if let Some(row) = e.row() {
+                eprintln!("mlflow-serve: {row}");
+            }
         }
-    }
-    result?;
-    Ok(())
+        Ok(result?)
+    })
 }
 
 /// `models build-docker`: the build context, then `docker build` or `podman build`.

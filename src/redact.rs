@@ -29,6 +29,22 @@ pub fn redact(text: &str) -> String {
     while let Some(i) = rest.find("://") {
         out.push_str(&rest[..i + 3]);
         rest = &rest[i + 3..];
+        // Userinfo first, over the whole token: a password may hold `/`, `?`, `#` or `)`
+        // (unencoded, as users paste them), which would otherwise end the authority early.
+        let token_end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '`' | '>'))
+            .unwrap_or(rest.len());
+        let token = &rest[..token_end];
+        let userinfo = token.rfind('@').filter(|&at| {
+            let before = &token[..at];
+            // `user:pass@` (whatever the password holds), or `token@host` (no path before it:
+            // `s3://bucket/key@v1` keeps its path)
+            before.contains(':') || !before.contains(['/', '?', '#'])
+        });
+        if let Some(at) = userinfo {
+            out.push_str("***@");
+            rest = &rest[at + 1..];
+        }
         let end = rest
             .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '`' | '>' | ')'))
             .unwrap_or(rest.len());
@@ -104,5 +120,13 @@ mod tests {
             "models:/wine@champion and s3://bucket/path"
         );
         assert_eq!(redact("no url here"), "no url here");
+        // Passwords holding the characters that end an authority or a URL in text.
+        for pw in ["pa/ss", "pa#ss", "pa?ss", "pa)ss", "p/a?s#s)"] {
+            let text = format!("fetching https://alice:{pw}@host.example/m/1 failed");
+            let r = redact(&text);
+            assert!(!r.contains("alice") && !r.contains("ss"), "{r}");
+            assert!(r.contains("https://***@host.example/m/1"), "{r}");
+        }
+        assert_eq!(redact("s3://bucket/key@v1"), "s3://bucket/key@v1");
     }
 }

@@ -10,6 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -771,4 +772,99 @@ fn remote_inputs_are_scored_like_local_files() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("cannot read the input s3://scores/batch/missing.csv"));
+}
+
+/// `models predict` interrupted (SIGINT, then SIGTERM) while it downloads its input or writes
+/// its output leaves nothing behind: no download in the cache, no temporary output file.
+#[test]
+fn an_interrupted_predict_removes_its_download_and_partial_output() {
+    use std::io::{Read as _, Write as _};
+    let files = Files::new();
+    let cache = files.path("cache");
+    for signal in ["-INT", "-TERM"] {
+        // A file server that announces 4 MB and sends it slowly.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = [0u8; 4096];
+            let _ = s.read(&mut req);
+            let header = "fixed_acidity,volatile_acidity\n";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{header}",
+                4_000_000 + header.len()
+            );
+            for _ in 0..4000 {
+                if s.write_all(&[b'1'; 1000]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let out_path = files.path("interrupted.json");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+            .args(["models", "predict", "-m"])
+            .arg(common::model_dir("wine_cols"))
+            .args([
+                "-i",
+                &format!("http://127.0.0.1:{port}/big.csv"),
+                "-t",
+                "csv",
+                "-o",
+                s(&out_path),
+                "--model-cache",
+                s(&cache),
+            ])
+            .env("RUST_LOG", "error")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Until the download has started (its directory exists in the cache).
+        let started = std::time::Instant::now();
+        while !std::fs::read_dir(&cache)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no download started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(!status.success(), "{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{signal}: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{signal}: left in the cache: {left:?}");
+        assert!(!out_path.exists(), "{signal}: an output was written");
+        let temp_outputs = std::fs::read_dir(files.path(""))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".interrupted")
+            })
+            .count();
+        assert_eq!(temp_outputs, 0, "{signal}: a temporary output is left");
+        let _ = server.join();
+    }
 }

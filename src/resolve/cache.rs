@@ -133,7 +133,10 @@ fn safe_rel(rel: &str) -> Result<PathBuf, ResolveError> {
 
 /// A short readable label for an entry: the URI's last two path segments, sanitised.
 fn label(uri: &str) -> String {
-    let segs: Vec<&str> = uri
+    // Never a credential in a directory name: no userinfo, no query string or fragment.
+    let redacted = crate::redact::redact(uri);
+    let base = redacted.split(['?', '#']).next().unwrap_or("");
+    let segs: Vec<&str> = base
         .split(['/', '\n'])
         .filter(|s| !s.is_empty() && !s.ends_with(':'))
         .collect();
@@ -431,6 +434,22 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_never_reach_a_cache_directory_name() {
+        for uri in [
+            "https://alice:pa/ss@host/a/model?sig=SECRET",
+            "https://alice:pa)ss@host/models/m#token=SECRET",
+            "https://host/a/model?X-Amz-Signature=SECRET&x=1",
+        ] {
+            let name = label(uri);
+            assert!(
+                !name.contains("SECRET") && !name.contains("alice") && !name.contains("ss"),
+                "{uri} -> {name}"
+            );
+        }
+        assert_eq!(label("s3://bucket/models/wine"), "models-wine");
+    }
 
     #[test]
     fn entry_key_follows_uri_and_listing() {
