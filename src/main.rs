@@ -256,6 +256,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
                 model_name: args.model_name.clone(),
                 uri_label,
                 max_example_bytes: args.max_body_bytes,
+                initial_dir: resolved.dir.clone(),
             },
         );
         if let (Some(secret), Some(name)) = (&args.webhook_secret, &resolved.name) {

@@ -22,6 +22,25 @@ const SECRET_PARAMS: [&str; 16] = [
     "code",
 ];
 
+/// Text from outside (a registry's version, alias or message, a model file's keys) as it may
+/// go into a text log line: credentials redacted, control characters escaped (a newline
+/// cannot forge a line), at most 256 characters.
+pub fn loggable(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in redact(text).chars().enumerate() {
+        if i == 256 {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `text` with every URL's userinfo and every secret query value replaced by `***`.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -128,5 +147,13 @@ mod tests {
             assert!(r.contains("https://***@host.example/m/1"), "{r}");
         }
         assert_eq!(redact("s3://bucket/key@v1"), "s3://bucket/key@v1");
+    }
+
+    #[test]
+    fn loggable_text_cannot_forge_a_line() {
+        let forged = super::loggable("3\n2026-12-05T00:00:00Z INFO swapped to 666");
+        assert!(!forged.contains('\n'), "{forged}");
+        assert!(forged.starts_with("3\\n2026"), "{forged}");
+        assert_eq!(super::loggable(&"x".repeat(1000)).len(), 259);
     }
 }

@@ -41,6 +41,69 @@ impl Flavor for Onnx {
     }
 }
 
+/// ONNX Runtime session config keys a model's `extra_session_config` may set: performance
+/// and numerics switches only. The model file is untrusted input (a registry version may come
+/// from anyone who can log one): keys that write files (optimized or context models,
+/// profiles), choose a model format or load code are ignored with a warning, where MLflow
+/// would pass them on.
+const ALLOWED_CONFIG_KEYS: [&str; 16] = [
+    "session.disable_prepacking",
+    "session.use_env_allocators",
+    "session.set_denormal_as_zero",
+    "session.disable_quant_qdq",
+    "session.disable_double_qdq_remover",
+    "session.enable_quant_qdq_cleanup",
+    "session.disable_aot_function_inlining",
+    "session.intra_op.allow_spinning",
+    "session.inter_op.allow_spinning",
+    "session.force_spinning_stop",
+    "session.dynamic_block_base",
+    "session.qdqisint8allowed",
+    "session.strict_shape_type_inference",
+    "session.allow_released_opsets_only",
+    "session.x64quantprecision",
+    "optimization.enable_gelu_approximation",
+];
+
+/// The model's session options as they are applied: thread counts the MLmodel asks for are
+/// clamped to the CPUs this process may use (a new version asking for 100 000 threads gets
+/// the CPUs), `--intra-op-threads` where it names none, config keys from the allow-list.
+fn bounded_session_options(
+    asked: &runtime_onnx::SessionOptions,
+    intra_op_threads: usize,
+) -> runtime_onnx::SessionOptions {
+    let cpus = crate::cpus::available().max(1);
+    let mut so = asked.clone();
+    if so.intra_op_threads == 0 {
+        so.intra_op_threads = intra_op_threads;
+    }
+    for (what, n) in [
+        ("intra_op_num_threads", &mut so.intra_op_threads),
+        ("inter_op_num_threads", &mut so.inter_op_threads),
+    ] {
+        if *n > cpus {
+            tracing::warn!(
+                setting = what,
+                asked = *n,
+                cpus,
+                "clamped to the CPUs available"
+            );
+            *n = cpus;
+        }
+    }
+    so.config_entries.retain(|(k, _)| {
+        let allowed = ALLOWED_CONFIG_KEYS.contains(&k.as_str());
+        if !allowed {
+            tracing::warn!(
+                key = %crate::redact::loggable(k),
+                "onnx_session_options.extra_session_config key not on the allow-list: ignored"
+            );
+        }
+        allowed
+    });
+    so
+}
+
 /// Loads an ONNX model: finds libonnxruntime, opens one session per worker, and decides
 /// whether requests may be batched.
 pub fn load(
@@ -65,10 +128,7 @@ pub fn load(
             search.tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         ),
     })?;
-    let mut so = onnx.session_options.clone();
-    if so.intra_op_threads == 0 {
-        so.intra_op_threads = opts.intra_op_threads;
-    }
+    let so = bounded_session_options(&onnx.session_options, opts.intra_op_threads);
     let rt_err = |e: RuntimeError| LoadError::Runtime {
         kind: "ONNX",
         path: path.clone(),
@@ -381,5 +441,31 @@ fn onnx_tensor_type(dtype: DType) -> &'static str {
         DType::F32 => "tensor(float)",
         DType::F64 => "tensor(double)",
         DType::Str => "tensor(string)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_session_options_are_bounded() {
+        let asked = runtime_onnx::SessionOptions {
+            intra_op_threads: 100_000,
+            inter_op_threads: 100_000,
+            config_entries: vec![
+                ("session.disable_prepacking".into(), "1".into()),
+                ("session.save_model_format".into(), "ORT".into()),
+                ("ep.context_file_path".into(), "/tmp/x".into()),
+            ],
+            ..Default::default()
+        };
+        let so = bounded_session_options(&asked, 1);
+        let cpus = crate::cpus::available().max(1);
+        assert_eq!((so.intra_op_threads, so.inter_op_threads), (cpus, cpus));
+        assert_eq!(
+            so.config_entries,
+            vec![("session.disable_prepacking".to_string(), "1".to_string())]
+        );
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod webhook;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -101,6 +102,8 @@ pub struct FollowOptions {
     pub uri_label: String,
     /// The largest serving input example read for the warm-up.
     pub max_example_bytes: usize,
+    /// The directory of the version served at start-up.
+    pub initial_dir: PathBuf,
 }
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(5);
@@ -123,6 +126,10 @@ pub struct Follower {
     failed: Option<Failed>,
     /// Waits until the last swapped-out version is freed.
     retiring: Option<tokio::task::JoinHandle<()>>,
+    /// The directories of the versions served, oldest first: the current and the previous
+    /// one are kept, older download-cache entries are removed (a follower that swaps every
+    /// day would otherwise fill the disk).
+    served_dirs: std::collections::VecDeque<PathBuf>,
 }
 
 impl Follower {
@@ -134,8 +141,10 @@ impl Follower {
         opts: FollowOptions,
     ) -> (Follower, Hints) {
         let (tx, rx) = mpsc::channel(1);
+        let served_dirs = std::collections::VecDeque::from([opts.initial_dir.clone()]);
         (
             Follower {
+                served_dirs,
                 reference,
                 slot,
                 metrics,
@@ -202,9 +211,9 @@ impl Follower {
             Err(e) => {
                 let message = crate::redact::redact(&e.to_string());
                 if matches!(e, ResolveError::NotFound(_)) {
-                    tracing::warn!(model = %self.reference.name(), serving = %from, error = %message, "the followed reference names no version now (alias or stage removed?); keeping the served version");
+                    tracing::warn!(model = %self.reference.name(), serving = %crate::redact::loggable(&from.to_string()), error = %crate::redact::loggable(&message.to_string()), "the followed reference names no version now (alias or stage removed?); keeping the served version");
                 } else {
-                    tracing::warn!(model = %self.reference.name(), serving = %from, error = %message, "cannot read the registry; keeping the served version");
+                    tracing::warn!(model = %self.reference.name(), serving = %crate::redact::loggable(&from.to_string()), error = %crate::redact::loggable(&message.to_string()), "cannot read the registry; keeping the served version");
                 }
                 self.metrics
                     .swap_failures
@@ -215,13 +224,13 @@ impl Follower {
         };
         if serving.as_deref() == Some(version.as_str()) {
             if self.failed.take().is_some() {
-                tracing::info!(version = %version, "the reference is back on the served version");
+                tracing::info!(version = %crate::redact::loggable(&version.to_string()), "the reference is back on the served version");
             }
             return "unchanged";
         }
         if let Some(f) = &self.failed {
             if f.version == version && Instant::now() < f.next_try && trigger != Trigger::Signal {
-                tracing::debug!(version = %version, "new version failed before; waiting for its backoff");
+                tracing::debug!(version = %crate::redact::loggable(&version.to_string()), "new version failed before; waiting for its backoff");
                 return "backoff";
             }
         }
@@ -229,10 +238,12 @@ impl Follower {
         if let Some(r) = self.retiring.take() {
             let _ = r.await;
         }
-        tracing::info!(model = %self.reference.name(), from = %from, to = %version, trigger = trigger.label(), "the reference names a new version: loading it beside the served one");
+        tracing::info!(model = %self.reference.name(), from = %crate::redact::loggable(&from.to_string()), to = %crate::redact::loggable(&version.to_string()), trigger = trigger.label(), "the reference names a new version: loading it beside the served one");
         let started = Instant::now();
         match self.bring_in(&version, &ctx).await {
-            Ok(new) => {
+            Ok((new, dir)) => {
+                self.served_dirs.push_back(dir);
+                self.evict_old_downloads(ctx.cache.root());
                 let took = started.elapsed();
                 let old = self.slot.install(Arc::new(new));
                 self.failed = None;
@@ -243,7 +254,7 @@ impl Follower {
                     Some(self.reference.name()),
                     Some(&version),
                 );
-                tracing::info!(model = %self.reference.name(), from = %from, to = %version, swap_ms = took.as_millis() as u64, "swapped: new requests go to the new version; requests in flight finish on the old one");
+                tracing::info!(model = %self.reference.name(), from = %crate::redact::loggable(&from.to_string()), to = %crate::redact::loggable(&version.to_string()), swap_ms = took.as_millis() as u64, "swapped: new requests go to the new version; requests in flight finish on the old one");
                 if let Some(old) = old {
                     self.retiring = Some(tokio::spawn(retire(old, self.slot.clone())));
                 }
@@ -255,7 +266,7 @@ impl Follower {
                     _ => 1,
                 };
                 let backoff = backoff(attempts);
-                tracing::error!(model = %self.reference.name(), version = %version, stage = stage.label(), error = %message, attempts, retry_in_s = backoff.as_secs(), "the new version cannot be served; keeping the served version");
+                tracing::error!(model = %self.reference.name(), version = %crate::redact::loggable(&version.to_string()), stage = stage.label(), error = %crate::redact::loggable(&message.to_string()), attempts, retry_in_s = backoff.as_secs(), "the new version cannot be served; keeping the served version");
                 self.metrics
                     .swap_failures
                     .with_label_values(&[stage.label()])
@@ -270,12 +281,38 @@ impl Follower {
         }
     }
 
-    /// Downloads, loads and warms up `version`.
+    /// Removes the download-cache entries of versions older than the previous one (never a
+    /// directory outside the cache, such as a local artifact store, nor one a kept version
+    /// uses; the version before the previous was freed before the new one was loaded).
+    fn evict_old_downloads(&mut self, cache_root: &Path) {
+        while self.served_dirs.len() > 2 {
+            let Some(old) = self.served_dirs.pop_front() else {
+                break;
+            };
+            let in_cache = old.parent() == Some(cache_root)
+                && old
+                    .file_name()
+                    .is_some_and(|n| !n.to_string_lossy().starts_with('.'));
+            if !in_cache || self.served_dirs.contains(&old) {
+                continue;
+            }
+            match std::fs::remove_dir_all(&old) {
+                Ok(()) => {
+                    tracing::info!(dir = %old.display(), "removed the download of a version no longer served")
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %old.display(), error = %e, "cannot remove the download of a version no longer served")
+                }
+            }
+        }
+    }
+
+    /// Downloads, loads and warms up `version`; answers it with its directory.
     async fn bring_in(
         &self,
         version: &str,
         ctx: &Context,
-    ) -> Result<ServedVersion, (Stage, String)> {
+    ) -> Result<(ServedVersion, PathBuf), (Stage, String)> {
         let resolved = self
             .reference
             .fetch(version, ctx)
@@ -304,11 +341,11 @@ impl Follower {
         match warmed {
             Ok(WarmUp::Scored) => {}
             Ok(WarmUp::NoExample) => {
-                tracing::info!(version = %version, "the new version has no serving input example: swapped in without a warm-up")
+                tracing::info!(version = %crate::redact::loggable(&version.to_string()), "the new version has no serving input example: swapped in without a warm-up")
             }
             Err(e) => return Err((Stage::Warmup, e)),
         }
-        Ok(ServedVersion { model, identity })
+        Ok((ServedVersion { model, identity }, resolved.dir))
     }
 }
 
@@ -322,7 +359,7 @@ async fn retire(old: Arc<ServedVersion>, slot: Arc<ModelSlot>) {
     }
     slot.retired(&old);
     let _ = tokio::task::spawn_blocking(move || drop(old)).await;
-    tracing::info!(version = %version, after_ms = since.elapsed().as_millis() as u64, "the previous version finished its last request and was freed");
+    tracing::info!(version = %crate::redact::loggable(&version.to_string()), after_ms = since.elapsed().as_millis() as u64, "the previous version finished its last request and was freed");
 }
 
 /// 5 s, 10 s, 20 s, … up to 5 min.

@@ -217,6 +217,11 @@ impl Cache {
         })
     }
 
+    /// The bounds on what a model may hold.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root

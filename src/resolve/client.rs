@@ -178,7 +178,7 @@ impl ServerClient {
         let mut resp = self.send_retrying(url, |c| c.get(url)).await?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
-            let body = resp.bytes().await.unwrap_or_default();
+            let body = read_bounded(resp, MAX_ERROR_BODY).await.unwrap_or_default();
             return Err(http_error(url, status, &body));
         }
         loop {
@@ -249,10 +249,12 @@ impl ServerClient {
     ) -> Result<Reply, ResolveError> {
         let resp = self.send_retrying(url, build).await?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| ResolveError::Unreachable {
-            url: url.to_string(),
-            message: super::cause_chain(&e).0,
-        })?;
+        let body = read_bounded(resp, MAX_REPLY_BYTES)
+            .await
+            .map_err(|message| ResolveError::Unreachable {
+                url: url.to_string(),
+                message,
+            })?;
         Ok(Reply { status, body })
     }
 
@@ -271,7 +273,7 @@ impl ServerClient {
                         continue;
                     }
                     let status = resp.status().as_u16();
-                    let body = resp.bytes().await.unwrap_or_default();
+                    let body = read_bounded(resp, MAX_ERROR_BODY).await.unwrap_or_default();
                     return Err(http_error(url, status, &body));
                 }
                 Ok(resp) => return Ok(resp),
@@ -290,6 +292,41 @@ impl ServerClient {
             }
         }
     }
+}
+
+/// The largest reply of a tracking server or registry read whole (a listing page, a model
+/// version): past it the reply is refused, never buffered.
+pub const MAX_REPLY_BYTES: usize = 64 << 20;
+
+/// The part of an error answer that is read (its message is cut shorter still).
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// The longest server message carried into an error.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// Reads a reply's body up to `limit` bytes: refused past it (a declared length at once), an
+/// error body cut there.
+async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> Result<bytes::Bytes, String> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        if limit == MAX_ERROR_BODY {
+            // an error answer: its first bytes are enough for a message
+        } else {
+            return Err(format!("the reply is larger than {limit} bytes"));
+        }
+    }
+    let mut out = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| super::cause_chain(&e).0)? {
+        let room = limit - out.len();
+        if chunk.len() > room {
+            if limit == MAX_ERROR_BODY {
+                out.extend_from_slice(&chunk[..room]);
+                break;
+            }
+            return Err(format!("the reply is larger than {limit} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
 }
 
 /// A certificate problem is not transient: report it at once, with the innermost cause.
@@ -320,7 +357,17 @@ pub fn http_error(url: &str, status: u16, body: &[u8]) -> ResolveError {
     let parsed: Option<MlflowError> = serde_json::from_slice(body).ok();
     let message = parsed
         .as_ref()
-        .and_then(|p| p.message.clone())
+        .and_then(|p| p.message.as_deref())
+        .map(|m| {
+            if m.chars().count() > MAX_MESSAGE_CHARS {
+                format!(
+                    "{}...",
+                    m.chars().take(MAX_MESSAGE_CHARS).collect::<String>()
+                )
+            } else {
+                m.to_string()
+            }
+        })
         .unwrap_or_else(|| {
             let text = String::from_utf8_lossy(body);
             let text = text.trim();

@@ -22,7 +22,7 @@ pub async fn fetch(uri: &str, ctx: &Context) -> Result<PathBuf, ResolveError> {
             }
         }
         Location::Remote(remote, uri) => {
-            let files = remote.list().await?;
+            let files = remote.list(ctx.cache.limits().max_files).await?;
             if files.is_empty() {
                 return Err(ResolveError::NotFound(format!(
                     "no artifacts found at {uri}"
@@ -74,7 +74,9 @@ pub async fn fetch_merged(uris: &[&str], ctx: &Context) -> Result<PathBuf, Resol
     for loc in &located {
         sources.push(match loc {
             Location::Local(p) => Source::Local(p.clone(), local_listing(p)?),
-            Location::Remote(r, _) => Source::Remote(r, r.list().await?),
+            Location::Remote(r, _) => {
+                Source::Remote(r, r.list(ctx.cache.limits().max_files).await?)
+            }
         });
     }
     ctx.cache.materialize(&uris.join("\n"), &sources).await

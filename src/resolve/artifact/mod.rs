@@ -23,6 +23,13 @@ pub struct RemoteFile {
     pub tag: Option<String>,
 }
 
+/// The refusal of a listing past `max` entries.
+pub(crate) fn too_many(max: usize) -> ResolveError {
+    ResolveError::Config(format!(
+        "the model lists more than {max} files and directories (--max-model-files)"
+    ))
+}
+
 /// A remote artifact directory.
 pub enum Remote {
     /// `mlflow-artifacts:` (and `http(s)://…/api/2.0/mlflow-artifacts/artifacts/…`) through a
@@ -33,18 +40,24 @@ pub enum Remote {
 }
 
 impl Remote {
-    /// Every file under the directory (empty when it does not exist).
-    pub async fn list(&self) -> Result<Vec<RemoteFile>, ResolveError> {
+    /// Every file under the directory (empty when it does not exist), counted while the
+    /// listing is walked: more than `max_entries` files and directories is refused before
+    /// the rest is asked for (`--max-model-files`).
+    pub async fn list(&self, max_entries: usize) -> Result<Vec<RemoteFile>, ResolveError> {
         match self {
-            Remote::Proxy(p) => p.list().await,
-            Remote::Object(o) => o.list().await,
+            Remote::Proxy(p) => p.list(max_entries).await,
+            Remote::Object(o) => o.list(max_entries).await,
         }
     }
 
     /// The file `rel` in the directory, if it exists.
     pub async fn stat(&self, rel: &str) -> Result<Option<RemoteFile>, ResolveError> {
         match self {
-            Remote::Proxy(p) => Ok(p.list().await?.into_iter().find(|f| f.rel == rel)),
+            Remote::Proxy(p) => Ok(p
+                .list(crate::resolve::cache::Limits::default().max_files)
+                .await?
+                .into_iter()
+                .find(|f| f.rel == rel)),
             Remote::Object(o) => o.stat(rel).await,
         }
     }
@@ -113,7 +126,7 @@ pub fn locate(uri: &str, ctx: &Context) -> Result<Location, ResolveError> {
 pub async fn exists(uri: &str, ctx: &Context) -> Result<bool, ResolveError> {
     match locate(uri, ctx)? {
         Location::Local(p) => Ok(p.exists()),
-        Location::Remote(r, _) => Ok(!r.list().await?.is_empty()),
+        Location::Remote(r, _) => Ok(!r.list(ctx.cache.limits().max_files).await?.is_empty()),
     }
 }
 

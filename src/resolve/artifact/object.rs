@@ -152,7 +152,7 @@ impl ObjectDir {
     }
 
     /// Every object below the prefix.
-    pub async fn list(&self) -> Result<Vec<RemoteFile>, ResolveError> {
+    pub async fn list(&self, max_entries: usize) -> Result<Vec<RemoteFile>, ResolveError> {
         let mut stream = self.store.list(Some(&self.prefix));
         let mut out = Vec::new();
         let base = self.prefix.as_ref();
@@ -173,6 +173,9 @@ impl ObjectDir {
             };
             if rel.is_empty() {
                 continue;
+            }
+            if out.len() >= max_entries {
+                return Err(super::too_many(max_entries));
             }
             out.push(RemoteFile {
                 rel: rel.to_string(),

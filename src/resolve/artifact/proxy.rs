@@ -84,7 +84,7 @@ impl ProxyDir {
     }
 
     /// Lists every file below the directory, recursively (MLflow lists one level per call).
-    pub async fn list(&self) -> Result<Vec<RemoteFile>, ResolveError> {
+    pub async fn list(&self, max_entries: usize) -> Result<Vec<RemoteFile>, ResolveError> {
         #[derive(serde::Deserialize)]
         struct Listing {
             #[serde(default)]
@@ -128,6 +128,9 @@ impl ProxyDir {
                 } else {
                     format!("{rel}/{name}")
                 };
+                if out.len() + pending.len() >= max_entries {
+                    return Err(super::too_many(max_entries));
+                }
                 if f.is_dir {
                     pending.push(child);
                 } else {
