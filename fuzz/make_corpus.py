@@ -69,6 +69,26 @@ put("v2_request", bytes([3, len(header)]) + header + raw)
 tensor = field(1, b"t") + field(2, b"INT64") + field(3, varint(2) + varint(2) + varint(2))
 put("v2_request", bytes([3, 2]) + field(1, b"m") + field(5, tensor) + field(7, raw))
 
+# The hostile classes of issue 26, small enough for a seed: a shape of thousands of ones, many
+# inputs declaring large shapes, repeated names, long parameter lists; over gRPC a packed
+# shape of thousands of ones, thousands of empty `inputs` entries, a long name.
+def v2_json(request):
+    put("v2_request", bytes([0, 0]) + json.dumps(request).encode())
+
+
+v2_json({"inputs": [{"name": "x", "shape": [1] * 2000, "datatype": "FP32", "data": [1]}]})
+v2_json({"inputs": [{"name": "x", "shape": [1] * 64, "datatype": "FP32", "data": [1]}],
+         "parameters": {"content_type": "np"}})
+v2_json({"inputs": [{"name": f"x{i}", "shape": [65536], "datatype": "BYTES", "data": ["a"]}
+                    for i in range(150)]})
+v2_json({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}] * 300})
+v2_json({"parameters": {"p": [0] * 3000},
+         "inputs": [{"name": "x", "shape": [1, 11], "datatype": "FP32", "data": [1] * 11}]})
+deep = field(1, b"x") + field(2, b"FP32") + field(3, varint(1) * 5000) + field(5, field(6, b"\0\0\x80?"))
+put("v2_request", bytes([1, 2]) + field(1, b"m") + field(5, deep))
+put("v2_request", bytes([1, 2]) + field(1, b"m") + b"\x2a\x00" * 5000)
+put("v2_request", bytes([1, 2]) + field(1, b"m") + field(5, field(1, b"n" * 8000) + field(2, b"FP32")))
+
 for mlmodel in sorted((ROOT / "tests" / "fixtures" / "models").glob("*/MLmodel")):
     put("mlmodel", mlmodel.read_bytes())
 

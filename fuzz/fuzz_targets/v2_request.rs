@@ -20,10 +20,11 @@ fuzz_target!(|data: &[u8]| {
     let sigs = common::signatures();
     let sig = &sigs[pick as usize % sigs.len()];
     let limits = mlflow_serve::payload::Limits::default();
+    let declared = sig.params.as_deref().unwrap_or_default();
     let request = match mode % 3 {
-        0 => mlflow_serve::oip::rest::parse_request(body, None, &limits, &[]),
+        0 => mlflow_serve::oip::rest::parse_request(body, None, &limits, declared),
         // binary: the JSON part is the first `mode` bytes (a length the fuzzer chooses)
-        1 => mlflow_serve::oip::rest::parse_request(body, Some(mode as usize), &limits, &[]),
+        1 => mlflow_serve::oip::rest::parse_request(body, Some(mode as usize), &limits, declared),
         _ => mlflow_serve::grpc::convert::decode_request(body, &limits),
     };
     let Ok(request) = request else {
@@ -33,5 +34,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok((input, params)) = request.into_input(schema, model_content_type(schema)) else {
         return;
     };
-    let _ = mlflow_serve::enforce::enforce(input, schema, false, params, sig.params.as_deref());
+    if let Err(e) = mlflow_serve::enforce::enforce(input, schema, false, params, sig.params.as_deref()) {
+        // The message (with its bounded printouts of the data) must be bounded too.
+        assert!(e.to_string().len() < 64 * 1024);
+    }
 });
