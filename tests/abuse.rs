@@ -1070,3 +1070,94 @@ fn probes_answer_while_idle_connections_hold_every_slot() {
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
+
+/// Requests that time out while their large body is parsed: the parse goes on on the parse
+/// pool, and it keeps its parse permit and its bytes in flight until it ends (once both were
+/// given back at the timeout, so further bodies were admitted and parsed at once without
+/// bound: 32 clients on 24 MB bodies rose 565 MB against a 64 MB budget).
+#[test]
+fn parses_that_outlive_their_request_keep_their_admission() {
+    let mut server = limited_wine(&[
+        "-t",
+        "1",
+        "--parse-threads",
+        "1",
+        "--max-inflight-bytes",
+        "30000000",
+    ]);
+    let row = "[7, 0.27, 0.36, 20.7, 0.045, 45, 170, 1.001, 3, 0.45, 8.8]";
+    let cols: Vec<String> = WINE.iter().map(|c| format!("\"{c}\"")).collect();
+    let body = format!(
+        "{{\"dataframe_split\": {{\"columns\": [{}], \"data\": [{}]}}}}",
+        cols.join(", "),
+        vec![row; 130_000].join(",")
+    );
+    assert!(body.len() > 7_000_000, "{}", body.len());
+    let before = server.status_kb("VmHWM");
+    // The blocking pool keeps an idle thread for 10 s: its size after the run is the most
+    // parses that ran at once (a parse never starts without its permit).
+    let threads_before = server.status_kb("Threads");
+    let port = server.port;
+    let body = std::sync::Arc::new(body);
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let (body, statuses) = (body.clone(), statuses.clone());
+            std::thread::spawn(move || {
+                for _ in 0..2 {
+                    let r = common::http(
+                        port,
+                        "POST",
+                        "/invocations",
+                        &[("Content-Type", "application/json")],
+                        body.as_bytes(),
+                    );
+                    statuses
+                        .lock()
+                        .unwrap()
+                        .push(r.map(|r| r.status).unwrap_or(0));
+                }
+            })
+        })
+        .collect();
+    // While they run, never more than one parse at once (the parse pool's size).
+    let mut most_parses = 0.0f64;
+    let started = Instant::now();
+    while clients.iter().any(|c| !c.is_finished()) && started.elapsed() < Duration::from_secs(120) {
+        let m = server.request("GET", "/metrics", &[], b"");
+        let text = String::from_utf8_lossy(&m.body).into_owned();
+        let parses = text
+            .lines()
+            .find(|l| l.starts_with("mlflow_serve_parses_in_flight "))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .expect("the parses gauge");
+        most_parses = most_parses.max(parses);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for c in clients {
+        c.join().unwrap();
+    }
+    let rise = server.status_kb("VmHWM").saturating_sub(before) as f64 / 1024.0;
+    let new_threads = server.status_kb("Threads").saturating_sub(threads_before);
+    let statuses = statuses.lock().unwrap().clone();
+    eprintln!(
+        "abuse: 64 requests of {} MB timing out while parsed (-t 1, 1 parse thread, 30 MB in flight): statuses {statuses:?}, at most {most_parses} parses at once ({new_threads} new threads), VmHWM +{rise:.1} MB",
+        body.len() / 1_000_000
+    );
+    assert!(most_parses <= 1.0, "{most_parses} parses at once");
+    assert!(
+        new_threads <= 3,
+        "{new_threads} new threads: parses ran at once"
+    );
+    // 0: refused at once (503 from the declared length) and closed before the client had
+    // sent its body, so the client saw a reset.
+    assert!(
+        statuses.iter().all(|s| [0, 200, 503, 504].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&504), "{statuses:?}");
+    assert!(rise < 260.0, "peak RSS rose {rise:.1} MB");
+    assert!(server.alive());
+    assert_eq!(server.request("GET", "/ping", &[], b"").status, 200);
+}

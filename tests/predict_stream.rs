@@ -782,24 +782,38 @@ fn an_interrupted_predict_removes_its_download_and_partial_output() {
     let files = Files::new();
     let cache = files.path("cache");
     for signal in ["-INT", "-TERM"] {
-        // A file server that announces 4 MB and sends it slowly.
+        // A file server that announces 4 MB and sends it slowly (HEAD answered with the
+        // headers only; every connection served until the test ends).
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut req = [0u8; 4096];
-            let _ = s.read(&mut req);
-            let header = "fixed_acidity,volatile_acidity\n";
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{header}",
-                4_000_000 + header.len()
-            );
-            for _ in 0..4000 {
-                if s.write_all(&[b'1'; 1000]).is_err() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut s) = conn else { return };
+                std::thread::spawn(move || loop {
+                    let mut req = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !req.ends_with(b"\r\n\r\n") {
+                        match s.read(&mut byte) {
+                            Ok(1) => req.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let header = "fixed_acidity,volatile_acidity\n";
+                    let len = 4_000_000 + header.len();
+                    if write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").is_err() {
+                        return;
+                    }
+                    if req.starts_with(b"HEAD") {
+                        continue;
+                    }
+                    let _ = s.write_all(header.as_bytes());
+                    for _ in 0..4000 {
+                        if s.write_all(&[b'1'; 1000]).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                });
             }
         });
         let out_path = files.path("interrupted.json");
@@ -865,6 +879,5 @@ fn an_interrupted_predict_removes_its_download_and_partial_output() {
             })
             .count();
         assert_eq!(temp_outputs, 0, "{signal}: a temporary output is left");
-        let _ = server.join();
     }
 }

@@ -26,7 +26,7 @@ pub struct RemoteFile {
 /// The refusal of a listing past `max` entries.
 pub(crate) fn too_many(max: usize) -> ResolveError {
     ResolveError::Config(format!(
-        "the model lists more than {max} files and directories (--max-model-files)"
+        "the model's listing passed --max-model-files ({max}) files and directories before it ended"
     ))
 }
 
