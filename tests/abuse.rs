@@ -431,6 +431,24 @@ fn error_messages_embed_a_bounded_rendering_of_the_data() {
         200.0,
         32 * 1024,
     );
+    // A frame printed in the message with a 2 MB column label (once a panic: `format!`
+    // refuses padding widths past 65 535) and 2 MB strings in its cells.
+    let cols: Vec<String> = WINE[..10].iter().map(|c| format!("\"{c}\"")).collect();
+    let long = "L".repeat(2 << 20);
+    let frame = format!(
+        "{{\"dataframe_split\": {{\"columns\": [{}, \"{long}\", \"s\"], \"data\": [[7, 0.27, 0.36, 20.7, 0.045, 45, 170, 1.001, 3, 0.45, 8.8, \"{long}\"]]}}}}",
+        cols.join(", ")
+    );
+    let c = send(&mut server, "application/json", frame.as_bytes());
+    assert_eq!(c.status, 400, "{}", String::from_utf8_lossy(&c.body));
+    bounded(
+        "a printed frame with a 2 MB label and a 2 MB cell",
+        &c,
+        frame.len(),
+        10.0,
+        100.0,
+        32 * 1024,
+    );
     let deep = format!(
         "{{\"inputs\": {}1{}}}",
         "[".repeat(1 << 20),

@@ -177,11 +177,11 @@ fn assemble(
             let width = col[at - 1].chars().count();
             let dots = if width > 3 || is_dot_col { "..." } else { ".." };
             let cell = if ix == 0 {
-                format!("{dots:<width$}")
+                ljust(dots, width)
             } else if is_dot_col {
-                format!("{dots:>4}")
+                rjust(dots, 4)
             } else {
-                format!("{dots:>width$}")
+                rjust(dots, width)
             };
             col.insert(at, cell);
         }
@@ -211,6 +211,24 @@ fn adjoin(cols: &[Vec<String>]) -> String {
     lines.join("\n")
 }
 
+/// `s` right-justified to `width` characters (Python's `str.rjust`).
+fn rjust(s: &str, width: usize) -> String {
+    let pad = width.saturating_sub(s.chars().count());
+    let mut out = String::with_capacity(s.len() + pad);
+    out.extend(std::iter::repeat_n(' ', pad));
+    out.push_str(s);
+    out
+}
+
+/// `s` left-justified to `width` characters (Python's `str.ljust`).
+fn ljust(s: &str, width: usize) -> String {
+    let pad = width.saturating_sub(s.chars().count());
+    let mut out = String::with_capacity(s.len() + pad);
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(' ', pad));
+    out
+}
+
 fn index_column(rows: &[usize]) -> Vec<String> {
     let labels: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
     let w = labels.iter().map(String::len).max().unwrap_or(0);
@@ -234,7 +252,9 @@ fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn column(c: &Col<'_>, rows: &[usize], label_width: usize) -> Vec<String> {
-    let label = format!("{:<label_width$}", escaped(&c.label));
+    // A label longer than a message's whole rendering of data cannot be shown: cut there
+    // (and padding is done by hand: `format!` refuses widths past 65 535 with a panic).
+    let label = ljust(&super::bounded(&escaped(&c.label)), label_width);
     let header = if c.values.numeric() {
         format!(" {label}")
     } else {
@@ -262,10 +282,10 @@ fn column(c: &Col<'_>, rows: &[usize], label_width: usize) -> Vec<String> {
                 s
             }
         })
-        .map(|s| format!("{s:>width$}"))
+        .map(|s| rjust(&s, width))
         .collect();
     let width = width.max(header_width);
-    out.push(format!("{header:>width$}"));
+    out.push(rjust(&header, width));
     out.extend(values);
     out
 }
@@ -289,9 +309,18 @@ fn cells(values: &Values<'_>, rows: &[usize]) -> Vec<String> {
             .iter()
             .map(|&r| if v[r] { " True" } else { " False" }.to_string())
             .collect(),
+        // Cut before escaping: a cell is shown in at most MAX_COLWIDTH characters, so a
+        // longer one is cut the same whatever follows.
         Values::Text(v) => rows
             .iter()
-            .map(|&r| format!(" {}", escaped(v[r].unwrap_or("NaN"))))
+            .map(|&r| {
+                let raw = v[r].unwrap_or("NaN");
+                let head = match raw.char_indices().nth(MAX_COLWIDTH + 1) {
+                    Some((i, _)) => &raw[..i],
+                    None => raw,
+                };
+                format!(" {}", escaped(head))
+            })
             .collect(),
         Values::Other(v) => rows.iter().map(|&r| v[r].clone()).collect(),
     }
