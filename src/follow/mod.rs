@@ -341,7 +341,7 @@ impl Follower {
         match warmed {
             Ok(WarmUp::Scored) => {}
             Ok(WarmUp::NoExample) => {
-                tracing::info!(version = %crate::redact::loggable(&version.to_string()), "the new version has no serving input example: swapped in without a warm-up")
+                tracing::info!(version = %crate::redact::loggable(version), "the new version has no serving input example: swapped in without a warm-up")
             }
             Err(e) => return Err((Stage::Warmup, e)),
         }

@@ -97,7 +97,10 @@ pub(super) async fn answer(
         ),
         Route::Model(name) | Route::Predict(name) if name != id.name => error(
             StatusCode::NOT_FOUND,
-            &format!("Model with name {name} does not exist."),
+            &format!(
+                "Model with name {} does not exist.",
+                crate::pyjson::bounded(&name)
+            ),
         ),
         Route::Model(name) => {
             let ready = app.ready();

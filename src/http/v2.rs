@@ -297,8 +297,12 @@ impl AppState {
             ));
         };
         if !id.matches(name, version) {
+            let name = crate::pyjson::bounded(name);
             let message = match version {
-                Some(v) => format!("Model {name} with version {v} not found"),
+                Some(v) => format!(
+                    "Model {name} with version {} not found",
+                    crate::pyjson::bounded(v)
+                ),
                 None => format!("Model {name} not found"),
             };
             return Err((StatusCode::NOT_FOUND, message));

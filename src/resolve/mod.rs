@@ -289,7 +289,7 @@ async fn fetch_version(
 ) -> Result<Resolved, ResolveError> {
     let source = registry.version_download_uri(name, version).await?;
     let dir = resolve_source(&source, sub_path, ctx).await?;
-    tracing::info!(model = %crate::redact::loggable(&name.to_string()), version = %crate::redact::loggable(&version.to_string()), dir = %dir.display(), "resolved registered model");
+    tracing::info!(model = %crate::redact::loggable(name), version = %crate::redact::loggable(version), dir = %dir.display(), "resolved registered model");
     Ok(Resolved {
         dir,
         name: Some(name.to_string()),
