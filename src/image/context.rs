@@ -305,6 +305,7 @@ impl ModelWalk {
 }
 
 /// Copies a library tree: links stay links (`libfoo.so -> libfoo.so.1`).
+#[cfg(feature = "torch")]
 fn copy_tree(src: &Path, dst: &Path) -> Result<(), ImageError> {
     mkdir(dst)?;
     let entries = fs::read_dir(src).map_err(|e| io("cannot read", src.to_path_buf(), e))?;

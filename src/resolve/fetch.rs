@@ -53,7 +53,10 @@ pub async fn fetch_file(uri: &str, ctx: &Context) -> Result<PathBuf, ResolveErro
             }
         }
         Location::Remote(remote, _) => {
-            let file = remote.stat(name).await?.ok_or_else(not_found)?;
+            let file = remote
+                .stat(name, ctx.cache.limits().max_files)
+                .await?
+                .ok_or_else(not_found)?;
             let entry = ctx
                 .cache
                 .materialize(uri, &[Source::Remote(&remote, vec![file])])

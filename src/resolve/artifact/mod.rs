@@ -50,11 +50,16 @@ impl Remote {
         }
     }
 
-    /// The file `rel` in the directory, if it exists.
-    pub async fn stat(&self, rel: &str) -> Result<Option<RemoteFile>, ResolveError> {
+    /// The file `rel` in the directory, if it exists (a tracking server's proxy is listed,
+    /// within `max_entries`).
+    pub async fn stat(
+        &self,
+        rel: &str,
+        max_entries: usize,
+    ) -> Result<Option<RemoteFile>, ResolveError> {
         match self {
             Remote::Proxy(p) => Ok(p
-                .list(crate::resolve::cache::Limits::default().max_files)
+                .list(max_entries)
                 .await?
                 .into_iter()
                 .find(|f| f.rel == rel)),
