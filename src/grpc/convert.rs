@@ -13,7 +13,7 @@ use super::proto::model_infer_response::InferOutputTensor;
 use super::proto::{InferParameter, InferTensorContents, ModelInferRequest, ModelInferResponse};
 use crate::oip::infer::{
     bounded, check_count, check_shape, InferError, InferInput, InferOutput, InferRequest,
-    RequestedOutput, RESERVED_PARAMETERS,
+    InputLabel, RequestedOutput, RESERVED_PARAMETERS,
 };
 use crate::oip::tensor::{elements_from_raw, raw_len, write_raw, Datatype, Elements};
 use crate::payload::Limits;
@@ -44,7 +44,7 @@ fn string_param(params: &HashMap<String, InferParameter>, key: &str) -> Option<S
 }
 
 fn narrow<S: Copy + std::fmt::Display, T: TryFrom<S>>(
-    label: &str,
+    label: InputLabel<'_>,
     v: Vec<S>,
     ty: Datatype,
 ) -> Result<Vec<T>, InferError> {
@@ -58,7 +58,7 @@ fn narrow<S: Copy + std::fmt::Display, T: TryFrom<S>>(
 
 /// The elements of a tensor given as typed `contents` (the field its datatype uses).
 fn from_contents(
-    label: &str,
+    label: InputLabel<'_>,
     ty: Datatype,
     c: InferTensorContents,
 ) -> Result<Elements, InferError> {
@@ -130,14 +130,14 @@ pub fn request(msg: ModelInferRequest, limits: &Limits) -> Result<InferRequest, 
             parameters,
             contents,
         } = input;
-        let label = format!("input '{}'", bounded(&name));
+        let label = InputLabel(&name);
         let ty = Datatype::parse(&datatype).ok_or_else(|| {
             invalid(format!(
                 "{label}: unknown datatype '{}'",
                 bounded(&datatype)
             ))
         })?;
-        let shape = check_shape(&label, &shape, limits)?;
+        let shape = check_shape(label, &shape, limits)?;
         if parameters.keys().any(|k| k.starts_with("shared_memory")) {
             return Err(invalid(format!(
                 "{label}: shared memory is not supported by this server"
@@ -147,7 +147,7 @@ pub fn request(msg: ModelInferRequest, limits: &Limits) -> Result<InferRequest, 
             (Some(bytes), None) => {
                 elements_from_raw(&bytes, ty).map_err(|e| invalid(format!("{label}: {e}")))?
             }
-            (None, Some(c)) => from_contents(&label, ty, c)?,
+            (None, Some(c)) => from_contents(label, ty, c)?,
             (Some(_), Some(_)) => {
                 return Err(invalid(format!(
                     "{label} has both contents and raw_input_contents"
@@ -155,7 +155,7 @@ pub fn request(msg: ModelInferRequest, limits: &Limits) -> Result<InferRequest, 
             }
             (None, None) => return Err(invalid(format!("{label} has no data"))),
         };
-        check_count(&label, &shape, elements.len())?;
+        check_count(label, &shape, elements.len())?;
         decoded.push(InferInput {
             content_type: string_param(&parameters, "content_type"),
             name,

@@ -80,26 +80,44 @@ async fn receive(
     let limit = config.max_body_bytes.saturating_add(5);
     let (parts, mut body) = req.into_parts();
     let mut held = shared.bodies.reservation();
-    let mut buf = BytesMut::new();
+    // The common case is one frame, kept as it is (no copy); more frames are gathered.
+    let mut first: Option<Bytes> = None;
+    let mut more = BytesMut::new();
     let collect = async {
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| Status::cancelled(format!("request body: {e}")))?;
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            if buf.len() + data.len() > limit {
-                return Err(too_large(buf.len() + data.len(), config.max_body_bytes));
+            if data.is_empty() {
+                // (clients often end the stream with an empty frame)
+                continue;
+            }
+            let have = first.as_ref().map_or(0, Bytes::len) + more.len();
+            if have + data.len() > limit {
+                return Err(too_large(have + data.len(), config.max_body_bytes));
             }
             shared.bodies.grow(&mut held, data.len()).map_err(refusal)?;
-            buf.extend_from_slice(&data);
-            if let Some(header) = buf.first_chunk::<5>() {
+            match first.take() {
+                None if more.is_empty() => first = Some(data),
+                None => more.extend_from_slice(&data),
+                Some(f) => {
+                    more.reserve(f.len() + data.len());
+                    more.extend_from_slice(&f);
+                    more.extend_from_slice(&data);
+                }
+            }
+            let so_far: &[u8] = first.as_deref().unwrap_or(&more);
+            if let Some(header) = so_far.first_chunk::<5>() {
                 let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
                 if len as usize > config.max_body_bytes {
                     return Err(too_large(len as usize, config.max_body_bytes));
                 }
-                if buf.len() >= 5 + len as usize {
-                    // One whole message: a unary call has no more to read.
-                    break;
+                if so_far.len() > 5 + len as usize {
+                    // A unary call carries one message: refused at the first byte past it.
+                    return Err(Status::resource_exhausted(
+                        "a unary call carries one message: more data followed it",
+                    ));
                 }
             }
         }
@@ -109,7 +127,7 @@ async fn receive(
         Ok(r) => r?,
         Err(_) => return Err(Status::deadline_exceeded(ServeError::Timeout.to_string())),
     }
-    let buf = buf.freeze();
+    let buf = first.unwrap_or_else(|| more.freeze());
     if let Some(header) = buf.first_chunk::<5>() {
         let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
         if buf.len() > 5 + len {

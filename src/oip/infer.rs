@@ -100,10 +100,25 @@ pub const RESERVED_PARAMETERS: [&str; 3] = ["content_type", "headers", "binary_d
 
 pub use crate::pyjson::bounded;
 
+/// `input '<name>'` at the start of a message, the name bounded; formatted only when a
+/// message is written (no allocation on the path of a good request).
+#[derive(Clone, Copy)]
+pub struct InputLabel<'a>(pub &'a str);
+
+impl std::fmt::Display for InputLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "input '{}'", bounded(self.0))
+    }
+}
+
 /// A declared shape as dimensions: at most `--max-tensor-rank` of them (a decoder refuses
 /// longer shapes while reading them; this checks again for every transport), none negative.
 /// `label` starts messages (`input 'x'`).
-pub fn check_shape(label: &str, shape: &[i64], limits: &Limits) -> Result<Vec<usize>, InferError> {
+pub fn check_shape(
+    label: InputLabel<'_>,
+    shape: &[i64],
+    limits: &Limits,
+) -> Result<Vec<usize>, InferError> {
     if shape.len() > limits.max_rank {
         return Err(InferError::Invalid(format!(
             "{label}: a shape of {} dimensions is more than {} (--max-tensor-rank)",
@@ -121,7 +136,7 @@ pub fn check_shape(label: &str, shape: &[i64], limits: &Limits) -> Result<Vec<us
 }
 
 /// Checks that `shape` (of at most `--max-tensor-rank` dimensions) holds `n` elements.
-pub fn check_count(label: &str, shape: &[usize], n: usize) -> Result<(), InferError> {
+pub fn check_count(label: InputLabel<'_>, shape: &[usize], n: usize) -> Result<(), InferError> {
     let want = shape
         .iter()
         .try_fold(1usize, |acc, d| acc.checked_mul(*d))
@@ -155,15 +170,22 @@ impl InferRequest {
         if self.inputs.is_empty() {
             return Err(InferError::Invalid("the request has no inputs".into()));
         }
-        // One hash set, not a scan per input: linear in the number of inputs.
-        let mut seen = std::collections::HashSet::with_capacity(self.inputs.len());
-        for a in &self.inputs {
-            if !seen.insert(a.name.as_str()) {
-                return Err(InferError::Invalid(format!(
-                    "input '{}' is given more than once",
-                    bounded(&a.name)
-                )));
-            }
+        // A hash set, not a scan per input, past a few inputs: linear in their number.
+        let repeated = if self.inputs.len() <= 8 {
+            self.inputs
+                .iter()
+                .enumerate()
+                .find(|(i, a)| self.inputs[..*i].iter().any(|b| b.name == a.name))
+                .map(|(_, a)| a)
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(self.inputs.len());
+            self.inputs.iter().find(|a| !seen.insert(a.name.as_str()))
+        };
+        if let Some(a) = repeated {
+            return Err(InferError::Invalid(format!(
+                "input '{}' is given more than once",
+                bounded(&a.name)
+            )));
         }
         let content_type = self
             .content_type

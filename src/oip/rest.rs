@@ -17,7 +17,7 @@ use runtime_api::TensorData;
 
 use super::infer::{
     bounded, check_count, check_shape, InferError, InferInput, InferOutput, InferRequest,
-    RequestedOutput, RESERVED_PARAMETERS,
+    InputLabel, RequestedOutput, RESERVED_PARAMETERS,
 };
 use super::tensor::{
     elements_from_json, elements_from_raw, raw_len, write_raw, DataSeed, Datatype, Elements,
@@ -587,14 +587,14 @@ pub fn parse_request(
     let mut cells_left = ctx.cells_left.get();
     for input in req.inputs {
         let name = input.name;
-        let label = format!("input '{}'", bounded(&name));
+        let label = InputLabel(&name);
         let datatype = Datatype::parse(&input.datatype).ok_or_else(|| {
             invalid(format!(
                 "{label}: unknown datatype '{}'",
                 bounded(&input.datatype)
             ))
         })?;
-        let shape = check_shape(&label, &input.shape, limits)?;
+        let shape = check_shape(label, &input.shape, limits)?;
         unsupported_parameters(format_args!("{label}"), input.parameters.as_ref())?;
         let param = |k: &str| input.parameters.as_ref().and_then(|p| p.get(k));
         let content_type = match param("content_type") {
@@ -643,7 +643,7 @@ pub fn parse_request(
                 invalid("the request holds more values than its size allows (--max-cells-per-byte)")
             })?;
         }
-        check_count(&label, &shape, elements.len())?;
+        check_count(label, &shape, elements.len())?;
         inputs.push(InferInput {
             name,
             datatype,
