@@ -5,6 +5,8 @@
 //! equally in a column, scientific when values are tiny or long and large). Checked against
 //! pandas' own printouts in `tests/fixtures/pandas_reprs.json`.
 
+use super::Bounded;
+
 /// One column's values, as pandas holds them.
 #[derive(Debug, Clone)]
 pub enum Values<'a> {
@@ -76,10 +78,15 @@ pub fn frame_repr(cols: &[Col<'_>], nrows: usize, int_labels: bool) -> String {
                     .join(", ")
             )
         };
-        return format!(
-            "Empty DataFrame\nColumns: [{}]\nIndex: {index}",
-            labels.join(", ")
-        );
+        let mut out = Bounded::new();
+        out.push_cut("Empty DataFrame\nColumns: [");
+        for (i, l) in labels.iter().enumerate() {
+            if (i > 0 && !out.push_cut(", ")) || !out.push_cut(l) {
+                return out.finish();
+            }
+        }
+        out.push_cut(&format!("]\nIndex: {index}"));
+        return out.finish();
     }
     let cut_rows = nrows > MAX_ROWS;
     let half = MIN_ROWS / 2;
@@ -113,8 +120,9 @@ pub fn frame_repr(cols: &[Col<'_>], nrows: usize, int_labels: bool) -> String {
     let total = lens.iter().sum::<usize>() + lens.len() - 1;
     let mut adj_dif = total as i64 - WIDTH as i64 + 1;
     let mut cut_cols = false;
-    let text = if adj_dif <= 0 {
-        adjoin(&strcols)
+    let mut out = Bounded::new();
+    if adj_dif <= 0 {
+        adjoin(&mut out, &strcols)
     } else {
         adj_dif += 5;
         while adj_dif > 0 && lens.len() > 1 {
@@ -123,21 +131,20 @@ pub fn frame_repr(cols: &[Col<'_>], nrows: usize, int_labels: bool) -> String {
         }
         let fitted = (lens.len() - 1).max(2);
         if fitted >= cols.len() {
-            adjoin(&strcols)
+            adjoin(&mut out, &strcols)
         } else {
             cut_cols = true;
             let keep = fitted / 2;
             let mut kept: Vec<Vec<String>> = strcols[..keep + 1].to_vec();
             kept.push(vec![" ...".to_string(); strcols[0].len()]);
             kept.extend_from_slice(&strcols[strcols.len() - keep..]);
-            adjoin(&kept)
+            adjoin(&mut out, &kept)
         }
     };
     if cut_rows || cut_cols {
-        format!("{text}\n\n[{nrows} rows x {} columns]", cols.len())
-    } else {
-        text
+        out.push_cut(&format!("\n\n[{nrows} rows x {} columns]", cols.len()));
     }
+    out.finish()
 }
 
 fn width_of(col: &[String]) -> usize {
@@ -189,26 +196,31 @@ fn assemble(
     out
 }
 
-/// pandas' `adjoin(1, *strcols)`: each column but the last left-justified to its width + 1.
-fn adjoin(cols: &[Vec<String>]) -> String {
+/// pandas' `adjoin(1, *strcols)`: each column but the last left-justified to its width + 1,
+/// written into the bounded rendering (it stops at `--max-error-data-bytes`).
+fn adjoin(out: &mut Bounded, cols: &[Vec<String>]) {
     let n = cols.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = cols
         .iter()
         .enumerate()
         .map(|(i, c)| width_of(c) + usize::from(i + 1 < cols.len()))
         .collect();
-    let mut lines = Vec::with_capacity(n);
+    let mut line = String::new();
     for r in 0..n {
-        let mut line = String::new();
+        line.clear();
+        if r > 0 {
+            line.push('\n');
+        }
         for (c, w) in cols.iter().zip(&widths) {
             let cell = c.get(r).map_or("", String::as_str);
             line.push_str(cell);
             let pad = w.saturating_sub(cell.chars().count());
             line.extend(std::iter::repeat_n(' ', pad));
         }
-        lines.push(line);
+        if !out.push_cut(&line) {
+            return;
+        }
     }
-    lines.join("\n")
 }
 
 /// `s` right-justified to `width` characters (Python's `str.rjust`).

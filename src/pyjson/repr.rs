@@ -71,6 +71,27 @@ impl Bounded {
         true
     }
 
+    /// Appends as much of `s` as fits (cut at a character boundary), then, if that was not
+    /// all of it, `...` and the rendering is full: a rendering cut mid-line, as one cut
+    /// after it was written would read.
+    pub fn push_cut(&mut self, s: &str) -> bool {
+        if self.full {
+            return false;
+        }
+        if self.out.len() + s.len() <= self.limit {
+            self.out.push_str(s);
+            return true;
+        }
+        let mut cut = self.limit.saturating_sub(self.out.len()).min(s.len());
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.out.push_str(&s[..cut]);
+        self.out.push_str("...");
+        self.full = true;
+        false
+    }
+
     /// Appends one character (see [`Bounded::push_str`]).
     pub fn push(&mut self, c: char) -> bool {
         let mut b = [0u8; 4];
