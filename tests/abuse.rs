@@ -63,25 +63,7 @@ struct Cost {
 }
 
 fn send(server: &mut Server, content_type: &str, body: &[u8]) -> Cost {
-    let before = server.status_kb("VmHWM");
-    let started = Instant::now();
-    let r = server.request(
-        "POST",
-        "/invocations",
-        &[("Content-Type", content_type)],
-        body,
-    );
-    let took = started.elapsed();
-    assert!(server.alive(), "the server died");
-    let after = server.status_kb("VmHWM");
-    let ping = server.request("GET", "/ping", &[], b"");
-    assert_eq!(ping.status, 200, "/ping after a hostile request");
-    Cost {
-        status: r.status,
-        body: r.body,
-        took,
-        hwm_rise_mb: (after.saturating_sub(before)) as f64 / 1024.0,
-    }
+    send_to(server, "/invocations", &[("Content-Type", content_type)], body)
 }
 
 /// Checks a hostile request's cost and prints it (the closing note quotes these lines).
