@@ -63,7 +63,12 @@ struct Cost {
 }
 
 fn send(server: &mut Server, content_type: &str, body: &[u8]) -> Cost {
-    send_to(server, "/invocations", &[("Content-Type", content_type)], body)
+    send_to(
+        server,
+        "/invocations",
+        &[("Content-Type", content_type)],
+        body,
+    )
 }
 
 /// Checks a hostile request's cost and prints it (the closing note quotes these lines).
