@@ -17,8 +17,7 @@ use mlflow_serve::http::{drain_on, serve, serve_metrics, AppState, ServerConfig,
 use mlflow_serve::image;
 use mlflow_serve::metrics::Metrics;
 use mlflow_serve::pipeline::{LoadOptions, ServedModel};
-use mlflow_serve::resolve::cache::default_root as default_cache_root;
-use mlflow_serve::resolve::{resolve, MovingReference, ResolveOptions};
+use mlflow_serve::resolve::{resolve, MovingReference};
 use mlflow_serve::served::ServedVersion;
 
 /// mimalloc instead of glibc malloc: requests allocate on tokio threads and free on the
@@ -39,12 +38,14 @@ fn main() {
             command: ModelsCommand::Predict(args),
         } => {
             init_logging(LogFormat::Text);
+            args.compat.note_ignored();
             Some(predict(args))
         }
         command => {
             let args = command.into_serve_args().unwrap_or_else(|e| e.exit());
             init_logging(args.log_format);
             note_ignored_container_env();
+            args.compat.note_ignored();
             serve_main(args);
             None
         }
@@ -56,6 +57,20 @@ fn main() {
         );
         std::process::exit(1);
     }
+}
+
+/// `--max-inflight-bytes`, raised (with a warning) to `--max-body-bytes` when below it: a
+/// budget smaller than one body would refuse every body that size.
+fn inflight_budget(args: &ServeArgs) -> usize {
+    if args.max_inflight_bytes < args.max_body_bytes {
+        tracing::warn!(
+            max_inflight_bytes = args.max_inflight_bytes,
+            max_body_bytes = args.max_body_bytes,
+            "--max-inflight-bytes is below --max-body-bytes: raised to it"
+        );
+        return args.max_body_bytes;
+    }
+    args.max_inflight_bytes
 }
 
 /// MLflow's container settings that mean nothing here are accepted and named once.
@@ -133,16 +148,16 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new().context("creating the metrics registry")?);
     let app = Arc::new(AppState::new(metrics.clone()));
     let config = ServerConfig {
-        timeout: Duration::from_secs(args.timeout.max(1)),
+        timeout: Duration::from_secs(args.timeout),
         max_body_bytes: args.max_body_bytes,
-        drain_delay: Duration::from_secs_f64(args.drain_delay.max(0.0)),
-        graceful_timeout: Duration::from_secs_f64(args.graceful_timeout.max(0.0)),
-        keep_alive_timeout: Duration::from_secs_f64(args.keep_alive_timeout.max(0.1)),
-        max_inflight_bytes: args.max_inflight_bytes.max(args.max_body_bytes),
-        max_connections: args.max_connections.max(1),
+        drain_delay: Duration::from_secs_f64(args.drain_delay),
+        graceful_timeout: Duration::from_secs_f64(args.graceful_timeout),
+        keep_alive_timeout: Duration::from_secs_f64(args.keep_alive_timeout),
+        max_inflight_bytes: inflight_budget(&args),
+        max_connections: args.max_connections,
         probe_connections: args.probe_connections,
         blocking_parse_bytes: args.blocking_parse_bytes,
-        grpc_max_streams: args.grpc_max_streams.max(1),
+        grpc_max_streams: args.grpc_max_streams,
         parse_threads: if args.parse_threads == 0 {
             mlflow_serve::cpus::available().saturating_sub(1).max(1)
         } else {
@@ -181,18 +196,12 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let server = runtime.spawn(serve(listener, shared, closed(drained)));
 
-    let resolve_opts = ResolveOptions {
-        cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),
-        timeout: Duration::from_secs(args.resolve_timeout.max(1)),
-        download_limits: mlflow_serve::resolve::cache::Limits {
-            max_bytes: args.max_model_bytes,
-            max_files: args.max_model_files,
-        },
-    };
+    let resolve_opts = args.model.resolve_options()?;
+    let model_uri = args.model.uri();
     let followed = follow_reference(&args)?;
     let resolved = runtime
-        .block_on(resolve(&args.model_uri, &resolve_opts))
-        .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
+        .block_on(resolve(model_uri, &resolve_opts))
+        .map_err(|e| anyhow!("cannot resolve model URI `{model_uri}`: {e}"))?;
     let identity = mlflow_serve::oip::ModelIdentity::new(
         args.model_name.as_deref(),
         resolved.name.as_deref(),
@@ -201,18 +210,13 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     app.set_identity(identity.clone());
     let opts = LoadOptions {
-        onnxruntime_lib: args.libs.onnxruntime_lib.clone(),
-        torch_plugin: args.libs.torch_plugin.clone(),
-        workers: args.workers.max(1),
-        intra_op_threads: if args.intra_op_threads == 0 {
-            // Share the CPUs this container may use between the workers.
-            (mlflow_serve::cpus::available() / args.workers.max(1)).max(1)
-        } else {
-            args.intra_op_threads
-        },
+        onnxruntime_lib: args.runtime.libs.onnxruntime_lib.clone(),
+        torch_plugin: args.runtime.libs.torch_plugin.clone(),
+        workers: args.workers,
+        intra_op_threads: args.runtime.threads_per_worker(args.workers),
         queue_capacity: args.max_queue,
         max_batch_rows: args.max_batch_rows,
-        max_batch_delay: Duration::from_secs_f64(args.max_batch_delay_ms.max(0.0) / 1000.0),
+        max_batch_delay: Duration::from_secs_f64(args.max_batch_delay_ms / 1000.0),
         idle_spin: Duration::from_micros(args.idle_spin_us.unwrap_or(
             if mlflow_serve::cpus::available() >= 2 {
                 100
@@ -228,9 +232,9 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let model = ServedModel::load(&resolved.dir, &opts)
-        .with_context(|| format!("cannot serve model `{}`", args.model_uri))?;
+        .with_context(|| format!("cannot serve model `{model_uri}`"))?;
     metrics.load_seconds.set(started.elapsed().as_secs_f64());
-    let uri_label = mlflow_serve::redact::redact(&args.model_uri);
+    let uri_label = mlflow_serve::redact::redact(model_uri);
     metrics.set_build_info(
         &uri_label,
         resolved.name.as_deref(),
@@ -305,13 +309,13 @@ fn follow_reference(args: &ServeArgs) -> anyhow::Result<Option<MovingReference>>
         }
         return Ok(None);
     }
-    let reference = MovingReference::parse(&args.model_uri)
-        .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))?;
+    let uri = args.model.uri();
+    let reference = MovingReference::parse(uri)
+        .map_err(|e| anyhow!("cannot resolve model URI `{uri}`: {e}"))?;
     match reference {
         Some(r) => Ok(Some(r)),
         None => Err(anyhow!(
-            "--follow needs a registry reference that can move (models:/<name>@<alias>, models:/<name>/<stage> or models:/<name>/latest); `{}` always names the same model",
-            args.model_uri
+            "--follow needs a registry reference that can move (models:/<name>@<alias>, models:/<name>/<stage> or models:/<name>/latest); `{uri}` always names the same model"
         )),
     }
 }
@@ -354,20 +358,16 @@ async fn shutdown_signal() {
 }
 
 /// The image request `build-docker` / `generate-dockerfile` flags stand for.
-fn image_request(args: &ImageArgs) -> image::Request {
-    image::Request {
-        model_uri: args.model_uri.clone(),
+fn image_request(args: &ImageArgs) -> anyhow::Result<image::Request> {
+    Ok(image::Request {
+        model_uri: args.model.model_uri.clone(),
         target: args.target,
         base_image: args.base_image.clone(),
         onnxruntime_lib: args.libs.onnxruntime_lib.clone(),
         torch_plugin: args.libs.torch_plugin.clone(),
         libtorch: args.libtorch.clone(),
-        resolve: ResolveOptions {
-            cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),
-            timeout: Duration::from_secs(args.resolve_timeout.max(1)),
-            download_limits: mlflow_serve::resolve::cache::Limits::default(),
-        },
-    }
+        resolve: args.model.resolve_options()?,
+    })
 }
 
 /// Resolves the model and writes the build context, reporting what went in.
@@ -377,12 +377,13 @@ fn prepare_context(
     args: &ImageArgs,
 ) -> anyhow::Result<image::Prepared> {
     init_logging(LogFormat::Text);
+    args.compat.note_ignored();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let prepared = runtime.block_on(image::prepare(dir, command, &image_request(args)))?;
-    let model = match (&args.model_uri, &prepared.registered) {
+    let prepared = runtime.block_on(image::prepare(dir, command, &image_request(args)?))?;
+    let model = match (&args.model.model_uri, &prepared.registered) {
         (Some(uri), Some((name, version))) => format!(
             "model {} (registered model {name}, version {version})",
             mlflow_serve::redact::redact(uri)
@@ -461,29 +462,21 @@ fn predict_steps(
 ) -> anyhow::Result<()> {
     use mlflow_serve::predict;
     let format = predict::InputFormat::parse(&args.content_type)?;
-    let cpus = mlflow_serve::cpus::available().max(1);
     let workers = predict_workers(&args);
-    let resolve_opts = ResolveOptions {
-        cache_dir: args.model_cache.clone().unwrap_or_else(default_cache_root),
-        timeout: Duration::from_secs(args.resolve_timeout.max(1)),
-        download_limits: mlflow_serve::resolve::cache::Limits::default(),
-    };
+    let resolve_opts = args.model.resolve_options()?;
+    let model_uri = args.model.uri();
     let resolved = interruptible(runtime, &interrupted, async {
-        resolve(&args.model_uri, &resolve_opts)
+        resolve(model_uri, &resolve_opts)
             .await
-            .map_err(|e| anyhow!("cannot resolve model URI `{}`: {e}", args.model_uri))
+            .map_err(|e| anyhow!("cannot resolve model URI `{model_uri}`: {e}"))
     })?;
     // Chunks in flight: one per worker, one being read and one being written.
     let in_flight = workers + 2;
     let opts = LoadOptions {
-        onnxruntime_lib: args.libs.onnxruntime_lib.clone(),
-        torch_plugin: args.libs.torch_plugin.clone(),
+        onnxruntime_lib: args.runtime.libs.onnxruntime_lib.clone(),
+        torch_plugin: args.runtime.libs.torch_plugin.clone(),
         workers,
-        intra_op_threads: if args.intra_op_threads == 0 {
-            (cpus / workers).max(1)
-        } else {
-            args.intra_op_threads
-        },
+        intra_op_threads: args.runtime.threads_per_worker(workers),
         queue_capacity: in_flight * 2,
         // Chunks are batches already: no merging.
         max_batch_rows: 1,
@@ -497,14 +490,15 @@ fn predict_steps(
         },
     };
     let model = ServedModel::load(&resolved.dir, &opts)
-        .with_context(|| format!("cannot load model `{}`", args.model_uri))?;
+        .with_context(|| format!("cannot load model `{model_uri}`"))?;
     if *interrupted.borrow() {
         return Err(anyhow!("interrupted"));
     }
     let (input, _download) = match &args.input_path {
         Some(p) if predict::is_remote(p) => {
             let (local, guard) = interruptible(runtime, &interrupted, async {
-                Ok(predict::fetch_input(&p.to_string_lossy(), &resolve_opts).await?)
+                let limit = args.max_input_bytes;
+                Ok(predict::fetch_input(&p.to_string_lossy(), &resolve_opts, limit).await?)
             })?;
             (Some(local), Some(guard))
         }

@@ -502,6 +502,7 @@ mod tests {
         let small = Limits {
             max_bytes: 500,
             max_files: 10,
+            ..Limits::default()
         };
         let err = copy_model(&model, &tmp.path().join("o3"), small)
             .unwrap_err()

@@ -238,10 +238,12 @@ pub fn is_remote(input: &std::path::Path) -> bool {
 
 /// Downloads a remote input (`s3://`, `gs://`, `az`'s `wasbs://`/`abfss://`, `http(s)://`,
 /// `mlflow-artifacts:`) with the same credentials as model downloads, into a temporary
-/// directory under `opts.cache_dir` that is removed when the returned guard is dropped.
+/// directory under `opts.cache_dir` that is removed when the returned guard is dropped; an
+/// input of more than `max_bytes` (`--max-input-bytes`) fails before or while it downloads.
 pub async fn fetch_input(
     uri: &str,
     opts: &crate::resolve::ResolveOptions,
+    max_bytes: u64,
 ) -> Result<(PathBuf, tempfile::TempDir), PredictError> {
     let fail = |message: String| PredictError::Input {
         what: crate::redact::redact(uri).to_string(),
@@ -255,7 +257,11 @@ pub async fn fetch_input(
     let opts = crate::resolve::ResolveOptions {
         cache_dir: scratch.path().to_path_buf(),
         timeout: opts.timeout,
-        download_limits: opts.download_limits,
+        download_limits: crate::resolve::cache::Limits {
+            max_bytes,
+            max_files: 1,
+            subject: crate::resolve::cache::Subject::Input,
+        },
     };
     let ctx = crate::resolve::Context::from_env(&opts);
     let path = crate::resolve::fetch::fetch_file(uri, &ctx)

@@ -38,20 +38,48 @@ impl Source<'_> {
 /// Artifacts larger than this in total get progress lines on stderr.
 const PROGRESS_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Bounds on one model's download.
+/// Bounds on one model's download (or one `models predict` input's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Most bytes a model's files may hold in all (`--max-model-bytes`).
     pub max_bytes: u64,
     /// Most files a model may list (`--max-model-files`).
     pub max_files: usize,
+    /// What is downloaded, and so which flags a refusal names.
+    pub subject: Subject,
 }
+
+/// What a download is, for the messages that refuse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Subject {
+    /// A model (`--max-model-bytes`, `--max-model-files`).
+    #[default]
+    Model,
+    /// The input file of `models predict` (`--max-input-bytes`; one file).
+    Input,
+}
+
+impl Subject {
+    /// The thing downloaded, the flag bounding its bytes and the one bounding its files.
+    fn words(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Subject::Model => ("the model", "--max-model-bytes", "--max-model-files"),
+            Subject::Input => ("the input", "--max-input-bytes", "--max-input-bytes"),
+        }
+    }
+}
+
+/// Default of `--max-model-bytes`.
+pub const DEFAULT_MAX_BYTES: u64 = 64 << 30;
+/// Default of `--max-model-files`.
+pub const DEFAULT_MAX_FILES: usize = 100_000;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_bytes: 64 << 30,
-            max_files: 100_000,
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_files: DEFAULT_MAX_FILES,
+            subject: Subject::Model,
         }
     }
 }
@@ -67,36 +95,62 @@ pub struct Cache {
 const LOCK: &str = ".mlflow-serve-download.lock";
 
 /// The default cache root: `$XDG_CACHE_HOME/mlflow-serve/models`, else
-/// `~/.cache/mlflow-serve/models`, else a directory under the system temp dir.
-pub fn default_root() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
+/// `~/.cache/mlflow-serve/models`, else (no home directory) a directory of this user's own
+/// under the system temp dir. Never a shared directory: when that private one cannot be
+/// made or is not this user's, the answer is an error naming it and why (start-up fails).
+pub fn default_root() -> Result<PathBuf, ResolveError> {
+    let home = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("HOME")
                 .filter(|v| !v.is_empty())
                 .map(|h| PathBuf::from(h).join(".cache"))
-        })
-        .unwrap_or_else(|| private_temp_base().unwrap_or_else(std::env::temp_dir));
-    base.join("mlflow-serve").join("models")
+        });
+    let base = match home {
+        Some(base) => base,
+        None => private_temp_base()?,
+    };
+    Ok(base.join("mlflow-serve").join("models"))
 }
 
 /// Without a home directory, a directory of this user's own under the system temp dir
 /// (`mlflow-serve-<uid>`, mode 0700), never a shared one another user could have prepared.
-fn private_temp_base() -> Option<PathBuf> {
+fn private_temp_base() -> Result<PathBuf, ResolveError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    let dir = std::env::temp_dir().join(format!("mlflow-serve-{uid}"));
+    let refuse = |dir: &Path, why: String| {
+        ResolveError::Io {
+        what: format!(
+            "the model cache: no HOME or XDG_CACHE_HOME, and the private directory {} cannot be used ({why}); set --model-cache",
+            dir.display()
+        ),
+        message: "refusing a shared directory".into(),
+    }
+    };
+    let tmp = std::env::temp_dir();
+    let uid = std::fs::metadata("/proc/self")
+        .map_err(|e| refuse(&tmp, format!("this process's user is unknown: {e}")))?
+        .uid();
+    let dir = tmp.join(format!("mlflow-serve-{uid}"));
     let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
-    let meta = std::fs::symlink_metadata(&dir).ok()?;
-    if !meta.is_dir() || meta.uid() != uid {
-        tracing::warn!(dir = %dir.display(), "the private cache directory is not a directory owned by this user; not using it");
-        return None;
+    let meta = std::fs::symlink_metadata(&dir).map_err(|e| refuse(&dir, e.to_string()))?;
+    if !meta.is_dir() {
+        return Err(refuse(&dir, "it is not a directory".into()));
+    }
+    if meta.uid() != uid {
+        return Err(refuse(
+            &dir,
+            format!(
+                "it belongs to user {}, not to this user ({uid})",
+                meta.uid()
+            ),
+        ));
     }
     if meta.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).ok()?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| refuse(&dir, format!("cannot make it private: {e}")))?;
     }
-    Some(dir)
+    Ok(dir)
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ResolveError {
@@ -178,11 +232,12 @@ impl Cache {
             .flat_map(|s| s.files())
             .filter_map(|f| f.size)
             .fold(0u64, u64::saturating_add);
+        let (what, bytes_flag, files_flag) = self.limits.subject.words();
         if files > self.limits.max_files {
             return Err(ResolveError::Artifact {
                 uri: key_uri.to_string(),
                 message: format!(
-                    "the model lists {files} files, more than --max-model-files ({})",
+                    "{what} lists {files} files, more than {files_flag} ({})",
                     self.limits.max_files
                 ),
             });
@@ -191,7 +246,7 @@ impl Cache {
             return Err(ResolveError::Artifact {
                 uri: key_uri.to_string(),
                 message: format!(
-                    "the model's files hold {bytes} bytes, more than --max-model-bytes ({})",
+                    "{what}'s files hold {bytes} bytes, more than {bytes_flag} ({})",
                     self.limits.max_bytes
                 ),
             });
@@ -295,6 +350,7 @@ impl Cache {
         lock.try_lock()
             .map_err(|e| io(format!("locking {}", tmp.path().display()))(e.into()))?;
         let max_bytes = self.limits.max_bytes;
+        let (_, bytes_flag, _) = self.limits.subject.words();
         let total: u64 = sources
             .iter()
             .filter_map(|s| match s {
@@ -339,7 +395,7 @@ impl Cache {
                                 }
                                 if done > max_bytes {
                                     return Err(std::io::Error::other(format!(
-                                        "more than --max-model-bytes ({max_bytes}) in all"
+                                        "more than {bytes_flag} ({max_bytes}) in all"
                                     )));
                                 }
                                 if loud && last_report.elapsed() >= Duration::from_secs(2) {
