@@ -1,6 +1,6 @@
-//! [`ServeError`]: every way a request can fail, from reading its body to serializing the
-//! predictions. The pipeline and the HTTP layer produce it; `http::response` alone turns it
-//! into a status and MLflow's body.
+//! Every way a request can fail ([`ServeError`]), from reading its body to serializing the
+//! predictions. The pipeline and both front ends produce it; `http::response` alone turns it
+//! into a status and MLflow's body (and `grpc` into a status code, from the same variants).
 
 use crate::batch::PoolError;
 use crate::enforce::EnforceError;
@@ -16,9 +16,10 @@ pub enum ServeError {
     /// Signature enforcement.
     #[error(transparent)]
     Enforce(#[from] EnforceError),
-    /// A V2 inference request that is malformed or does not fit the model.
-    #[error(transparent)]
-    Infer(#[from] crate::oip::infer::InferError),
+    /// A request of a tensor protocol (Open Inference Protocol REST or gRPC, KServe V1)
+    /// that is malformed or does not fit the model, in that protocol's words.
+    #[error("{0}")]
+    Invalid(String),
     /// Flavor / model failure.
     #[error(transparent)]
     Flavor(#[from] FlavorError),
@@ -83,7 +84,7 @@ impl ServeError {
             ServeError::Enforce(EnforceError::Cast { .. }) => "bad_request",
             ServeError::Enforce(EnforceError::Schema { .. }) => "schema_enforcement",
             ServeError::Enforce(EnforceError::Params { .. }) => "invalid_params",
-            ServeError::Infer(_) => "bad_request",
+            ServeError::Invalid(_) => "bad_request",
             ServeError::Flavor(FlavorError::Model { .. }) => "model_error",
             ServeError::Flavor(FlavorError::Internal { .. }) => "internal_error",
             ServeError::Pool(PoolError::QueueFull(_)) => "overloaded",

@@ -12,13 +12,14 @@ use mlflow_serve::cli::{
     PredictArgs, ServeArgs,
 };
 use mlflow_serve::follow::webhook::{Receiver, Verifier};
-use mlflow_serve::follow::{warm_up, FollowOptions, Follower, Hints, Trigger, WarmUp};
-use mlflow_serve::http::{drain_on, serve, serve_metrics, AppState, ServerConfig, Shared};
+use mlflow_serve::follow::{FollowOptions, Follower, Hints, Trigger};
+use mlflow_serve::http::{serve, serve_metrics};
 use mlflow_serve::image;
 use mlflow_serve::metrics::Metrics;
-use mlflow_serve::pipeline::{LoadOptions, ServedModel};
+use mlflow_serve::pipeline::{warm_up, LoadOptions, ServedModel, WarmUp};
 use mlflow_serve::resolve::{resolve, MovingReference};
 use mlflow_serve::served::ServedVersion;
+use mlflow_serve::server::{drain_on, AppState, ServerConfig, Shared};
 
 /// mimalloc instead of glibc malloc: requests allocate on tokio threads and free on the
 /// inference thread (and back); measured in the note on issue 5.
@@ -164,17 +165,20 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             args.parse_threads
         },
     };
+    let drain_delay = config.drain_delay;
+    // One set of connection slots, one body budget and one parse pool for every listener.
+    let shared = Shared::new(app.clone(), config);
     if let Some(mport) = args.metrics_port {
         let maddr = SocketAddr::new(addr.ip(), mport);
         let mlistener = runtime
             .block_on(tokio::net::TcpListener::bind(maddr))
             .with_context(|| format!("cannot listen on {maddr} (--metrics-port)"))?;
-        runtime.spawn(serve_metrics(mlistener, app.clone(), config.clone()));
+        runtime.spawn(serve_metrics(mlistener, shared.clone()));
     }
     // One drain for every listener: readiness turns 503 at the signal, the listeners close
     // after the drain delay.
     let (drained_tx, drained) = tokio::sync::watch::channel(false);
-    let drain = drain_on(shutdown_signal(), app.clone(), config.drain_delay);
+    let drain = drain_on(shutdown_signal(), app.clone(), drain_delay);
     runtime.spawn(async move {
         drain.await;
         let _ = drained_tx.send(true);
@@ -182,7 +186,6 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let closed = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|done| *done).await;
     };
-    let shared = Shared::new(app.clone(), config);
     if let Some(gport) = args.grpc_port {
         let gaddr = SocketAddr::new(addr.ip(), gport);
         let glistener = runtime
@@ -202,7 +205,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let resolved = runtime
         .block_on(resolve(model_uri, &resolve_opts))
         .map_err(|e| anyhow!("cannot resolve model URI `{model_uri}`: {e}"))?;
-    let identity = mlflow_serve::oip::ModelIdentity::new(
+    let identity = mlflow_serve::served::ModelIdentity::new(
         args.model_name.as_deref(),
         resolved.name.as_deref(),
         resolved.version.as_deref(),

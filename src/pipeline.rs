@@ -1,6 +1,7 @@
-//! The served model and the `/invocations` pipeline, composed: payload → enforcement →
-//! flavor feeds → worker pool → flavor predictions → bytes. Each step lives in its own
-//! module; this one only wires them. Used by the HTTP layer and by the benches.
+//! The served model and its scoring pipeline, composed: payload → enforcement → flavor
+//! feeds → worker pool → flavor predictions → bytes. Each step lives in its own module; this
+//! one only wires them, and warms a loaded model up with its serving input example. Used by
+//! both front ends (through `server`), by `models predict`, `--follow` and the benches.
 
 use std::path::Path;
 
@@ -236,18 +237,6 @@ impl ServedModel {
         })
     }
 
-    /// Decodes a V2 request as MLServer's codecs do (its `content_type`, else the model's) and
-    /// prepares it like any other input, without the parse-time cast (V2 values are typed).
-    pub fn prepare_v2(
-        &self,
-        request: crate::oip::infer::InferRequest,
-    ) -> Result<Prepared, ServeError> {
-        let schema = self.mlmodel.signature.inputs.as_ref();
-        let (input, params) =
-            request.into_input(schema, crate::oip::metadata::model_content_type(schema))?;
-        self.prepare_input(input, params, false, false)
-    }
-
     /// Enforces an already decoded input (a V2 request's, for one) and builds the feeds.
     /// `parse_cast` applies MLflow's parse-time cast of JSON dataframes first.
     pub fn prepare_input(
@@ -378,4 +367,32 @@ impl ServedModel {
     ) -> Result<Vec<u8>, ServeError> {
         Ok(self.flavor.predictions(outputs, kind)?.to_body(unwrapped))
     }
+}
+/// How a warm-up went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarmUp {
+    /// The serving input example was scored.
+    Scored,
+    /// The model has no serving input example.
+    NoExample,
+}
+
+/// Scores the model's `serving_input_example.json` once, so that its first request is warm
+/// (read with the request body limit). The error names the failure's kind only: messages
+/// quote the data, which never reaches the logs.
+pub fn warm_up(model: &ServedModel, max_example_bytes: usize) -> Result<WarmUp, String> {
+    let Some(path) = model.mlmodel.serving_example_path() else {
+        return Ok(WarmUp::NoExample);
+    };
+    let body = crate::model::mlmodel::read_bounded(&path, max_example_bytes as u64)
+        .map_err(|e| format!("cannot read the serving input example: {e}"))?;
+    model
+        .predict_blocking(Some("application/json"), &body)
+        .map(|_| WarmUp::Scored)
+        .map_err(|e| {
+            format!(
+                "scoring the serving input example failed ({}; its content is not logged)",
+                e.label()
+            )
+        })
 }

@@ -1,4 +1,7 @@
-//! Command line: `mlflow-serve models serve …`, flags and env vars as `mlflow models serve`.
+//! The command line: `models serve`, `models predict`, `models build-docker`,
+//! `models generate-dockerfile` and SageMaker's `serve`, with MLflow 3.17.2's flags and env
+//! vars. The flags several commands share are defined once (`model.rs`: the model and how it
+//! is resolved, the runtimes, MLflow's ignored flags) and flattened into each command's.
 
 mod image;
 mod model;

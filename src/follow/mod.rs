@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
-use crate::oip::ModelIdentity;
-use crate::pipeline::{LoadOptions, ServedModel};
+use crate::pipeline::{warm_up, LoadOptions, ServedModel, WarmUp};
 use crate::resolve::{Context, MovingReference, ResolveError, ResolveOptions};
+use crate::served::ModelIdentity;
 use crate::served::{ModelSlot, ServedVersion};
 
 /// Why the registry is looked at.
@@ -376,35 +376,6 @@ fn jittered(interval: Duration) -> Duration {
     h.write_u128(Instant::now().elapsed().as_nanos());
     let unit = (h.finish() % 10_001) as f64 / 10_000.0; // 0 ..= 1
     interval.mul_f64(0.9 + 0.2 * unit)
-}
-
-/// How a warm-up went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WarmUp {
-    /// The serving input example was scored.
-    Scored,
-    /// The model has no serving input example.
-    NoExample,
-}
-
-/// Scores the model's `serving_input_example.json` once, so that its first request is warm
-/// (read with the request body limit). The error names the failure's kind only: messages
-/// quote the data, which never reaches the logs.
-pub fn warm_up(model: &ServedModel, max_example_bytes: usize) -> Result<WarmUp, String> {
-    let Some(path) = model.mlmodel.serving_example_path() else {
-        return Ok(WarmUp::NoExample);
-    };
-    let body = crate::model::mlmodel::read_bounded(&path, max_example_bytes as u64)
-        .map_err(|e| format!("cannot read the serving input example: {e}"))?;
-    model
-        .predict_blocking(Some("application/json"), &body)
-        .map(|_| WarmUp::Scored)
-        .map_err(|e| {
-            format!(
-                "scoring the serving input example failed ({}; its content is not logged)",
-                e.label()
-            )
-        })
 }
 
 #[cfg(test)]

@@ -30,8 +30,8 @@ use tonic::codegen::Service as _;
 use tonic::Status;
 
 use crate::error::ServeError;
-use crate::http::admission::{self, Reservation};
-use crate::http::Shared;
+use crate::server::admission::{self, Reservation};
+use crate::server::Shared;
 use proto::grpc_inference_service_server::GrpcInferenceServiceServer;
 
 /// The path of `ModelInfer`, the one RPC whose message is scanned before it is decoded.
@@ -160,7 +160,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "listening (gRPC, Open Inference Protocol)");
     let config = shared.config.clone();
-    let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     let grpc = GrpcInferenceServiceServer::new(service::Inference::new(shared.clone()))
         .max_decoding_message_size(config.max_body_bytes)
         .max_encoding_message_size(usize::MAX);
@@ -168,7 +167,7 @@ pub async fn serve(
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = admission::accept(&listener, &connections) => {
+            accepted = admission::accept(&listener, &shared.connections) => {
                 let (stream, permit) = match accepted {
                     Ok(s) => s,
                     Err(e) => {

@@ -15,11 +15,11 @@ use super::proto::grpc_inference_service_server::GrpcInferenceService;
 use super::proto::model_metadata_response::TensorMetadata;
 use super::proto::*;
 use crate::error::ServeError;
-use crate::http::admission::GaugeGuard;
-use crate::http::{score_decoded, Scored, Shared};
 use crate::oip::infer::Outputs;
 use crate::oip::metadata::{self, MetadataTensor};
 use crate::served::ServedVersion;
+use crate::server::admission::GaugeGuard;
+use crate::server::{score_decoded, Scored, Shared, MODEL_VERSION_HEADER};
 
 /// The service, over the server's shared state.
 pub struct Inference {
@@ -225,9 +225,7 @@ impl GrpcInferenceService for Inference {
             .version()
             .and_then(|v| tonic::metadata::MetadataValue::try_from(v).ok())
         {
-            response
-                .metadata_mut()
-                .insert(crate::http::MODEL_VERSION_HEADER, v);
+            response.metadata_mut().insert(MODEL_VERSION_HEADER, v);
         }
         Ok(response)
     }
@@ -242,7 +240,7 @@ impl Inference {
         &self,
         version: Arc<ServedVersion>,
         message: ModelInferRequest,
-        held: Option<crate::http::admission::Reservation>,
+        held: Option<crate::server::admission::Reservation>,
     ) -> Result<(ModelInferResponse, Arc<ServedVersion>), ServeError> {
         let shared = &self.shared;
         let size = message.encoded_len();
@@ -263,7 +261,7 @@ impl Inference {
         } = score_decoded(shared, version, size, held, move |model| {
             let mut request = convert::request(message, model.limits())?;
             let spec = request.take_answer_spec();
-            Ok((model.prepare_v2(request)?, spec))
+            Ok((crate::oip::infer::prepare(model, request)?, spec))
         })
         .await?;
         let (model, identity) = (&version.model, &version.identity);

@@ -132,7 +132,7 @@ impl ServeError {
             ServeError::Payload(PayloadError::ParseFailure { trace, .. }) => {
                 json_error("BAD_REQUEST", &msg, None, Some(trace))
             }
-            ServeError::Payload(_) | ServeError::BodyRead(_) | ServeError::Infer(_) => {
+            ServeError::Payload(_) | ServeError::BodyRead(_) | ServeError::Invalid(_) => {
                 json_error("BAD_REQUEST", &msg, None, None)
             }
             ServeError::Enforce(EnforceError::Cast { .. }) => {

@@ -12,9 +12,10 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
+use super::invocations;
 use super::response::respond;
-use super::{invocations, State};
 use crate::error::ServeError;
+use crate::server::Shared as State;
 
 /// A V1 path, parsed.
 #[derive(Debug, PartialEq, Eq)]

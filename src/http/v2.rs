@@ -15,12 +15,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::response::respond;
-use super::{answered_by, score, AppState, RequestId, Scored, State};
+use super::{answered_by, score, RequestId};
 use crate::error::ServeError;
 use crate::oip::infer::{InferError, Outputs};
 use crate::oip::metadata::{model_metadata, server_metadata};
 use crate::oip::rest::{parse_request, write_response, AnswerHead, HEADER_LENGTH};
 use crate::served::ServedVersion;
+use crate::server::{Scored, Shared as State};
 
 /// A V2 path, parsed: names and versions as they appear in the path (`&str`, undecoded,
 /// enough for the metrics label) or percent-decoded (`String`, for routing).
@@ -240,7 +241,7 @@ async fn infer(
             .unwrap_or_default();
         let mut request = parse_request(body, header_len, model.limits(), declared)?;
         let spec = request.take_answer_spec();
-        Ok((model.prepare_v2(request)?, spec))
+        Ok((crate::oip::infer::prepare(model, request)?, spec))
     })
     .await?;
     let Scored {
@@ -273,48 +274,6 @@ async fn infer(
         }
     };
     Ok(answered_by(response, &version))
-}
-
-impl AppState {
-    /// The served version if `name`/`version` address it; else the status and message: 404
-    /// for another model or version, 503 while the model is still loading.
-    pub(crate) fn addressed(
-        &self,
-        name: &str,
-        version: Option<&str>,
-    ) -> Result<Arc<ServedVersion>, (StatusCode, String)> {
-        let current = self.current();
-        // The served version's identity, else the one announced while it loads (no clone: this
-        // runs on every V2 request).
-        let announced = current
-            .as_ref()
-            .map(|v| &v.identity)
-            .or_else(|| self.identity.get());
-        let Some(id) = announced else {
-            return Err((
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the model is still loading".into(),
-            ));
-        };
-        if !id.matches(name, version) {
-            let name = crate::pyjson::bounded(name);
-            let message = match version {
-                Some(v) => format!(
-                    "Model {name} with version {} not found",
-                    crate::pyjson::bounded(v)
-                ),
-                None => format!("Model {name} not found"),
-            };
-            return Err((StatusCode::NOT_FOUND, message));
-        }
-        match current {
-            Some(v) => Ok(v),
-            None => Err((
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("Model {name} is not ready"),
-            )),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,12 +8,13 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::detail;
 use super::response::{respond, webhook_refusal};
-use super::{admission, detail, State};
 use crate::error::ServeError;
 use crate::follow::webhook::{
     Delivery, Outcome, DELIVERY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
+use crate::server::{admission, Shared as State};
 
 /// The route.
 pub(super) const PATH: &str = "/mlflow/webhook";
@@ -31,7 +32,7 @@ pub(super) async fn answer(state: &State, req: Request<Incoming>) -> Response<Fu
         );
         return r;
     }
-    let Some(receiver) = state.app.webhook.get() else {
+    let Some(receiver) = state.app.webhook() else {
         return detail(StatusCode::NOT_FOUND, "{\"detail\":\"Not Found\"}");
     };
     let metrics = &state.app.metrics;
@@ -75,7 +76,7 @@ pub(super) async fn answer(state: &State, req: Request<Incoming>) -> Response<Fu
     let app = state.app.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let _held = held;
-        let receiver = app.webhook.get()?;
+        let receiver = app.webhook()?;
         Some(receiver.deliver(
             Delivery {
                 signature: signature.as_deref(),

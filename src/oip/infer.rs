@@ -149,6 +149,27 @@ pub fn check_count(label: InputLabel<'_>, shape: &[usize], n: usize) -> Result<(
     Ok(())
 }
 
+/// A V2 request's errors are answered as MLflow answers a bad request (400 `BAD_REQUEST`;
+/// gRPC's `INVALID_ARGUMENT`), by the one mapping of [`ServeError`].
+impl From<InferError> for crate::error::ServeError {
+    fn from(e: InferError) -> Self {
+        crate::error::ServeError::Invalid(e.to_string())
+    }
+}
+
+/// Decodes a V2 request as MLServer's codecs do (its `content_type`, else the model's) and
+/// prepares it on `model` like any other input, without the parse-time cast (V2 values are
+/// typed).
+pub fn prepare(
+    model: &crate::pipeline::ServedModel,
+    request: InferRequest,
+) -> Result<crate::pipeline::Prepared, crate::error::ServeError> {
+    let schema = model.mlmodel.signature.inputs.as_ref();
+    let (input, params) =
+        request.into_input(schema, super::metadata::model_content_type(schema))?;
+    model.prepare_input(input, params, false, false)
+}
+
 impl InferRequest {
     /// Takes out what the answer needs (the rest is for the model).
     pub fn take_answer_spec(&mut self) -> AnswerSpec {

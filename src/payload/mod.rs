@@ -1,5 +1,6 @@
 //! Request parsing: Content-Type rules, then JSON / CSV / Parquet bodies into a typed
-//! [`Request`] (`mlflow/pyfunc/scoring_server/__init__.py`, `invocations`). Knows MLflow's formats, nothing of the runtime.
+//! [`Request`] (`mlflow/pyfunc/scoring_server/__init__.py`, `invocations`). Knows MLflow's
+//! formats, nothing of the runtime.
 
 pub mod csv;
 pub mod data;

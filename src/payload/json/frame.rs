@@ -4,7 +4,7 @@
 //! padded. A list is built as `pd.DataFrame(data=list)` builds it, decided by its first
 //! element (rows, records, or one column of scalars).
 
-use super::request::{internal, invalid, py_type_of};
+use super::errors::{internal, invalid, py_type_of};
 use super::scan::{KeyIndex, Kind, Num, Scanner};
 use crate::payload::data::{ColName, Column, Frame, Input};
 use crate::payload::{CellBudget, PayloadError};

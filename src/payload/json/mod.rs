@@ -1,9 +1,8 @@
 //! JSON request bodies: a Python-exact scanner and the typed, signature-guided reader.
 
 pub mod array;
+mod errors;
 pub mod frame;
-pub mod keys;
-pub mod number;
 pub mod request;
 pub mod scan;
 pub mod split;

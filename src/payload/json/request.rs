@@ -12,10 +12,12 @@
 
 use std::borrow::Cow;
 
+use super::errors::{internal, invalid};
 use super::frame::read_records;
 use super::scan::{self, Kind, Num, Scanner};
 use super::split::read_split;
 use super::tensor::read_tf;
+use super::validate;
 use crate::model::signature::{InputSchema, ParamSpec};
 use crate::payload::data::Input;
 use crate::payload::{CellBudget, PayloadError, Request};
@@ -34,10 +36,6 @@ pub const REQUIRED_INPUT_FORMAT: &str = "The input must be a JSON dictionary wit
 
 /// The fixed paragraph MLflow appends to protocol errors.
 pub const SCORING_PROTOCOL_CHANGE_INFO: &str = "IMPORTANT: The MLflow Model scoring protocol has changed in MLflow version 2.0. If you are seeing this error, you are likely using an outdated scoring request format. To resolve the error, either update your request format or adjust your MLflow Model's requirements file to specify an older version of MLflow (for example, change the 'mlflow' requirement specifier to 'mlflow==1.30.0'). If you are making a request using the MLflow client (e.g. via `mlflow.pyfunc.spark_udf()`), upgrade your MLflow client to a version >= 2.0 in order to use the new request format. For more information about the updated MLflow Model scoring protocol in MLflow 2.0, see https://mlflow.org/docs/latest/models.html#deploy-mlflow-models.";
-
-pub(super) fn invalid(msg: impl Into<String>) -> PayloadError {
-    PayloadError::InvalidInput(msg.into())
-}
 
 /// Decodes the body like `json.loads(bytes)`: UTF-8 (with or without BOM), UTF-16/32 by BOM
 /// or zero-byte pattern; anything else is a `UnicodeDecodeError`.
@@ -108,12 +106,12 @@ pub fn parse(
     if let Some(request) = read_streaming(&doc, schema, budget) {
         return Ok(request);
     }
-    if let Some(keys) = scan::top_level_keys(&doc) {
+    if let Some(keys) = validate::top_level_keys(&doc) {
         if !keys.iter().any(|k| LLM_KEYS.contains(&k.as_str())) {
             return match read_object(&doc, keys, schema, budget) {
                 Ok(r) => Ok(r),
                 Err(e) => {
-                    scan::validate(&doc)
+                    validate::validate(&doc)
                         .map_err(|je| json_error(body, decode_error_repr(&je, &doc)))?;
                     Err(e)
                 }
@@ -172,7 +170,7 @@ fn parse_validated(
     params_schema: Option<&[ParamSpec]>,
     budget: CellBudget,
 ) -> Result<Request, PayloadError> {
-    let keys = scan::validate(doc).map_err(|e| json_error(body, decode_error_repr(&e, doc)))?;
+    let keys = validate::validate(doc).map_err(|e| json_error(body, decode_error_repr(&e, doc)))?;
     let mut s = Scanner::new(doc);
     let Some(keys) = keys else {
         let what = match s.kind().unwrap_or(Kind::Null) {
@@ -269,11 +267,6 @@ fn read_input(
     }
 }
 
-/// The document was validated, so scanner errors here are internal.
-pub(super) fn internal(e: scan::JsonError) -> PayloadError {
-    PayloadError::BadRequest(format!("Invalid input. {}", e.msg))
-}
-
 fn parse_llm(
     s: &mut Scanner<'_>,
     params_schema: Option<&[ParamSpec]>,
@@ -292,25 +285,6 @@ fn parse_llm(
         params: Some(Cell::Dict(params)),
         unwrapped: true,
     })
-}
-
-pub(super) fn py_type_of(kind: Kind, s: &mut Scanner<'_>) -> &'static str {
-    match kind {
-        Kind::Array => "list",
-        Kind::Object => "dict",
-        Kind::String => "str",
-        Kind::Bool => "bool",
-        Kind::Null => "NoneType",
-        Kind::Number => {
-            let save = s.pos;
-            let t = match s.number() {
-                Ok(Num::Float(_)) => "float",
-                _ => "int",
-            };
-            s.pos = save;
-            t
-        }
-    }
 }
 
 #[cfg(test)]

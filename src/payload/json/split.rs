@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
+use super::errors::{internal, invalid, py_type_of};
 use super::frame::{read_list, ColBuf, Rows};
-use super::request::{internal, invalid, py_type_of};
 use super::scan::{KeyIndex, Kind, Scanner};
 use crate::payload::data::{ColName, Column, Frame, Input};
 use crate::payload::{CellBudget, PayloadError};

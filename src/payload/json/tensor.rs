@@ -5,7 +5,7 @@
 use runtime_api::DType;
 
 use super::array::{convert_scalar, ArrayBuilder, Scalar};
-use super::request::{internal, invalid};
+use super::errors::{internal, invalid};
 use super::scan::{KeyIndex, Kind, Scanner};
 use crate::model::signature::{ColType, InputSchema};
 use crate::payload::data::{Array, Input};

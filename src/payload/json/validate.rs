@@ -1,8 +1,7 @@
 //! Whole-document checks: [`validate`] (what `json.loads` accepts, with its error) and
 //! [`top_level_keys`] (a cheap structural scan for the common one-pass path).
 
-use super::keys::KeyIndex;
-use super::scan::{JsonError, Kind, Scanner, MAX_DEPTH};
+use super::scan::{JsonError, KeyIndex, Kind, Scanner, MAX_DEPTH};
 
 /// The top-level object's keys (in order, first occurrence) found by a structural scan that
 /// only tracks strings and brackets, without checking scalars: a few instructions per byte

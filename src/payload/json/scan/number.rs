@@ -1,7 +1,7 @@
 //! Number tokens with Python's `json` semantics: exact integers (big ones kept as text),
 //! floats, `NaN`/`Infinity`, and a fast path for the common plain decimal.
 
-use super::scan::{JsonError, Scanner};
+use super::{JsonError, Scanner};
 
 /// A number token: Python keeps integers exact and reads the rest as float.
 #[derive(Debug, Clone, Copy, PartialEq)]

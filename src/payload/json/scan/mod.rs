@@ -3,16 +3,19 @@
 //! Python accepts `NaN`, `Infinity`, `-Infinity`, big integers and duplicate keys, and
 //! reports errors as `Expecting value: line 1 column 2 (char 1)`. [`Scanner`] walks a
 //! document value by value and checks every byte it reads; the typed readers (`frame`,
-//! `tensor`) drive it. Numbers are in `number`, whole-document checks ([`validate`],
-//! [`top_level_keys`]) in `validate`, duplicate-key detection ([`KeyIndex`]) in `keys`.
+//! `tensor`) drive it. Numbers are read by its `number` submodule and duplicate keys found
+//! by `keys` ([`KeyIndex`]); whole-document checks are the sibling module `validate`, built
+//! on this scanner.
 
 use std::borrow::Cow;
 
 use crate::pyjson::Cell;
 
-pub use super::keys::KeyIndex;
-pub use super::number::Num;
-pub use super::validate::{top_level_keys, validate};
+mod keys;
+mod number;
+
+pub use keys::KeyIndex;
+pub use number::Num;
 
 /// Nesting deeper than this is refused (Python would raise RecursionError near 1000).
 pub const MAX_DEPTH: usize = 512;
@@ -431,6 +434,7 @@ impl<'a> Scanner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payload::json::validate::validate;
 
     fn msg(doc: &str) -> String {
         validate(doc).unwrap_err().python_message(doc)
