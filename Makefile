@@ -44,16 +44,22 @@ build-torch: $(TORCH)
 run: setup
 	cd examples/wine-store && ../../$(BIN) models serve -m '$(MODEL)' --port $(PORT)
 
-## Every test: unit, golden replay against MLflow's recorded answers, robustness, and URI
-## resolution against real stores (needs the reference environment: real MLflow, moto).
+## Every test: what reviewers check first (rustfmt, the module graph and the README's map,
+## clippy with every feature), then unit, golden replay against MLflow's recorded answers,
+## robustness, and URI resolution against real stores (needs the reference environment:
+## real MLflow, moto), the fuzz smoke run, the top-level Dockerfile's default image, and the
+## container fleet.
 ## Built with the `torch` feature, so the TorchScript backend is tested too (its plugin,
 ## target/debug/libmlflow_serve_torch.so, is built first: `cargo test` does not make cdylibs).
 test: .local/onnxruntime/lib/libonnxruntime.so $(TORCH) $(REF) $(KSERVE) .local/promtool/usr/bin/promtool $(CONTAINER_TOOLS) .local/wrk/usr/bin/wrk
-	cargo build --features torch -p mlflow-serve -p mlflow-serve-torch
+	cargo fmt --all -- --check
 	$(PYTHON) scripts/module_graph.py
+	cargo clippy --all-targets --workspace --features torch -- -D warnings
+	cargo build --features torch -p mlflow-serve -p mlflow-serve-torch
 	.venv-ref/bin/python tests/deploy/check_manifests.py target/debug/mlflow-serve
 	cargo test --all-targets --workspace --features torch
 	$(MAKE) fuzz-smoke
+	$(MAKE) image
 	$(PYTHON) tests/container/fleet.py --quick target/debug/mlflow-serve
 
 ## Containers (needs root): podman, runc, debootstrap (stand-in base images, no registry

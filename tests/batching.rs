@@ -68,6 +68,14 @@ fn concurrent_requests_get_exactly_their_own_rows() {
     batched_answers_match_serial("wine_cols");
 }
 
+/// Without the `torch` feature the TorchScript case below does not exist: fail, saying so,
+/// rather than pass while checking nothing of that backend.
+#[cfg(not(feature = "torch"))]
+#[test]
+fn torchscript_batching_needs_the_torch_feature() {
+    panic!("the TorchScript batching test needs `--features torch` (`make test` builds it)");
+}
+
 /// The TorchScript backend plugs into the same engine: a column-signature model batches too.
 #[cfg(feature = "torch")]
 #[test]

@@ -8,7 +8,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -319,12 +319,14 @@ fn until_serving(port: u16, new: u32, secs: u64) {
     std::thread::sleep(Duration::from_secs(1));
 }
 
-fn metric(text: &str, prefix: &str) -> f64 {
+/// The value of the sample named exactly `name` (with its labels); a sample missing from the
+/// exposition fails the test (so "stays 0" cannot pass on a metric that disappeared).
+fn metric(text: &str, name: &str) -> f64 {
     text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in /metrics:\n{text}"))
 }
 
 /// A webhook delivery signed as MLflow signs it.
@@ -616,7 +618,7 @@ fn follows_a_real_mlflow_server_by_polling_and_by_its_webhooks() {
     );
 }
 
-fn sqlite_store() -> (PathBuf, String) {
+fn sqlite_store() -> (common::stores::WorkDir, String) {
     let dir = work_dir("follow-sqlite");
     let db = format!("sqlite:///{}", dir.join("mlflow.db").display());
     registry(&dir, &["build", &db], &[]);

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{model_dir, Server};
+use common::{golden, model_dir, Server};
 
 fn json_headers(case: &serde_json::Value) -> bool {
     case["headers"]
@@ -24,16 +24,8 @@ fn json_headers(case: &serde_json::Value) -> bool {
 fn predict_answers_as_invocations_on_every_instances_and_inputs_golden() {
     let mut compared = 0;
     let mut errors = 0;
-    let dir = common::root().join("tests/golden");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    for file in files {
-        let golden: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    for file in golden::files(&common::root().join("tests/golden"), 20) {
+        let golden = golden::load(&file);
         let model = golden["model"].as_str().unwrap();
         let cases: Vec<&serde_json::Value> = golden["cases"]
             .as_array()

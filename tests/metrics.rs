@@ -112,7 +112,7 @@ fn metrics_port_and_json_logs() {
     let mport = common::free_port();
     let port = common::free_port();
     let mport_s = mport.to_string();
-    let child = common::serve_command(
+    let mut child = common::serve_command(
         &model_dir("wine_cols"),
         port,
         &["--metrics-port", &mport_s, "--log-format", "json"],
@@ -148,9 +148,23 @@ fn metrics_port_and_json_logs() {
             .status,
         404
     );
-    let _ = Command::new("kill")
+    let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
-        .status();
+        .status()
+        .expect("run kill");
+    if !killed.success() {
+        let _ = child.kill();
+        panic!("kill -TERM failed ({killed}): the server was killed instead");
+    }
+    // Drained and exited within the graceful timeout, else the test fails (no hang).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not exit within 60 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let logs = String::from_utf8(out.stderr).unwrap();

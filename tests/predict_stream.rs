@@ -768,6 +768,27 @@ fn remote_inputs_are_scored_like_local_files() {
             "download removed"
         );
     }
+    // A remote input has its own limit, as a flag or its env var, named when passed.
+    let url = format!("http://127.0.0.1:{}/in.csv", http.port);
+    for (flag, env) in [(Some("100"), None), (None, Some("100"))] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"));
+        cmd.args(["models", "predict", "-m"])
+            .arg(common::model_dir("wine_cols"))
+            .args(["-i", &url, "-t", "csv", "-q", "--model-cache", s(&cache)])
+            .env("RUST_LOG", "error");
+        if let Some(v) = flag {
+            cmd.args(["--max-input-bytes", v]);
+        }
+        if let Some(v) = env {
+            cmd.env("MLFLOW_SERVE_MAX_INPUT_BYTES", v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains("more than --max-input-bytes (100)"), "{stderr}");
+        assert!(!stderr.contains("--max-model"), "{stderr}");
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0, "download removed");
+    }
     let out = predict(&["-i", "s3://scores/batch/missing.csv", "-t", "csv", "-q"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr)

@@ -192,9 +192,8 @@ fn oversized_body_gets_413() {
 
 #[test]
 fn broken_model_directories_fail_at_start_with_one_line() {
-    let tmp = std::env::temp_dir().join(format!("mlflow-serve-broken-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let tmp = work.path();
     type Make = Box<dyn Fn(&std::path::Path)>;
     let cases: Vec<(&str, Make, &str)> = vec![
         (
@@ -255,28 +254,129 @@ fn broken_model_directories_fail_at_start_with_one_line() {
             .args(["models", "serve", "-m"])
             .arg(&d)
             .args(["-p", "0"])
+            .env("NO_COLOR", "1")
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name}: should fail");
-        assert!(
-            stderr.contains(expect),
-            "{name}: stderr lacks {expect:?}: {stderr}"
-        );
-        assert!(!stderr.contains("panicked"), "{name}: panicked: {stderr}");
+        let line = one_error_line(name, &out.stderr);
+        assert!(line.contains(expect), "{name}: {line:?} lacks {expect:?}");
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
         .args(["models", "serve", "-m", "models:/wine-quality/Staging"])
-        .current_dir(&tmp)
+        .current_dir(tmp)
         .env_remove("MLFLOW_TRACKING_URI")
         .env_remove("MLFLOW_REGISTRY_URI")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = one_error_line("no store", &out.stderr);
     assert!(
-        stderr.contains("cannot resolve model URI `models:/wine-quality/Staging`: cannot read the tracking store sqlite:///mlflow.db: no database at"),
-        "{stderr}"
+        line.starts_with("mlflow-serve: error: cannot resolve model URI `models:/wine-quality/Staging`: cannot read the tracking store sqlite:///mlflow.db: no database at"),
+        "{line}"
     );
-    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The start-up failure as the README promises it: besides log records (one timestamped
+/// line each), stderr holds exactly one line, `mlflow-serve: error: …`, and no panic.
+fn one_error_line(name: &str, stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let is_log = |l: &str| {
+        l.len() > 20 && l.as_bytes()[..4].iter().all(u8::is_ascii_digit) && l.as_bytes()[4] == b'-'
+    };
+    let rest: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !is_log(l))
+        .collect();
+    assert!(!stderr.contains("panicked"), "{name}: panicked: {stderr}");
+    assert_eq!(rest.len(), 1, "{name}: not one error line: {stderr}");
+    assert!(
+        rest[0].starts_with("mlflow-serve: error: "),
+        "{name}: {stderr}"
+    );
+    rest[0].to_string()
+}
+
+/// Without HOME or XDG_CACHE_HOME the model cache is a private directory under the temp dir;
+/// when that cannot be used (here a file stands where it should be), start-up fails naming
+/// it, and no shared directory is used instead. When it can, it is made with mode 0700.
+#[test]
+fn the_model_cache_never_falls_back_to_a_shared_directory() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    let private = tmp.path().join(format!("mlflow-serve-{uid}"));
+    std::fs::write(&private, b"someone else's").unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+            .args(args)
+            .env_remove("HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("MLFLOW_SERVE_MODEL_CACHE")
+            .env("TMPDIR", tmp.path())
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let model = common::model_dir("wine_cols");
+    let model = model.to_str().unwrap();
+    for args in [
+        &["models", "serve", "-m", model, "-p", "0"][..],
+        &["models", "predict", "-m", model],
+        &["models", "generate-dockerfile", "-m", model, "-d"],
+    ] {
+        let mut args = args.to_vec();
+        let out_dir = tmp.path().join("context");
+        if args.last() == Some(&"-d") {
+            args.push(out_dir.to_str().unwrap());
+        }
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let line = one_error_line("cache", &out.stderr);
+        assert!(
+            line.contains(&format!("{} cannot be used (it is not a directory)", private.display())),
+            "{args:?}: {line}"
+        );
+        assert!(line.contains("--model-cache"), "{line}");
+    }
+    // The private directory usable: made 0700 and used.
+    std::fs::remove_file(&private).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+        .args(["models", "predict", "-m", model, "-q"])
+        .env_remove("HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("MLFLOW_SERVE_MODEL_CACHE")
+        .env("TMPDIR", tmp.path())
+        .stdin(std::fs::File::open(common::model_dir("wine_cols").join("serving_input_example.json")).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta = std::fs::metadata(&private).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+}
+
+/// The download limits and their env vars apply to the image commands too (once: built-in
+/// defaults whatever was set), and the refusal names the flag.
+#[test]
+fn image_commands_take_the_model_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = common::model_dir("wine_cols");
+    for (flag, env) in [(true, false), (false, true)] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mlflow-serve"));
+        cmd.args(["models", "generate-dockerfile", "-m"])
+            .arg(&model)
+            .arg("-d")
+            .arg(tmp.path().join("ctx"));
+        if flag {
+            cmd.args(["--max-model-files", "1"]);
+        }
+        if env {
+            cmd.env("MLFLOW_SERVE_MAX_MODEL_FILES", "1");
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains("--max-model-files"), "{stderr}");
+    }
 }

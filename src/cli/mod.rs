@@ -195,6 +195,89 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 mod tests {
     use super::*;
 
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        let Cli { command } = Cli::try_parse_from(argv).unwrap();
+        command.into_serve_args().unwrap()
+    }
+
+    #[test]
+    fn sagemaker_serve_defaults() {
+        let args = serve_args(&["mlflow-serve", "serve"]);
+        assert_eq!(args.model.uri(), SAGEMAKER_MODEL_DIR);
+        assert_eq!(args.host, "0.0.0.0");
+        // `-m` wins over the default
+        let args = serve_args(&["mlflow-serve", "serve", "-m", "models:/m/1", "-p", "9"]);
+        assert_eq!((args.model.uri(), args.port), ("models:/m/1", 9));
+    }
+
+    #[test]
+    fn zero_counts_are_refused_not_raised() {
+        for flag in [
+            "-t",
+            "-w",
+            "--max-queue",
+            "--max-batch-rows",
+            "--max-connections",
+            "--grpc-max-streams",
+            "--resolve-timeout",
+        ] {
+            let err = Cli::try_parse_from(["mlflow-serve", "models", "serve", "-m", "x", flag, "0"])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("must be 1 or more"), "{flag}: {err}");
+        }
+        let err = Cli::try_parse_from([
+            "mlflow-serve",
+            "models",
+            "serve",
+            "-m",
+            "x",
+            "--keep-alive-timeout",
+            "0",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("at least 0.1"), "{err}");
+    }
+
+    #[test]
+    fn every_model_command_takes_the_download_limits_and_mlflow_flags() {
+        let tail = [
+            "--max-model-bytes",
+            "5",
+            "--max-model-files",
+            "6",
+            "--env-manager",
+            "local",
+            "--install-mlflow",
+        ];
+        for head in [
+            &["mlflow-serve", "models", "serve", "-m", "x"][..],
+            &["mlflow-serve", "models", "predict", "-m", "x"][..],
+            &["mlflow-serve", "models", "build-docker", "-m", "x"][..],
+            &["mlflow-serve", "models", "generate-dockerfile", "-m", "x"][..],
+        ] {
+            let argv: Vec<&str> = head.iter().chain(tail.iter()).copied().collect();
+            let Cli { command } = Cli::try_parse_from(&argv).unwrap();
+            let Command::Models { command } = command else {
+                panic!("{argv:?}")
+            };
+            let (model, compat) = match &command {
+                ModelsCommand::Serve(a) => (&a.model, &a.compat),
+                ModelsCommand::Predict(a) => (&a.model, &a.compat),
+                ModelsCommand::BuildDocker(a) => (&a.image.model, &a.image.compat),
+                ModelsCommand::GenerateDockerfile(a) => (&a.image.model, &a.image.compat),
+            };
+            let limits = model.resolve_options().unwrap().download_limits;
+            assert_eq!((limits.max_bytes, limits.max_files), (5, 6), "{argv:?}");
+            assert_eq!(compat.given(), ["--env-manager", "--install-mlflow"], "{argv:?}");
+        }
+        // -m is required where a model must be served, optional for an image
+        assert!(Cli::try_parse_from(["mlflow-serve", "models", "serve"]).is_err());
+        assert!(Cli::try_parse_from(["mlflow-serve", "models", "predict"]).is_err());
+        assert!(Cli::try_parse_from(["mlflow-serve", "models", "generate-dockerfile"]).is_ok());
+    }
+
     #[test]
     fn durations_must_be_finite_and_not_negative() {
         for bad in ["inf", "-inf", "NaN", "nan", "-1", "1e400", "x", "", "2e9"] {

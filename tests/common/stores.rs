@@ -29,8 +29,9 @@ pub fn ref_bin(name: &str) -> PathBuf {
     python().parent().map(|d| d.join(name)).unwrap_or_default()
 }
 
-/// A fresh, empty directory under `tests/work/`.
-pub fn work_dir(tag: &str) -> PathBuf {
+/// A fresh, empty directory under `tests/work/`, removed with everything in it when the
+/// guard is dropped (a test that fails keeps nothing either: its output says what it saw).
+pub fn work_dir(tag: &str) -> WorkDir {
     static N: AtomicU32 = AtomicU32::new(0);
     let d = root().join("tests/work").join(format!(
         "{tag}-{}-{}",
@@ -39,7 +40,36 @@ pub fn work_dir(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create work dir");
-    d
+    WorkDir(d)
+}
+
+/// A test's work directory, removed on drop.
+#[derive(Debug)]
+pub struct WorkDir(PathBuf);
+
+impl std::ops::Deref for WorkDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for WorkDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for WorkDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A child process killed on drop.

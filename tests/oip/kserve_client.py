@@ -61,11 +61,19 @@ def flat_predictions(predictions, names):
     return [np.asarray(predictions, dtype=np.float64).reshape(-1)]
 
 
-def compare(what, response, want, failures):
+def compare(what, response, want, meta, failures):
+    """Every output the metadata announces, in the answer, equal to /invocations' values
+    (same count of outputs, same number of elements in each)."""
     names = [o.name for o in response.outputs]
-    for name, got, w in zip(names, [o.as_numpy() for o in response.outputs], flat_predictions(want, names)):
-        if not np.allclose(np.asarray(got, dtype=np.float64).reshape(-1), w, rtol=1e-6):
-            failures.append(f"{what}: {name}: {got.reshape(-1)[:4]} vs {w[:4]}")
+    expected = flat_predictions(want, names)
+    if len(names) != len(meta["outputs"]) or len(expected) != len(names):
+        failures.append(f"{what}: {len(names)} outputs {names}; the metadata announces "
+                        f"{len(meta['outputs'])}, /invocations gave {len(expected)}")
+        return
+    for name, got, w in zip(names, [o.as_numpy() for o in response.outputs], expected):
+        got = np.asarray(got, dtype=np.float64).reshape(-1)
+        if got.size == 0 or got.shape != w.shape or not np.allclose(got, w, rtol=1e-6):
+            failures.append(f"{what}: {name}: {got[:4]} ({got.size}) vs {w[:4]} ({w.size})")
 
 
 async def main():
@@ -91,7 +99,7 @@ async def main():
                                         model_name=name)
             if response.id != "ks-1" or response.model_name != name:
                 failures.append(f"REST: id/model {response.id} {response.model_name}")
-            compare(f"REST {'binary' if binary else 'JSON'}", response, want, failures)
+            compare(f"REST {'binary' if binary else 'JSON'}", response, want, meta, failures)
     finally:
         await rest.close()
     grpc = InferenceGRPCClient(f"127.0.0.1:{grpc_port}", retries=0)
@@ -107,7 +115,7 @@ async def main():
         response = await grpc.infer(InferRequest(model_name=name, infer_inputs=inputs, request_id="ks-2"))
         if response.id != "ks-2":
             failures.append(f"gRPC id {response.id}")
-        compare("gRPC", response, want, failures)
+        compare("gRPC", response, want, meta, failures)
     finally:
         await grpc.close()
     if failures:

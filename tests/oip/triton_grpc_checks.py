@@ -68,9 +68,18 @@ def main():
         t = req.inputs.add(name="input-0", datatype="FP32", shape=[1, 11])
         t.contents.fp32_contents.extend([0.5] * 11)
         resp = stub.ModelInfer(req)
-        want = client.infer(name, rows(1)).as_numpy(output)  # only to have a size
-        if resp.id != "typed" or len(resp.raw_output_contents) != 1 or len(resp.raw_output_contents[0]) != want.nbytes:
+        # the same data as raw bytes, through tritonclient: the two answers must be equal
+        same = grpcclient.InferInput("input-0", [1, 11], "FP32")
+        same.set_data_from_numpy(np.full((1, 11), 0.5, np.float32))
+        want = client.infer(name, [same]).as_numpy(output)
+        dtypes = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "INT32": np.int32}
+        if resp.id != "typed" or len(resp.raw_output_contents) != 1 or len(resp.outputs) != 1:
             failures.append(f"typed contents: {resp}")
+        else:
+            o = resp.outputs[0]
+            got = np.frombuffer(resp.raw_output_contents[0], dtype=dtypes[o.datatype]).reshape(list(o.shape))
+            if o.name != output or got.shape != want.shape or got.dtype != want.dtype or not np.array_equal(got, want):
+                failures.append(f"typed contents: {o.name} {got} vs raw contents' {want}")
         with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as r:
             text = r.read().decode()
         line = [l for l in text.splitlines()
