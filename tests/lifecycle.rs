@@ -255,7 +255,10 @@ fn sagemaker_serve_binds_every_interface_on_its_port() {
             let _ = child.wait();
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "neither failed nor served");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "neither failed nor served"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

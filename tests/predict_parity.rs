@@ -20,6 +20,13 @@ const FLOAT_TOLERANCE: [&str; 3] = ["torch_cnn", "torch_wine_cols", "torch_wine_
 
 /// Cases where `mlflow models predict` and mlflow-serve differ, and why (each is a case of
 /// issue 17's parity work; the serving goldens of the same inputs match).
+/// Cases whose offline message differs from MLflow's only in the printout of the data, and
+/// why: compared after it (`predict` added to the serving golden's mode).
+const OFFLINE_PRINTOUT: [(&str, &str); 1] = [(
+    "wine_cols/csv_long_row",
+    "offline, MLflow reads the file with a bare `pd.read_csv`, which makes the first field of a row longer than the header its index; mlflow-serve reads it as the scoring server does",
+)];
+
 const KNOWN: [(&str, &str); 3] = [
     ("torch_nosig_sum/inputs_strings", "offline, MLflow's array of strings has numpy dtype `str_` (`object_` when served); we name `object_`"),
     ("torch_nosig_sum/inputs_scalar", "offline, MLflow passes a JSON scalar to TorchScript as a 0-d int64 tensor (the model then fails in `sum(1)`); we refuse the scalar as an object array, as the scoring server does"),
@@ -171,7 +178,7 @@ fn check(model: &str, case: &Value, input: &[u8], mode: &str, dir: &Path) -> Res
 /// Predict cases compared, and error messages identical to what `mlflow models predict`
 /// prints, character for character: the figures the README reports. Raise them when they
 /// rise.
-const FIGURES: (usize, usize) = (0, 0);
+const FIGURES: (usize, usize) = (688, 306);
 
 #[test]
 fn predict_answers_like_mlflow_models_predict() {
@@ -196,7 +203,17 @@ fn predict_answers_like_mlflow_models_predict() {
             total += 1;
             let id = format!("{model}/{name}");
             match (
-                check(model, case, input, mode, work.path()),
+                check(
+                    model,
+                    case,
+                    input,
+                    &if OFFLINE_PRINTOUT.iter().any(|(k, _)| *k == id) {
+                        format!("{mode}+predict")
+                    } else {
+                        mode.clone()
+                    },
+                    work.path(),
+                ),
                 KNOWN.iter().any(|(k, _)| *k == id),
             ) {
                 (Err(e), false) => failures.push(format!("{id}: {e}")),

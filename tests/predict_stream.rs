@@ -785,9 +785,16 @@ fn remote_inputs_are_scored_like_local_files() {
         let out = cmd.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
-        assert!(stderr.contains("more than --max-input-bytes (100)"), "{stderr}");
+        assert!(
+            stderr.contains("more than --max-input-bytes (100)"),
+            "{stderr}"
+        );
         assert!(!stderr.contains("--max-model"), "{stderr}");
-        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0, "download removed");
+        assert_eq!(
+            std::fs::read_dir(&cache).unwrap().count(),
+            0,
+            "download removed"
+        );
     }
     let out = predict(&["-i", "s3://scores/batch/missing.csv", "-t", "csv", "-q"]);
     assert!(!out.status.success());

@@ -334,7 +334,10 @@ fn the_model_cache_never_falls_back_to_a_shared_directory() {
         assert!(!out.status.success(), "{args:?}");
         let line = one_error_line("cache", &out.stderr);
         assert!(
-            line.contains(&format!("{} cannot be used (it is not a directory)", private.display())),
+            line.contains(&format!(
+                "{} cannot be used (it is not a directory)",
+                private.display()
+            )),
             "{args:?}: {line}"
         );
         assert!(line.contains("--model-cache"), "{line}");
@@ -347,10 +350,17 @@ fn the_model_cache_never_falls_back_to_a_shared_directory() {
         .env_remove("XDG_CACHE_HOME")
         .env_remove("MLFLOW_SERVE_MODEL_CACHE")
         .env("TMPDIR", tmp.path())
-        .stdin(std::fs::File::open(common::model_dir("wine_cols").join("serving_input_example.json")).unwrap())
+        .stdin(
+            std::fs::File::open(common::model_dir("wine_cols").join("serving_input_example.json"))
+                .unwrap(),
+        )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta = std::fs::metadata(&private).unwrap();
     assert!(meta.is_dir());
     assert_eq!(meta.permissions().mode() & 0o777, 0o700);

@@ -221,9 +221,10 @@ mod tests {
             "--grpc-max-streams",
             "--resolve-timeout",
         ] {
-            let err = Cli::try_parse_from(["mlflow-serve", "models", "serve", "-m", "x", flag, "0"])
-                .unwrap_err()
-                .to_string();
+            let err =
+                Cli::try_parse_from(["mlflow-serve", "models", "serve", "-m", "x", flag, "0"])
+                    .unwrap_err()
+                    .to_string();
             assert!(err.contains("must be 1 or more"), "{flag}: {err}");
         }
         let err = Cli::try_parse_from([
@@ -270,7 +271,11 @@ mod tests {
             };
             let limits = model.resolve_options().unwrap().download_limits;
             assert_eq!((limits.max_bytes, limits.max_files), (5, 6), "{argv:?}");
-            assert_eq!(compat.given(), ["--env-manager", "--install-mlflow"], "{argv:?}");
+            assert_eq!(
+                compat.given(),
+                ["--env-manager", "--install-mlflow"],
+                "{argv:?}"
+            );
         }
         // -m is required where a model must be served, optional for an image
         assert!(Cli::try_parse_from(["mlflow-serve", "models", "serve"]).is_err());

@@ -91,6 +91,8 @@ pub fn to_frame(input: Input) -> Result<Frame, String> {
     Ok(match input {
         Input::Frame(f) => f,
         Input::Records(r) => records_to_frame(r),
+        // Only read for a named tensor signature (payload::json::tensor).
+        Input::DictRows(_) => return Err(format!("{CAST}a list of dicts of arrays")),
         Input::Array(a) => array_frame(&a).map_err(|e| format!("{CAST}{e}"))?,
         Input::Dict(items) => {
             if items.is_empty() {

@@ -80,6 +80,14 @@ pub fn enforce(
             Input::Dict(d) => Enforced::Dict(d),
             Input::Records(r) => Enforced::Frame(columns::records_to_frame(r)),
             Input::Other(c) => Enforced::Other(c),
+            // Only read for a named tensor signature (payload::json::tensor).
+            Input::DictRows(_) => {
+                return Err(EnforceError::Schema {
+                    data: shown.describe(),
+                    schema: String::new(),
+                    message: "a list of dicts of arrays needs a tensor signature".into(),
+                })
+            }
         },
         Some(s) => {
             let schema_err = |message: String| EnforceError::Schema {

@@ -46,6 +46,9 @@ pub fn check(a: &Array, spec: &TensorSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// MLflow's refusal of DataFrame values a tensor signature cannot take.
+const NOT_SCALAR_VALUES: &str = "Because the model signature requires tensor spec input, the input pandas dataframe values should be either scalar value, python list containing scalar values or numpy array containing scalar values, other types are not supported.";
+
 fn frame_column_to_tensor(
     col: &Column,
     nrows: usize,
@@ -58,8 +61,25 @@ fn frame_column_to_tensor(
             shape_repr(&spec.shape)
         ));
     }
-    let has_lists =
-        matches!(col, Column::Object(c) if c.iter().any(|x| matches!(x, Cell::List(_))));
+    // MLflow decides on the first row's value (`pd_series[0]`): a scalar, a list whose first
+    // item is a scalar, or nothing it takes (a nested list, a dict, None).
+    let first = match col {
+        Column::Object(c) => c.first(),
+        _ => None,
+    };
+    let has_lists = match first {
+        Some(Cell::List(items)) => {
+            if matches!(
+                items.first(),
+                Some(Cell::List(_) | Cell::Dict(_) | Cell::Null)
+            ) {
+                return Err(NOT_SCALAR_VALUES.into());
+            }
+            true
+        }
+        Some(Cell::Dict(_) | Cell::Null) => return Err(NOT_SCALAR_VALUES.into()),
+        _ => false,
+    };
     if !has_lists {
         if !(spec.shape == [-1] || spec.shape == [-1, 1]) {
             return Err(format!(
@@ -163,7 +183,7 @@ pub fn enforce(input: Input, specs: &[TensorSpec]) -> Result<Enforced, String> {
                 }
                 return Ok(Enforced::Dict(out));
             }
-            Input::Array(_) | Input::Other(Cell::List(_)) => {
+            Input::Array(_) | Input::Other(Cell::List(_)) | Input::DictRows(_) => {
                 return Err(missing_message(specs, &[]).unwrap_or_default());
             }
             other => {
@@ -226,7 +246,7 @@ fn input_type(i: &Input) -> &'static str {
         Input::Frame(_) => "<class 'pandas.DataFrame'>",
         Input::Array(_) => "<class 'numpy.ndarray'>",
         Input::Dict(_) => "<class 'dict'>",
-        Input::Records(_) => "<class 'list'>",
+        Input::Records(_) | Input::DictRows(_) => "<class 'list'>",
         Input::Other(c) => match c {
             Cell::List(_) => "<class 'list'>",
             Cell::Dict(_) => "<class 'dict'>",

@@ -310,7 +310,7 @@ fn typed_bool(values: &[Option<&str>], idx: usize) -> Result<Column, PayloadErro
         ))
     };
     let na = || fail(format!("Bool column has NA values in column {idx}"));
-    if tokens.iter().all(Option::is_none) {
+    if !tokens.is_empty() && tokens.iter().all(Option::is_none) {
         return Err(na());
     }
     let mut out = Vec::with_capacity(tokens.len());

@@ -462,6 +462,10 @@ pub enum Input {
     Dict(Vec<(String, Array)>),
     /// A list of records (`inputs: [{...}, ...]`), converted to a frame by enforcement.
     Records(Vec<Vec<(String, Cell)>>),
+    /// A list of dicts of arrays: `inputs: [{...}, ...]` for a named tensor signature, each
+    /// value converted as `np.array(value, dtype)` (MLflow's `_cast_schema_type`), which
+    /// enforcement then refuses as a list.
+    DictRows(Vec<Vec<(String, Array)>>),
     /// Any other value (empty list, scalar, LLM payload…).
     Other(Cell),
 }
@@ -564,7 +568,9 @@ impl Input {
             {
                 Preview::Text(self.describe())
             }
-            Input::Records(_) | Input::Other(_) => Preview::Text(self.describe()),
+            Input::Records(_) | Input::DictRows(_) | Input::Other(_) => {
+                Preview::Text(self.describe())
+            }
             other => Preview::Whole(other.clone()),
         }
     }
@@ -574,18 +580,27 @@ impl Input {
         match self {
             Input::Frame(f) => f.describe(),
             Input::Array(a) => a.numpy_str(),
-            Input::Dict(d) => format!(
-                "{{{}}}",
-                join_bounded(
-                    d.iter()
-                        .map(|(k, a)| format!("{}: {}", str_repr(k), a.numpy_repr())),
-                    ", "
-                )
+            Input::Dict(d) => dict_repr(d),
+            Input::DictRows(rows) => format!(
+                "[{}]",
+                join_bounded(rows.iter().map(|d| dict_repr(d)), ", ")
             ),
             Input::Records(r) => format!("[{} records]", r.len()),
             Input::Other(c) => c.py_repr(),
         }
     }
+}
+
+/// Python's repr of a dict of arrays: `{'name': array([...], dtype=float32), ...}`.
+fn dict_repr(d: &[(String, Array)]) -> String {
+    format!(
+        "{{{}}}",
+        join_bounded(
+            d.iter()
+                .map(|(k, a)| format!("{}: {}", str_repr(k), a.numpy_repr())),
+            ", "
+        )
+    )
 }
 
 #[cfg(test)]

@@ -325,9 +325,11 @@ fn check_pages(
         dictionaries.resize(dictionaries.len().max(rg.columns().len()), 0usize);
         for (leaf, c) in rg.columns().iter().enumerate() {
             let data = c.data_page_offset();
+            // A chunk of no rows has no data page: pyarrow writes data_page_offset 0 and its
+            // (empty) dictionary page where the chunk starts.
             let start = c
                 .dictionary_page_offset()
-                .filter(|o| *o > 0 && *o < data)
+                .filter(|o| *o > 0 && (*o < data || data == 0))
                 .unwrap_or(data);
             let (Ok(start), Ok(len)) =
                 (usize::try_from(start), usize::try_from(c.compressed_size()))

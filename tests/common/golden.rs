@@ -159,7 +159,10 @@ pub fn compare_message(compare: &str, expected: &str, actual: &str) -> Result<()
             (e, a) = (without_data(&e), without_data(&a));
         }
         if modes.contains(&"exception") {
-            let cut = |m: &str| m.find("Error: '").map_or(m.to_string(), |i| m[..i].to_string());
+            let cut = |m: &str| {
+                m.find("Error: '")
+                    .map_or(m.to_string(), |i| m[..i].to_string())
+            };
             (e, a) = (cut(&e), cut(&a));
         }
         if modes.contains(&"set") {
@@ -223,8 +226,14 @@ mod tests {
         assert!(!same_but_set_order(a, "Got {'data', 'extra'}.' "));
         // a list made from a set, items with quotes, commas and brackets inside
         let l = "extra inputs: [('b',), (\"it's, [x]\", 1)].";
-        assert!(same_but_set_order(l, "extra inputs: [(\"it's, [x]\", 1), ('b',)]."));
-        assert!(!same_but_set_order(l, "extra inputs: [(\"it's, [y]\", 1), ('b',)]."));
+        assert!(same_but_set_order(
+            l,
+            "extra inputs: [(\"it's, [x]\", 1), ('b',)]."
+        ));
+        assert!(!same_but_set_order(
+            l,
+            "extra inputs: [(\"it's, [y]\", 1), ('b',)]."
+        ));
     }
 
     #[test]

@@ -630,8 +630,8 @@ def typed_parquet(n):
     import pyarrow as pa
     import pyarrow.parquet as pq
     table = pa.table({"i32": pa.array([1] * n, pa.int32()), "i64": pa.array([10] * n, pa.int64()),
-                      "f32": pa.array([0.5] * n, pa.float32()), "f64": pa.array([0.1] * n),
-                      "flag": pa.array([True] * n)})
+                      "f32": pa.array([0.5] * n, pa.float32()), "f64": pa.array([0.1] * n, pa.float64()),
+                      "flag": pa.array([True] * n, pa.bool_())})
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()

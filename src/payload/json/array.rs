@@ -92,7 +92,13 @@ pub fn convert_scalar(cell: &Cell, dt: DType) -> Result<Scalar, String> {
                     if f.is_infinite() {
                         return Err("cannot convert float infinity to integer".into());
                     }
-                    return Ok(Scalar::I(f.trunc() as i128));
+                    // numpy goes through a Python int: the value truncated, then a C long
+                    // (refused past it), then the dtype's bounds (below), as MLflow answers.
+                    let t = f.trunc();
+                    if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&t) {
+                        return Err("Python int too large to convert to C long".into());
+                    }
+                    t as i128
                 }
                 Cell::Bool(b) => *b as i128,
                 Cell::Null => {
@@ -222,6 +228,21 @@ impl ArrayBuilder {
             },
             (Buf::Cells(v), _) => v.push(cell),
             _ => {}
+        }
+    }
+
+    /// Adds one parsed value at nesting `depth`: a list's items one level deeper (as
+    /// `np.array(value, dtype)` reads a nested list), anything else as a scalar.
+    pub fn cell(&mut self, depth: usize, cell: Cell) {
+        match cell {
+            Cell::List(items) => {
+                let n = items.len();
+                for item in items {
+                    self.cell(depth + 1, item);
+                }
+                self.see_list(depth, n);
+            }
+            other => self.scalar(depth, other),
         }
     }
 

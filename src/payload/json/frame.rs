@@ -125,6 +125,25 @@ impl ColBuf {
         }
     }
 
+    /// Pads to `n` rows with what pandas puts where a record lacks the key: NaN (a float),
+    /// not None. It matters for object columns: `bool(nan)` is True where `bool(None)` is
+    /// False, so a boolean column with a missing value reads True in MLflow.
+    pub(super) fn pad_missing(&mut self, n: usize) {
+        if self.len() >= n {
+            return;
+        }
+        match self {
+            ColBuf::Ints(_) | ColBuf::Floats(_) => self.pad(n),
+            ColBuf::Empty { nulls } => {
+                // missing (and earlier None) before any value: NaN, as a float column
+                let mut v = vec![f64::NAN; *nulls];
+                v.resize(n, f64::NAN);
+                *self = ColBuf::Floats(v);
+            }
+            ColBuf::Cells(v) => v.resize(n, Cell::Float(f64::NAN)),
+        }
+    }
+
     pub(super) fn finish(self) -> Column {
         match self {
             ColBuf::Ints(v) => Column::I64(v),
@@ -343,7 +362,7 @@ fn read_record_rows(
                         bufs.len() - 1
                     }
                 };
-                bufs[i].pad(nrows);
+                bufs[i].pad_missing(nrows);
                 if bufs[i].len() > nrows {
                     // duplicate key inside one record: last wins
                     let c = s.cell(2).map_err(internal)?;
@@ -414,7 +433,7 @@ pub(super) fn read_records(s: &mut Scanner<'_>, budget: CellBudget) -> Result<In
     let columns = cols
         .into_iter()
         .map(|(n, mut b)| {
-            b.pad(nrows);
+            b.pad_missing(nrows);
             (n, b.finish())
         })
         .collect();

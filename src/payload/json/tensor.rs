@@ -224,6 +224,26 @@ fn read_input_records(
     }
     budget.check(rows.len(), names.len())?;
     drop(names);
+    if let Some(InputSchema::Tensors(specs)) = schema {
+        if specs.first().is_some_and(|t| t.name.is_some())
+            && rows.iter().all(|r| matches!(r, Cell::Dict(_)))
+        {
+            // `_cast_schema_type`: each value becomes `np.array(value, dtype)` of its name's
+            // spec (no dtype for a name the signature lacks); the list stays a list.
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let Cell::Dict(kv) = row else { continue };
+                let mut arrays = Vec::with_capacity(kv.len());
+                for (k, v) in kv {
+                    let mut b = ArrayBuilder::new(spec_dtype(schema, Some(&k)));
+                    b.cell(0, v);
+                    arrays.push((k, finish_array(b)?));
+                }
+                out.push(arrays);
+            }
+            return Ok(Input::DictRows(out));
+        }
+    }
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let Cell::Dict(kv) = row else {
