@@ -1,4 +1,7 @@
-//! The `mlflow-serve` binary: parse the CLI, load the model, serve (or build its image).
+//! The `mlflow-serve` binary: parse the command line (`cli`), then run the command: serve
+//! a model (`models serve`, SageMaker's `serve`), score a file (`models predict`), or write
+//! or build its container image (`models generate-dockerfile`, `models build-docker`).
+//! Start-up errors are one `mlflow-serve: error: …` line and exit 1; `anyhow` lives here only.
 #![forbid(unsafe_code)]
 
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -578,17 +578,19 @@ fn probes_answer_while_large_bodies_are_parsed() {
     assert!(worst < Duration::from_secs(1), "{worst:?}");
 }
 
-/// A copy of a fixture model in a fresh temporary directory.
-fn copy_model(name: &str, tag: &str) -> PathBuf {
-    let base = std::env::temp_dir().join(format!("ms-abuse-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let dir = base.join("model");
+/// A copy of a fixture model in a fresh temporary directory (removed with the guard).
+fn copy_model(name: &str, tag: &str) -> (tempfile::TempDir, PathBuf) {
+    let base = tempfile::Builder::new()
+        .prefix(&format!("ms-abuse-{tag}-"))
+        .tempdir()
+        .unwrap();
+    let dir = base.path().join("model");
     std::fs::create_dir_all(&dir).unwrap();
     for e in std::fs::read_dir(model_dir(name)).unwrap() {
         let e = e.unwrap();
         std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
     }
-    dir
+    (base, dir)
 }
 
 /// Starts the binary on `model` with a secret in its environment and returns its exit
@@ -609,7 +611,7 @@ fn start_and_fail(model: &Path) -> (i32, String) {
 
 #[test]
 fn a_model_whose_serving_example_points_outside_leaks_nothing() {
-    let dir = copy_model("wine_cols", "environ");
+    let (_tmp, dir) = copy_model("wine_cols", "environ");
     let mlmodel = std::fs::read_to_string(dir.join("MLmodel")).unwrap();
     std::fs::write(
         dir.join("MLmodel"),
@@ -624,7 +626,7 @@ fn a_model_whose_serving_example_points_outside_leaks_nothing() {
     assert!(log.contains("outside the model directory"), "{log}");
     assert!(!log.contains("s3cr3t"), "the environment leaked: {log}");
     // The same through a symlink inside the model directory.
-    let dir = copy_model("wine_cols", "environ-link");
+    let (_tmp_link, dir) = copy_model("wine_cols", "environ-link");
     std::fs::remove_file(dir.join("serving_input_example.json")).unwrap();
     std::os::unix::fs::symlink("/proc/self/environ", dir.join("serving_input_example.json"))
         .unwrap();
@@ -636,7 +638,7 @@ fn a_model_whose_serving_example_points_outside_leaks_nothing() {
 
 #[test]
 fn onnx_external_data_outside_the_model_directory_is_refused() {
-    let dir = copy_model("wine_mlp_external", "extdata");
+    let (_tmp, dir) = copy_model("wine_mlp_external", "extdata");
     let data = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

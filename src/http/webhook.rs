@@ -1,7 +1,9 @@
 //! `POST /mlflow/webhook`: MLflow's registry webhooks, for `--follow` with
-//! `--webhook-secret` (404 otherwise, as any unknown route). The delivery is verified and
-//! turned into a hint by `follow::webhook`; refusals are mapped to statuses in
-//! `http::response` with the other errors.
+//! `--webhook-secret`. Another method answers 405 with `Allow: POST` whether webhooks are on
+//! or not; a POST answers 404 when they are off, as an unknown route. What the headers alone
+//! refuse is refused before the body is read (within `--webhook-max-body-bytes`); the rest
+//! is verified and turned into a hint by `follow::webhook`. Refusals are mapped to statuses
+//! in `http::response` with the other errors.
 
 use bytes::Bytes;
 use http_body_util::Full;

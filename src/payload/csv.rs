@@ -493,6 +493,10 @@ fn unterminated_quote_row(b: &[u8]) -> Option<usize> {
 /// pandas' own inference (the C parser's): int64 (uint64 beyond it, else text), float64,
 /// bool (its true/false words, any case), else str.
 fn infer(values: &[Option<&str>]) -> Column {
+    if values.is_empty() {
+        // a header-only file: pandas' empty columns are `object`
+        return Column::Object(Vec::new());
+    }
     if values.iter().all(Option::is_none) {
         return Column::F64(vec![f64::NAN; values.len()]);
     }

@@ -9,7 +9,9 @@ Each model is asked: over HTTP with JSON tensors, with binary tensors (inputs an
 with one requested output only, and (given GRPC_PORT) over gRPC; the answers must equal
 `/invocations`'s, values and shapes, the way MLServer encodes them (DataFrames one output per
 column of shape [n, 1], dicts one output per key, one array as `output-1`). Then errors: a
-missing input, an unknown output, another model's name. Exits 1 with the differences.
+missing input, an unknown output, another model's name. Exits 1 with the differences. The
+last line says what was checked: `RESULT: compared` (answers compared) or `RESULT: refused`
+(the sample data is refused by `/invocations`, and V2 must refuse it alike).
 """
 import base64
 import json
@@ -206,6 +208,7 @@ def main():
             print(f"{name}:\n  " + "\n  ".join(failures))
             sys.exit(1)
         print(f"{name}: V2 refuses as /invocations does: {refused[0]} {refused[1][:80]}")
+        print("RESULT: refused")
         return
     names = []
     for binary in (True, False):
@@ -279,6 +282,7 @@ def main():
         print(f"{name}:\n  " + "\n  ".join(failures))
         sys.exit(1)
     print(f"{name}: V2 infer equals /invocations ({kind}, {len(ins)} inputs)")
+    print("RESULT: compared")
 
 
 if __name__ == "__main__":
