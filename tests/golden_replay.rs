@@ -196,7 +196,7 @@ fn check_case(server: &common::Server, model: &str, case: &Value) -> Result<(), 
 
 /// Golden cases replayed, and error messages identical to MLflow's character for
 /// character: the figures the README reports. Raise them when they rise.
-const FIGURES: (usize, usize) = (744, 304);
+const FIGURES: (usize, usize) = (748, 308);
 
 #[test]
 fn every_golden_matches_mlflow() {

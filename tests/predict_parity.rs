@@ -178,7 +178,7 @@ fn check(model: &str, case: &Value, input: &[u8], mode: &str, dir: &Path) -> Res
 /// Predict cases compared, and error messages identical to what `mlflow models predict`
 /// prints, character for character: the figures the README reports. Raise them when they
 /// rise.
-const FIGURES: (usize, usize) = (704, 317);
+const FIGURES: (usize, usize) = (708, 321);
 
 #[test]
 fn predict_answers_like_mlflow_models_predict() {
