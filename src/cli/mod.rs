@@ -220,6 +220,7 @@ mod tests {
             "--max-connections",
             "--grpc-max-streams",
             "--resolve-timeout",
+            "--webhook-replay-capacity",
         ] {
             let err =
                 Cli::try_parse_from(["mlflow-serve", "models", "serve", "-m", "x", flag, "0"])

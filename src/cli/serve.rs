@@ -250,7 +250,8 @@ pub struct ServeArgs {
     #[arg(
         long = "webhook-replay-capacity",
         env = "MLFLOW_SERVE_WEBHOOK_REPLAY_CAPACITY",
-        default_value_t = 10_000
+        default_value_t = 10_000,
+        value_parser = at_least_one::<usize>
     )]
     pub webhook_replay_capacity: usize,
     /// Log format on stderr: `text` or `json` (one object per line). `RUST_LOG` filters.
