@@ -176,3 +176,62 @@ fn metrics_port_and_json_logs() {
         assert!(v["level"].is_string() && v["message"].is_string(), "{l}");
     }
 }
+
+/// `--max-connections` is one limit for the process: of four connections, three on the main
+/// port and one on `--metrics-port`, at `--max-connections 3` three are served and one waits
+/// (each listener once had its own limit, so all four were served), until a served one
+/// closes.
+#[test]
+fn one_connection_limit_for_every_listener() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let mport = common::free_port();
+    let server = common::Server::start(
+        &common::model_dir("wine_cols"),
+        &[
+            "--max-connections",
+            "3",
+            "--probe-connections",
+            "0",
+            "--metrics-port",
+            &mport.to_string(),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let ports = [server.port, server.port, server.port, mport];
+    let mut conns: Vec<std::net::TcpStream> = ports
+        .iter()
+        .map(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).unwrap())
+        .collect();
+    let ping = |c: &mut std::net::TcpStream, wait: Duration| -> bool {
+        c.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 256];
+        matches!(c.read(&mut buf), Ok(n) if buf[..n].starts_with(b"HTTP/1.1 200"))
+    };
+    for c in &mut conns {
+        c.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+    }
+    let answered: Vec<bool> = conns
+        .iter_mut()
+        .map(|c| ping(c, Duration::from_millis(1500)))
+        .collect();
+    assert_eq!(
+        answered.iter().filter(|a| **a).count(),
+        3,
+        "connections served at once over both listeners: {answered:?}"
+    );
+    // A served one closes: the waiting one is served.
+    let served = answered.iter().position(|a| *a).unwrap();
+    let waiting = answered.iter().position(|a| !*a).unwrap();
+    drop(conns.remove(served));
+    let waiting = if waiting > served {
+        waiting - 1
+    } else {
+        waiting
+    };
+    assert!(
+        ping(&mut conns[waiting], Duration::from_secs(10)),
+        "the waiting connection was not served once a slot freed"
+    );
+}
