@@ -235,3 +235,34 @@ fn one_connection_limit_for_every_listener() {
         "the waiting connection was not served once a slot freed"
     );
 }
+
+/// A listener waiting for its next connection holds no slot: with one slot for the process
+/// and three listeners, each answers in turn (a slot taken before `accept` would leave the
+/// main port waiting behind idle gRPC and metrics listeners).
+#[test]
+fn idle_listeners_hold_no_connection_slot() {
+    let (mport, gport) = (common::free_port(), common::free_port());
+    let server = common::Server::start(
+        &common::model_dir("wine_cols"),
+        &[
+            "--max-connections",
+            "1",
+            "--probe-connections",
+            "0",
+            "--metrics-port",
+            &mport.to_string(),
+            "--grpc-port",
+            &gport.to_string(),
+        ],
+    );
+    for port in [server.port, mport, server.port, mport] {
+        let started = std::time::Instant::now();
+        let r = common::http(port, "GET", "/ping", &[("Connection", "close")], b"").unwrap();
+        assert_eq!(r.status, 200, "port {port}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "port {port}: {:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! Admission before work: what the server agrees to hold at once. Connections are limited
-//! by a semaphore taken before `accept` (more wait in the kernel's queue), with a small
-//! reserve beyond it that serves health probes only, so that idle connections holding every
-//! slot cannot make a liveness probe fail; request bodies
+//! by one semaphore for the whole process, taken right after `accept` (each listener holds
+//! at most one accepted connection waiting for a slot; more wait in the kernel's queue),
+//! with a small reserve beyond it that serves health probes only, so that idle connections
+//! holding every slot cannot make a liveness probe fail; request bodies
 //! count against one global byte budget from their first byte to their answer, and a body
 //! that would pass it is refused at once (503 + `Retry-After`) instead of being buffered.
 
@@ -16,17 +17,22 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ServeError;
 
-/// Waits for a connection slot, then for a connection.
+/// Waits for a connection, then for a connection slot for it. Accepting first means a slot
+/// is only ever held by a connection: the listeners of one process share one set of slots
+/// (`--max-connections` for the process), and a listener waiting for its next connection
+/// holds none, so an idle listener cannot starve the others. While every slot is taken, each
+/// listener holds at most the one connection it accepted; the rest wait in the kernel's
+/// queue.
 pub async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
 ) -> std::io::Result<(TcpStream, OwnedSemaphorePermit)> {
+    let (stream, _) = listener.accept().await?;
     let permit = slots
         .clone()
         .acquire_owned()
         .await
         .map_err(|_| std::io::Error::other("connection slots closed"))?;
-    let (stream, _) = listener.accept().await?;
     Ok((stream, permit))
 }
 
@@ -48,14 +54,15 @@ impl Slot {
     }
 }
 
-/// Waits for a connection slot (an ordinary one first, else one of the probe reserve), then
-/// for a connection.
+/// Waits for a connection, then for a slot for it (as [`accept`]): an ordinary one, else
+/// one of the probe reserve, whichever frees first (an ordinary one when both are free).
 pub async fn accept_slot(
     listener: &TcpListener,
     regular: &Arc<Semaphore>,
     probes: &Arc<Semaphore>,
 ) -> std::io::Result<(TcpStream, Slot)> {
     let closed = |_| std::io::Error::other("connection slots closed");
+    let (stream, _) = listener.accept().await?;
     let slot = match regular.clone().try_acquire_owned() {
         Ok(p) => Slot::Regular(p),
         Err(_) => tokio::select! {
@@ -63,18 +70,6 @@ pub async fn accept_slot(
             p = regular.clone().acquire_owned() => Slot::Regular(p.map_err(closed)?),
             p = probes.clone().acquire_owned() => Slot::Probe(p.map_err(closed)?),
         },
-    };
-    let (stream, _) = listener.accept().await?;
-    // A probe slot taken while waiting becomes an ordinary one if one freed up meanwhile.
-    let slot = match slot {
-        Slot::Probe(p) => match regular.clone().try_acquire_owned() {
-            Ok(r) => {
-                drop(p);
-                Slot::Regular(r)
-            }
-            Err(_) => Slot::Probe(p),
-        },
-        regular => regular,
     };
     Ok((stream, slot))
 }
