@@ -390,3 +390,41 @@ fn image_commands_take_the_model_limits() {
         assert!(stderr.contains("--max-model-files"), "{stderr}");
     }
 }
+
+/// MLflow's flags that mean nothing here are accepted by every command that takes `-m` and
+/// named once in the log (their values never: they may hold secrets).
+#[test]
+fn ignored_mlflow_flags_are_named_once_in_the_log() {
+    let model = common::model_dir("wine_cols");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
+        .args(["models", "predict", "-m"])
+        .arg(&model)
+        .args([
+            "-q",
+            "--env-manager",
+            "virtualenv",
+            "--install-mlflow",
+            "--env",
+            "TOKEN=s3cr3t",
+        ])
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdin(std::fs::File::open(model.join("serving_input_example.json")).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for flag in ["--env-manager", "--install-mlflow", "--env"] {
+        let named = stderr
+            .lines()
+            .filter(|l| {
+                l.contains("accepted and ignored") && l.ends_with(&format!("flag=\"{flag}\""))
+            })
+            .count();
+        assert_eq!(named, 1, "{flag}: {stderr}");
+    }
+    assert!(
+        !stderr.contains("s3cr3t"),
+        "a value reached the log: {stderr}"
+    );
+}
