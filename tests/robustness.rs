@@ -306,7 +306,7 @@ fn the_model_cache_never_falls_back_to_a_shared_directory() {
     let uid = std::fs::metadata("/proc/self").unwrap().uid();
     let private = tmp.path().join(format!("mlflow-serve-{uid}"));
     std::fs::write(&private, b"someone else's").unwrap();
-    let run = |args: &[&str]| {
+    let run = |args: &[&str], stdin: std::process::Stdio| {
         std::process::Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
             .args(args)
             .env_remove("HOME")
@@ -314,7 +314,7 @@ fn the_model_cache_never_falls_back_to_a_shared_directory() {
             .env_remove("MLFLOW_SERVE_MODEL_CACHE")
             .env("TMPDIR", tmp.path())
             .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
+            .stdin(stdin)
             .output()
             .unwrap()
     };
@@ -330,7 +330,7 @@ fn the_model_cache_never_falls_back_to_a_shared_directory() {
         if args.last() == Some(&"-d") {
             args.push(out_dir.to_str().unwrap());
         }
-        let out = run(&args);
+        let out = run(&args, std::process::Stdio::null());
         assert!(!out.status.success(), "{args:?}");
         let line = one_error_line("cache", &out.stderr);
         assert!(
@@ -344,18 +344,12 @@ fn the_model_cache_never_falls_back_to_a_shared_directory() {
     }
     // The private directory usable: made 0700 and used.
     std::fs::remove_file(&private).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlflow-serve"))
-        .args(["models", "predict", "-m", model, "-q"])
-        .env_remove("HOME")
-        .env_remove("XDG_CACHE_HOME")
-        .env_remove("MLFLOW_SERVE_MODEL_CACHE")
-        .env("TMPDIR", tmp.path())
-        .stdin(
-            std::fs::File::open(common::model_dir("wine_cols").join("serving_input_example.json"))
-                .unwrap(),
-        )
-        .output()
-        .unwrap();
+    let example =
+        std::fs::File::open(common::model_dir("wine_cols").join("serving_input_example.json"));
+    let out = run(
+        &["models", "predict", "-m", model, "-q"],
+        example.unwrap().into(),
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::invocations;
 use super::response::respond;
 use crate::error::ServeError;
-use crate::server::Shared as State;
+use crate::server::Shared;
 
 /// A V1 path, parsed.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,7 +65,7 @@ fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
 
 /// Answers a V1 request, or gives it back when the path is not a V1 route.
 pub(super) async fn answer(
-    state: &State,
+    state: &Shared,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
     let Some(route) = parse(req.uri().path()) else {

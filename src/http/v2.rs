@@ -21,7 +21,7 @@ use crate::oip::infer::{InferError, Outputs};
 use crate::oip::metadata::{model_metadata, server_metadata};
 use crate::oip::rest::{parse_request, write_response, AnswerHead, HEADER_LENGTH};
 use crate::served::ServedVersion;
-use crate::server::{Scored, Shared as State};
+use crate::server::{Scored, Shared};
 
 /// A V2 path, parsed: names and versions as they appear in the path (`&str`, undecoded,
 /// enough for the metrics label) or percent-decoded (`String`, for routing).
@@ -143,7 +143,7 @@ fn ok(body: serde_json::Value) -> Response<Full<Bytes>> {
 
 /// Answers a V2 request, or gives it back when the path is not a V2 route.
 pub(super) async fn answer(
-    state: &State,
+    state: &Shared,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
     let Some(route) = parse(req.uri().path()) else {
@@ -214,7 +214,7 @@ pub(super) async fn answer(
 /// MLflow's enforcement and the shared queue, and answers with the outputs asked for.
 /// The request runs on `version`, the one its path addressed.
 async fn infer(
-    state: &State,
+    state: &Shared,
     version: Arc<ServedVersion>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ServeError> {

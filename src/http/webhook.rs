@@ -16,13 +16,13 @@ use crate::error::ServeError;
 use crate::follow::webhook::{
     Delivery, Outcome, DELIVERY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
-use crate::server::{admission, Shared as State};
+use crate::server::{admission, Shared};
 
 /// The route.
 pub(super) const PATH: &str = "/mlflow/webhook";
 
 /// Answers a delivery.
-pub(super) async fn answer(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub(super) async fn answer(state: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::POST {
         let mut r = detail(
             StatusCode::METHOD_NOT_ALLOWED,
