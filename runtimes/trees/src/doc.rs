@@ -226,7 +226,8 @@ impl Json<'_> {
             self.i += 1;
         }
         // Only ASCII bytes were taken.
-        let text = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| bad(start, "bad number"))?;
+        let text =
+            std::str::from_utf8(&self.b[start..self.i]).map_err(|_| bad(start, "bad number"))?;
         if !float {
             if let Ok(i) = text.parse::<i64>() {
                 return Ok(Value::Int(i));
@@ -250,7 +251,10 @@ impl Json<'_> {
                     return String::from_utf8(out).map_err(|_| bad(start, "string is not UTF-8"));
                 }
                 Some(b'\\') => {
-                    let esc = *self.b.get(self.i + 1).ok_or_else(|| bad(self.i, "bad escape"))?;
+                    let esc = *self
+                        .b
+                        .get(self.i + 1)
+                        .ok_or_else(|| bad(self.i, "bad escape"))?;
                     self.i += 2;
                     match esc {
                         b'"' => out.push(b'"'),
@@ -417,7 +421,12 @@ impl Ubj<'_> {
                 let need = n
                     .checked_mul(width)
                     .filter(|need| *need <= self.b.len() - self.i)
-                    .ok_or_else(|| bad(self.i, format_args!("array of {n} elements declared, fewer bytes left")))?;
+                    .ok_or_else(|| {
+                        bad(
+                            self.i,
+                            format_args!("array of {n} elements declared, fewer bytes left"),
+                        )
+                    })?;
                 let _ = need;
                 match t {
                     b'd' => {
@@ -446,7 +455,10 @@ impl Ubj<'_> {
             }
             (None, Some(n)) => {
                 if n > self.b.len() - self.i {
-                    return Err(bad(self.i, format_args!("array of {n} elements declared, fewer bytes left")));
+                    return Err(bad(
+                        self.i,
+                        format_args!("array of {n} elements declared, fewer bytes left"),
+                    ));
                 }
                 let mut v = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -474,7 +486,10 @@ impl Ubj<'_> {
         match count {
             Some(n) => {
                 if n > self.b.len() - self.i {
-                    return Err(bad(self.i, format_args!("object of {n} members declared, fewer bytes left")));
+                    return Err(bad(
+                        self.i,
+                        format_args!("object of {n} members declared, fewer bytes left"),
+                    ));
                 }
                 for _ in 0..n {
                     let k = self.string()?;

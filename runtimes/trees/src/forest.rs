@@ -8,7 +8,9 @@
 //! sum in, which exactness needs).
 
 /// The float type a forest computes in.
-pub trait Real: Copy + PartialOrd + std::ops::AddAssign + std::ops::Mul<Output = Self> + Send + Sync + 'static {
+pub trait Real:
+    Copy + PartialOrd + std::ops::AddAssign + std::ops::Mul<Output = Self> + Send + Sync + 'static
+{
     /// Zero.
     const ZERO: Self;
     /// From a float64 feature value (XGBoost rounds to float32 here, as its DMatrix does).
@@ -143,7 +145,7 @@ impl<T: Real> Tree<T> {
                         let v = x.to_f64();
                         // XGBoost's `Decision`: an invalid category (negative, or too large to be
                         // an index) goes left; a valid one goes right when it is in the set.
-                        !(v >= 0.0 && v < 16_777_216.0 && self.in_set(n.cat, v as u32))
+                        !((0.0..16_777_216.0).contains(&v) && self.in_set(n.cat, v as u32))
                     } else {
                         x < n.value
                     }

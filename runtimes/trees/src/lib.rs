@@ -24,7 +24,9 @@ pub mod xgboost;
 
 use std::sync::Arc;
 
-use runtime_api::{DType, IoKind, IoSpec, OutputValue, Param, Runtime, RuntimeError, Tensor, TensorData};
+use runtime_api::{
+    DType, IoKind, IoSpec, OutputValue, Param, Runtime, RuntimeError, Tensor, TensorData,
+};
 
 use forest::Forest;
 
@@ -222,24 +224,37 @@ impl Model {
 
     fn tree_range(&self, rounds: Rounds) -> std::ops::Range<usize> {
         let total = self.rounds();
-        let end = if rounds.end == 0 { total } else { rounds.end.min(total) };
+        let end = if rounds.end == 0 {
+            total
+        } else {
+            rounds.end.min(total)
+        };
         let begin = rounds.begin.min(end);
         begin * self.layer_trees..end * self.layer_trees
     }
 
     /// Predicts `rows` rows of `x` (row-major float64, `rows × n_features`).
-    pub fn predict(&self, x: &[f64], rows: usize, answer: Answer, opts: CallOptions) -> Result<Tensor, RuntimeError> {
+    pub fn predict(
+        &self,
+        x: &[f64],
+        rows: usize,
+        answer: Answer,
+        opts: CallOptions,
+    ) -> Result<Tensor, RuntimeError> {
         if x.len() != rows * self.n_features {
             return Err(RuntimeError::Input(format!(
                 "the model expects {} features per row, the input has {}",
                 self.n_features,
-                if rows == 0 { 0 } else { x.len() / rows }
+                x.len().checked_div(rows).unwrap_or(0)
             )));
         }
         let default_rounds = match answer {
             Answer::Booster => Rounds::default(),
             Answer::Values | Answer::Labels => match self.best_iteration {
-                Some(b) => Rounds { begin: 0, end: b + 1 },
+                Some(b) => Rounds {
+                    begin: 0,
+                    end: b + 1,
+                },
                 None => Rounds::default(),
             },
         };
@@ -252,28 +267,33 @@ impl Model {
         let ng = self.n_groups;
         match &self.boosted {
             Booster::Xgb(f) => {
-                let xf: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+                let xf = xgb_features(x, answer)?;
                 if opts.pred_leaf {
                     let n = range.len();
                     let leaves = f.leaves(&xf, rows, range);
                     let data = TensorData::F32(leaves.into_iter().map(|l| l as f32).collect());
                     return tensor(vec![rows, n], data);
                 }
-                let mut out: Vec<f32> = (0..rows).flat_map(|_| self.base_margin.iter().copied()).collect();
+                let mut out: Vec<f32> = (0..rows)
+                    .flat_map(|_| self.base_margin.iter().copied())
+                    .collect();
                 f.add_margins(&xf, rows, range, &mut out);
                 self.finish32(out, rows, answer, opts)
             }
             Booster::XgbLinear { weights } => {
                 if opts.pred_leaf {
-                    return Err(RuntimeError::Run("gblinear has no leaves".into()));
+                    return Err(RuntimeError::Run(
+                        "gblinear does not support prediction of leaf index".into(),
+                    ));
                 }
                 let nf = self.n_features;
+                let xf = xgb_features(x, answer)?;
                 let mut out = Vec::with_capacity(rows * ng);
                 for r in 0..rows {
                     for g in 0..ng {
                         let mut psum = weights[nf * ng + g] + self.base_margin[g];
                         for j in 0..nf {
-                            let v = x[r * nf + j] as f32;
+                            let v = xf[r * nf + j];
                             if !v.is_nan() {
                                 psum += v * weights[j * ng + g];
                             }
@@ -287,7 +307,10 @@ impl Model {
                 if opts.pred_leaf {
                     let n = range.len();
                     let leaves = f.leaves(x, rows, range);
-                    return tensor(vec![rows, n], TensorData::I32(leaves.into_iter().map(|l| l as i32).collect()));
+                    return tensor(
+                        vec![rows, n],
+                        TensorData::I32(leaves.into_iter().map(|l| l as i32).collect()),
+                    );
                 }
                 let used = range.len() / self.layer_trees.max(1);
                 let mut out = vec![0f64; rows * ng];
@@ -302,7 +325,13 @@ impl Model {
         }
     }
 
-    fn finish32(&self, mut out: Vec<f32>, rows: usize, answer: Answer, opts: CallOptions) -> Result<Tensor, RuntimeError> {
+    fn finish32(
+        &self,
+        mut out: Vec<f32>,
+        rows: usize,
+        answer: Answer,
+        opts: CallOptions,
+    ) -> Result<Tensor, RuntimeError> {
         let ng = self.n_groups;
         let shape = |cols: usize| {
             if cols == 1 && !opts.strict_shape {
@@ -317,12 +346,20 @@ impl Model {
         match self.transform {
             Objective::Sigmoid32 => out.iter_mut().for_each(|v| *v = sigmoid32(*v)),
             Objective::Exp32 => out.iter_mut().for_each(|v| *v = v.exp()),
-            Objective::Hinge => out.iter_mut().for_each(|v| *v = if *v > 0.0 { 1.0 } else { 0.0 }),
+            Objective::Hinge => out
+                .iter_mut()
+                .for_each(|v| *v = if *v > 0.0 { 1.0 } else { 0.0 }),
             Objective::Softmax32 => out.chunks_mut(ng).for_each(softmax32),
             Objective::ArgMax => {
-                let idx: Vec<f32> = out.chunks(ng).map(|c| argmax(c.iter().copied()) as f32).collect();
+                let idx: Vec<f32> = out
+                    .chunks(ng)
+                    .map(|c| argmax(c.iter().copied()) as f32)
+                    .collect();
                 if answer == Answer::Labels {
-                    return tensor(vec![rows], TensorData::I32(idx.iter().map(|i| *i as i32).collect()));
+                    return tensor(
+                        vec![rows],
+                        TensorData::I32(idx.iter().map(|i| *i as i32).collect()),
+                    );
                 }
                 return tensor(shape(1), TensorData::F32(idx));
             }
@@ -331,7 +368,9 @@ impl Model {
         if answer == Answer::Labels {
             // XGBClassifier.predict: argmax of the probabilities, or `p > 0.5` for one column.
             let idx: Vec<i64> = if ng > 1 {
-                out.chunks(ng).map(|c| argmax(c.iter().copied()) as i64).collect()
+                out.chunks(ng)
+                    .map(|c| argmax(c.iter().copied()) as i64)
+                    .collect()
             } else {
                 out.iter().map(|p| (*p > 0.5) as i64).collect()
             };
@@ -340,15 +379,25 @@ impl Model {
         tensor(shape(ng), TensorData::F32(out))
     }
 
-    fn finish64(&self, mut out: Vec<f64>, rows: usize, answer: Answer, opts: CallOptions) -> Result<Tensor, RuntimeError> {
+    fn finish64(
+        &self,
+        mut out: Vec<f64>,
+        rows: usize,
+        answer: Answer,
+        opts: CallOptions,
+    ) -> Result<Tensor, RuntimeError> {
         let ng = self.n_groups;
         let shape = if ng == 1 { vec![rows] } else { vec![rows, ng] };
         if opts.output_margin {
             return tensor(shape, TensorData::F64(out));
         }
         match self.transform {
-            Objective::Sigmoid64(s) => out.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-s * *v).exp())),
-            Objective::OvaSigmoid64(s) => out.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-s * *v).exp())),
+            Objective::Sigmoid64(s) => out
+                .iter_mut()
+                .for_each(|v| *v = 1.0 / (1.0 + (-s * *v).exp())),
+            Objective::OvaSigmoid64(s) => out
+                .iter_mut()
+                .for_each(|v| *v = 1.0 / (1.0 + (-s * *v).exp())),
             Objective::Exp64 => out.iter_mut().for_each(|v| *v = v.exp()),
             Objective::Log1pExp => out.iter_mut().for_each(|v| *v = v.exp().ln_1p()),
             Objective::SignSquare => out.iter_mut().for_each(|v| *v = v.signum() * *v * *v),
@@ -367,7 +416,9 @@ impl Model {
                 out.iter().map(|p| (*p > 1.0 - *p) as usize).collect()
             };
             if idx.iter().any(|i| *i >= classes.len()) {
-                return Err(RuntimeError::Run("a class index beyond the classifier's labels".into()));
+                return Err(RuntimeError::Run(
+                    "a class index beyond the classifier's labels".into(),
+                ));
             }
             return tensor(vec![rows], classes.pick(&idx));
         }
@@ -444,6 +495,66 @@ fn argmax<T: PartialOrd + Copy, I: Iterator<Item = T>>(it: I) -> usize {
     best.map(|(i, _)| i).unwrap_or(0)
 }
 
+/// Features as XGBoost reads them: float32. A `Booster` predicts through a DMatrix, which
+/// refuses infinities (and values beyond float32) as XGBoost's `data.cc` check does; the
+/// scikit-learn estimators predict in place, which takes them.
+fn xgb_features(x: &[f64], answer: Answer) -> Result<Vec<f32>, RuntimeError> {
+    let xf: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+    if answer == Answer::Booster && xf.iter().any(|v| v.is_infinite()) {
+        return Err(RuntimeError::Run(INF_REFUSED.into()));
+    }
+    Ok(xf)
+}
+
+/// XGBoost's message for an infinite feature value in a DMatrix.
+pub const INF_REFUSED: &str =
+    "Check failed: valid: Input data contains `inf` or a value too large, while `missing` is not set to `inf`";
+
+/// How a model file is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// XGBoost UBJSON or JSON (told apart by content).
+    XGBoost,
+    /// LightGBM's text model.
+    LightGBM,
+    /// A LightGBM scikit-learn estimator saved with skops.
+    LightGBMSkops,
+}
+
+/// Reads a model file of `kind`.
+pub fn read_model(bytes: &[u8], kind: FileKind, limits: &Limits) -> Result<Model, TreeError> {
+    match kind {
+        FileKind::XGBoost => xgboost::read(bytes, limits),
+        FileKind::LightGBM => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| TreeError::Format("the LightGBM model is not UTF-8 text".into()))?;
+            lightgbm::read(text, limits)
+        }
+        FileKind::LightGBMSkops => {
+            let est = skops::read(bytes, limits)?;
+            let mut model = lightgbm::read(&est.model_text, limits)?;
+            // LightGBM counts `best_iteration` from 1 (0 = none); `Model` keeps XGBoost's
+            // 0-based index of the last round used.
+            model.best_iteration = est.best_iteration.checked_sub(1);
+            if let Some(c) = &est.classes {
+                let need = if model.n_groups == 1 {
+                    2
+                } else {
+                    model.n_groups
+                };
+                if c.len() != need {
+                    return Err(TreeError::Format(format!(
+                        "the classifier has {} labels for {need} classes",
+                        c.len()
+                    )));
+                }
+            }
+            model.classes = est.classes;
+            Ok(model)
+        }
+    }
+}
+
 /// A model shared by every worker, with the answer its flavor asked for.
 #[derive(Debug, Clone)]
 pub struct TreeSession {
@@ -491,27 +602,44 @@ fn flag(params: &[(String, Param)], key: &str) -> Result<bool, RuntimeError> {
         None | Some(Param::None) => Ok(false),
         Some(Param::Bool(b)) => Ok(*b),
         Some(Param::Int(i)) => Ok(*i != 0),
-        Some(other) => Err(RuntimeError::Input(format!("{key} must be a boolean, got {}", other.type_name()))),
+        Some(other) => Err(RuntimeError::Input(format!(
+            "{key} must be a boolean, got {}",
+            other.type_name()
+        ))),
     }
 }
 
 /// Reads the runtime params: `output_margin`, `pred_leaf`, `strict_shape` (booleans) and
 /// `iteration_range` (a list of two integers).
 pub fn call_options(params: &[(String, Param)]) -> Result<CallOptions, RuntimeError> {
-    let rounds = match params.iter().find(|(k, _)| k == "iteration_range").map(|(_, v)| v) {
+    let rounds = match params
+        .iter()
+        .find(|(k, _)| k == "iteration_range")
+        .map(|(_, v)| v)
+    {
         None | Some(Param::None) => None,
         Some(Param::List(items)) if items.len() == 2 => match (&items[0], &items[1]) {
             (Param::Int(b), Param::Int(e)) if *b >= 0 && *e >= 0 => Some(Rounds {
                 begin: *b as usize,
                 end: *e as usize,
             }),
-            _ => return Err(RuntimeError::Input("iteration_range must be two non-negative integers".into())),
+            _ => {
+                return Err(RuntimeError::Input(
+                    "iteration_range must be two non-negative integers".into(),
+                ))
+            }
         },
-        Some(_) => return Err(RuntimeError::Input("iteration_range must be two non-negative integers".into())),
+        Some(_) => {
+            return Err(RuntimeError::Input(
+                "iteration_range must be two non-negative integers".into(),
+            ))
+        }
     };
     for unsupported in ["pred_contribs", "pred_interactions", "approx_contribs"] {
         if flag(params, unsupported)? {
-            return Err(RuntimeError::Run(format!("{unsupported} (TreeSHAP) is not supported natively yet")));
+            return Err(RuntimeError::Run(format!(
+                "{unsupported} (TreeSHAP) is not supported natively yet"
+            )));
         }
     }
     Ok(CallOptions {
@@ -531,7 +659,10 @@ impl Runtime for TreeSession {
         &self.outputs
     }
 
-    fn run(&mut self, feeds: Vec<(String, Tensor)>) -> Result<Vec<(String, OutputValue)>, RuntimeError> {
+    fn run(
+        &mut self,
+        feeds: Vec<(String, Tensor)>,
+    ) -> Result<Vec<(String, OutputValue)>, RuntimeError> {
         self.run_with_params(feeds, &[])
     }
 

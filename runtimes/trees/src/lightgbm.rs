@@ -12,7 +12,11 @@ pub fn read(text: &str, limits: &Limits) -> Result<Model, TreeError> {
     let mut lines = text.lines().enumerate().peekable();
     match lines.next() {
         Some((_, "tree")) => {}
-        _ => return Err(TreeError::Format("not a LightGBM text model (no `tree` header)".into())),
+        _ => {
+            return Err(TreeError::Format(
+                "not a LightGBM text model (no `tree` header)".into(),
+            ))
+        }
     }
     let mut header: Vec<(&str, &str)> = Vec::new();
     let mut average = false;
@@ -38,11 +42,19 @@ pub fn read(text: &str, limits: &Limits) -> Result<Model, TreeError> {
     let max_feature = get("max_feature_idx")
         .and_then(|v| v.trim().parse::<i64>().ok())
         .ok_or_else(|| TreeError::Format("missing or bad `max_feature_idx`".into()))?;
-    if num_class == 0 || num_class > limits.max_classes || per_iter == 0 || per_iter > limits.max_classes {
-        return Err(TreeError::Format(format!("num_class {num_class}, num_tree_per_iteration {per_iter}")));
+    if num_class == 0
+        || num_class > limits.max_classes
+        || per_iter == 0
+        || per_iter > limits.max_classes
+    {
+        return Err(TreeError::Format(format!(
+            "num_class {num_class}, num_tree_per_iteration {per_iter}"
+        )));
     }
     if !(-1..limits.max_features as i64).contains(&max_feature) {
-        return Err(TreeError::Format(format!("max_feature_idx {max_feature} out of range")));
+        return Err(TreeError::Format(format!(
+            "max_feature_idx {max_feature} out of range"
+        )));
     }
     let n_features = (max_feature + 1) as usize;
     let (transform, objective) = objective(get("objective").unwrap_or(""), num_class)?;
@@ -74,13 +86,19 @@ pub fn read(text: &str, limits: &Limits) -> Result<Model, TreeError> {
             lines.next();
         }
         if trees.len() >= limits.max_trees {
-            return Err(TreeError::Format(format!("more than {} trees", limits.max_trees)));
+            return Err(TreeError::Format(format!(
+                "more than {} trees",
+                limits.max_trees
+            )));
         }
         let t = tree(&kv, n_features, limits)
             .map_err(|e| TreeError::Format(format!("{} (line {}): {e}", line, lineno + 1)))?;
         total_nodes += t.nodes.len();
         if total_nodes > limits.max_nodes {
-            return Err(TreeError::Format(format!("more than {} nodes in all", limits.max_nodes)));
+            return Err(TreeError::Format(format!(
+                "more than {} nodes in all",
+                limits.max_nodes
+            )));
         }
         trees.push(t);
     }
@@ -128,7 +146,8 @@ fn objective(line: &str, num_class: usize) -> Result<(Objective, String), TreeEr
     let sqrt = line.split_whitespace().any(|p| p == "sqrt");
     let t = match name.as_str() {
         "" | "custom" | "none" => Objective::Identity,
-        "regression" | "regression_l2" | "regression_l1" | "huber" | "fair" | "quantile" | "mape" => {
+        "regression" | "regression_l2" | "regression_l1" | "huber" | "fair" | "quantile"
+        | "mape" => {
             if sqrt {
                 Objective::SignSquare
             } else {
@@ -139,7 +158,9 @@ fn objective(line: &str, num_class: usize) -> Result<(Objective, String), TreeEr
         "binary" => Objective::Sigmoid64(param("sigmoid").unwrap_or(1.0)),
         "multiclass" => {
             if num_class < 2 {
-                return Err(TreeError::Format("multiclass with fewer than 2 classes".into()));
+                return Err(TreeError::Format(
+                    "multiclass with fewer than 2 classes".into(),
+                ));
             }
             Objective::Softmax64
         }
@@ -147,7 +168,11 @@ fn objective(line: &str, num_class: usize) -> Result<(Objective, String), TreeEr
         "poisson" | "gamma" | "tweedie" => Objective::Exp64,
         "cross_entropy" => Objective::Sigmoid64(1.0),
         "cross_entropy_lambda" => Objective::Log1pExp,
-        other => return Err(TreeError::Unsupported(format!("the LightGBM objective `{other}`"))),
+        other => {
+            return Err(TreeError::Unsupported(format!(
+                "the LightGBM objective `{other}`"
+            )))
+        }
     };
     Ok((t, name))
 }
@@ -172,7 +197,9 @@ fn tree(kv: &[(&str, &str)], n_features: usize, limits: &Limits) -> Result<Tree<
     }
     let leaf_value: Vec<f64> = list(kv, "leaf_value")?;
     if leaf_value.len() != leaves {
-        return Err(TreeError::Format("leaf_value length differs from num_leaves".into()));
+        return Err(TreeError::Format(
+            "leaf_value length differs from num_leaves".into(),
+        ));
     }
     let internal = leaves - 1;
     let linear = kv.iter().any(|(k, v)| *k == "is_linear" && v.trim() == "1");
@@ -185,9 +212,15 @@ fn tree(kv: &[(&str, &str)], n_features: usize, limits: &Limits) -> Result<Tree<
         let decision: Vec<i64> = list(kv, "decision_type")?;
         let left: Vec<i64> = list(kv, "left_child")?;
         let right: Vec<i64> = list(kv, "right_child")?;
-        if [feature.len(), threshold.len(), decision.len(), left.len(), right.len()]
-            .iter()
-            .any(|l| *l != internal)
+        if [
+            feature.len(),
+            threshold.len(),
+            decision.len(),
+            left.len(),
+            right.len(),
+        ]
+        .iter()
+        .any(|l| *l != internal)
         {
             return Err(TreeError::Format("node arrays of different lengths".into()));
         }
@@ -199,7 +232,11 @@ fn tree(kv: &[(&str, &str)], n_features: usize, limits: &Limits) -> Result<Tree<
         if num_cat > 0 {
             let bounds: Vec<u32> = list(kv, "cat_boundaries")?;
             let words: Vec<u32> = list(kv, "cat_threshold")?;
-            if bounds.len() != num_cat + 1 || bounds.windows(2).any(|w| w[0] > w[1]) || bounds.last().copied() != Some(words.len() as u32) || bounds[0] != 0 {
+            if bounds.len() != num_cat + 1
+                || bounds.windows(2).any(|w| w[0] > w[1])
+                || bounds.last().copied() != Some(words.len() as u32)
+                || bounds[0] != 0
+            {
                 return Err(TreeError::Format("bad cat_boundaries".into()));
             }
             cat_sets = bounds.windows(2).map(|w| (w[0], w[1] - w[0])).collect();
@@ -213,19 +250,25 @@ fn tree(kv: &[(&str, &str)], n_features: usize, limits: &Limits) -> Result<Tree<
             } else {
                 let leaf = (!c) as usize;
                 if leaf >= leaves {
-                    return Err(TreeError::Format(format!("node {i} points to leaf {leaf} of {leaves}")));
+                    return Err(TreeError::Format(format!(
+                        "node {i} points to leaf {leaf} of {leaves}"
+                    )));
                 }
                 internal + leaf
             };
             if c >= 0 && (to <= i || to >= internal) {
-                return Err(TreeError::Format(format!("node {i} points to node {c} (must point forward inside {internal} nodes)")));
+                return Err(TreeError::Format(format!(
+                    "node {i} points to node {c} (must point forward inside {internal} nodes)"
+                )));
             }
             Ok(to as u32)
         };
         for i in 0..internal {
             let f = feature[i];
             if f < 0 || f as usize >= n_features.max(1) {
-                return Err(TreeError::Format(format!("node {i} splits on feature {f} of {n_features}")));
+                return Err(TreeError::Format(format!(
+                    "node {i} splits on feature {f} of {n_features}"
+                )));
             }
             let d = decision[i];
             let mut flags = 0u8;
@@ -234,7 +277,10 @@ fn tree(kv: &[(&str, &str)], n_features: usize, limits: &Limits) -> Result<Tree<
                 flags |= flag::CATEGORICAL;
                 let idx = threshold[i];
                 if !(idx >= 0.0 && (idx as usize) < cat_sets.len()) {
-                    return Err(TreeError::Format(format!("node {i} names category set {idx} of {}", cat_sets.len())));
+                    return Err(TreeError::Format(format!(
+                        "node {i} names category set {idx} of {}",
+                        cat_sets.len()
+                    )));
                 }
                 cat = idx as u32;
             }
@@ -271,11 +317,17 @@ fn tree(kv: &[(&str, &str)], n_features: usize, limits: &Limits) -> Result<Tree<
         let counts: Vec<usize> = list(kv, "num_features")?;
         let feats: Vec<u32> = list(kv, "leaf_features")?;
         let coeffs: Vec<f64> = list(kv, "leaf_coeff")?;
-        if consts.len() != leaves || counts.len() != leaves || counts.iter().sum::<usize>() != feats.len() || feats.len() != coeffs.len() {
+        if consts.len() != leaves
+            || counts.len() != leaves
+            || counts.iter().sum::<usize>() != feats.len()
+            || feats.len() != coeffs.len()
+        {
             return Err(TreeError::Format("linear leaf arrays do not agree".into()));
         }
         if feats.iter().any(|f| *f as usize >= n_features) {
-            return Err(TreeError::Format("a linear leaf uses a feature out of range".into()));
+            return Err(TreeError::Format(
+                "a linear leaf uses a feature out of range".into(),
+            ));
         }
         let mut out = vec![LinearLeaf::default(); internal];
         let mut at = 0;

@@ -33,6 +33,17 @@ const ALLOWED_OBJECTS: [(&str, &str); 5] = [
     ("sklearn.preprocessing._label", "LabelEncoder"),
 ];
 
+/// Types a `TypeNode` may name (dict key types, a defaultdict's factory).
+const ALLOWED_TYPES: [(&str, &str); 7] = [
+    ("builtins", "str"),
+    ("builtins", "int"),
+    ("builtins", "float"),
+    ("collections", "OrderedDict"),
+    ("numpy", "int64"),
+    ("numpy", "str_"),
+    ("numpy", "float64"),
+];
+
 const DATA_LOADERS: [&str; 7] = [
     "JsonNode",
     "DictNode",
@@ -124,7 +135,8 @@ fn check(node: &serde_json::Value, depth: usize) -> Result<(), TreeError> {
                 let module = m.get("__module__").and_then(|v| v.as_str()).unwrap_or("");
                 let class = m.get("__class__").and_then(|v| v.as_str()).unwrap_or("");
                 let ok = DATA_LOADERS.contains(&loader)
-                    || (loader == "ObjectNode" && ALLOWED_OBJECTS.contains(&(module, class)));
+                    || (loader == "ObjectNode" && ALLOWED_OBJECTS.contains(&(module, class)))
+                    || (loader == "TypeNode" && ALLOWED_TYPES.contains(&(module, class)));
                 if !ok {
                     return Err(TreeError::Unsupported(format!(
                         "a skops file with a {loader} of {module}.{class}, which mlflow-serve does not read natively"
@@ -149,7 +161,10 @@ pub fn npy(raw: &[u8]) -> Result<Classes, TreeError> {
     }
     let (hlen, start): (usize, usize) = match raw[6] {
         1 => (u16::from_le_bytes([raw[8], raw[9]]) as usize, 10),
-        2 | 3 if raw.len() >= 12 => (u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]) as usize, 12),
+        2 | 3 if raw.len() >= 12 => (
+            u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]) as usize,
+            12,
+        ),
         _ => return Err(bad("unknown .npy version")),
     };
     let header = raw
@@ -186,21 +201,49 @@ pub fn npy(raw: &[u8]) -> Result<Classes, TreeError> {
         "<i4" | "<u4" | "<f4" => 4,
         "|b1" | "|i1" | "|u1" => 1,
         d if d.starts_with("<U") => d[2..].parse::<usize>().map_err(|_| bad("bad descr"))? * 4,
-        other => return Err(TreeError::Unsupported(format!("class labels of numpy dtype {other}"))),
+        other => {
+            return Err(TreeError::Unsupported(format!(
+                "class labels of numpy dtype {other}"
+            )))
+        }
     };
     if n.checked_mul(width) != Some(data.len()) {
         return Err(bad("size does not match its shape"));
     }
     let chunks = data.chunks_exact(width.max(1));
     Ok(match descr {
-        "<i8" => Classes::Int(chunks.map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default())).collect()),
-        "<u8" => Classes::Int(chunks.map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()) as i64).collect()),
-        "<i4" => Classes::Int(chunks.map(|c| i32::from_le_bytes(c.try_into().unwrap_or_default()) as i64).collect()),
-        "<u4" => Classes::Int(chunks.map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default()) as i64).collect()),
+        "<i8" => Classes::Int(
+            chunks
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+                .collect(),
+        ),
+        "<u8" => Classes::Int(
+            chunks
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()) as i64)
+                .collect(),
+        ),
+        "<i4" => Classes::Int(
+            chunks
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap_or_default()) as i64)
+                .collect(),
+        ),
+        "<u4" => Classes::Int(
+            chunks
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default()) as i64)
+                .collect(),
+        ),
         "|i1" => Classes::Int(chunks.map(|c| c[0] as i8 as i64).collect()),
         "|u1" => Classes::Int(chunks.map(|c| c[0] as i64).collect()),
-        "<f8" => Classes::Float(chunks.map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default())).collect()),
-        "<f4" => Classes::Float(chunks.map(|c| f32::from_le_bytes(c.try_into().unwrap_or_default()) as f64).collect()),
+        "<f8" => Classes::Float(
+            chunks
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()))
+                .collect(),
+        ),
+        "<f4" => Classes::Float(
+            chunks
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap_or_default()) as f64)
+                .collect(),
+        ),
         "|b1" => Classes::Bool(chunks.map(|c| c[0] != 0).collect()),
         _ => Classes::Str(
             chunks

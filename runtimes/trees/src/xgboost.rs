@@ -51,9 +51,17 @@ fn int(v: &Value, path: &[&str]) -> Result<i64, TreeError> {
 /// The objective by name; any other is refused naming it.
 fn objective(name: &str) -> Result<Objective, TreeError> {
     Ok(match name {
-        "reg:squarederror" | "reg:squaredlogerror" | "reg:pseudohubererror" | "reg:absoluteerror"
-        | "reg:quantileerror" | "reg:linear" | "reg:expectileerror" | "binary:logitraw"
-        | "rank:pairwise" | "rank:ndcg" | "rank:map" => Objective::Identity,
+        "reg:squarederror"
+        | "reg:squaredlogerror"
+        | "reg:pseudohubererror"
+        | "reg:absoluteerror"
+        | "reg:quantileerror"
+        | "reg:linear"
+        | "reg:expectileerror"
+        | "binary:logitraw"
+        | "rank:pairwise"
+        | "rank:ndcg"
+        | "rank:map" => Objective::Identity,
         "reg:logistic" | "binary:logistic" => Objective::Sigmoid32,
         "binary:hinge" => Objective::Hinge,
         "count:poisson" | "reg:gamma" | "reg:tweedie" | "survival:cox" | "survival:aft" => {
@@ -98,9 +106,13 @@ pub fn from_doc(v: &Value, limits: &Limits) -> Result<Model, TreeError> {
     let num_class = mp.get("num_class").and_then(Value::as_i64).unwrap_or(0);
     let num_target = mp.get("num_target").and_then(Value::as_i64).unwrap_or(1);
     if num_target > 1 {
-        return Err(TreeError::Unsupported("a multi-target XGBoost model".into()));
+        return Err(TreeError::Unsupported(
+            "a multi-target XGBoost model".into(),
+        ));
     }
-    if !(0..=limits.max_features as i64).contains(&n_features) || !(0..=limits.max_classes as i64).contains(&num_class) {
+    if !(0..=limits.max_features as i64).contains(&n_features)
+        || !(0..=limits.max_classes as i64).contains(&num_class)
+    {
         return Err(TreeError::Format(format!(
             "num_feature {n_features} / num_class {num_class} out of range"
         )));
@@ -115,10 +127,15 @@ pub fn from_doc(v: &Value, limits: &Limits) -> Result<Model, TreeError> {
     let base_text = field(mp, &["base_score"])?;
     let base = match base_text {
         Value::Str(s) => base_scores(s)?,
-        other => vec![other.as_f32().ok_or_else(|| TreeError::Format("bad base_score".into()))?],
+        other => vec![other
+            .as_f32()
+            .ok_or_else(|| TreeError::Format("bad base_score".into()))?],
     };
     if base.is_empty() || (base.len() != 1 && base.len() != n_groups) {
-        return Err(TreeError::Format(format!("base_score has {} values for {n_groups} outputs", base.len())));
+        return Err(TreeError::Format(format!(
+            "base_score has {} values for {n_groups} outputs",
+            base.len()
+        )));
     }
     let base_margin: Vec<f32> = (0..n_groups)
         .map(|g| prob_to_margin(&obj_name, base[if base.len() == 1 { 0 } else { g }]))
@@ -136,12 +153,24 @@ pub fn from_doc(v: &Value, limits: &Limits) -> Result<Model, TreeError> {
     let gb = field(learner, &["gradient_booster"])?;
     let gb_name = field(gb, &["name"])?.as_str().unwrap_or("");
     let boosted = match gb_name {
-        "gbtree" => Boosted::Trees(trees(field(gb, &["model"])?, n_features, n_groups, None, limits)?),
+        "gbtree" => Boosted::Trees(trees(
+            field(gb, &["model"])?,
+            n_features,
+            n_groups,
+            None,
+            limits,
+        )?),
         "dart" => {
             let weights = field(gb, &["weight_drop"])?
                 .to_f32s()
                 .ok_or_else(|| TreeError::Format("weight_drop is not a list of numbers".into()))?;
-            Boosted::Trees(trees(field(gb, &["gbtree", "model"])?, n_features, n_groups, Some(weights), limits)?)
+            Boosted::Trees(trees(
+                field(gb, &["gbtree", "model"])?,
+                n_features,
+                n_groups,
+                Some(weights),
+                limits,
+            )?)
         }
         "gblinear" => {
             let w = field(gb, &["model", "weights"])?
@@ -156,7 +185,11 @@ pub fn from_doc(v: &Value, limits: &Limits) -> Result<Model, TreeError> {
             }
             Boosted::Linear { weights: w }
         }
-        other => return Err(TreeError::Unsupported(format!("the XGBoost booster `{other}`"))),
+        other => {
+            return Err(TreeError::Unsupported(format!(
+                "the XGBoost booster `{other}`"
+            )))
+        }
     };
     let layer_trees = match &boosted {
         Boosted::Trees((_, per_layer)) => *per_layer,
@@ -201,24 +234,38 @@ fn trees(
         _ => return Err(TreeError::Format("`trees` is not a list".into())),
     };
     if list.len() > limits.max_trees {
-        return Err(TreeError::Format(format!("{} trees, more than the limit {}", list.len(), limits.max_trees)));
+        return Err(TreeError::Format(format!(
+            "{} trees, more than the limit {}",
+            list.len(),
+            limits.max_trees
+        )));
     }
     let info = field(m, &["tree_info"])?
         .to_i64s()
         .ok_or_else(|| TreeError::Format("tree_info is not a list of integers".into()))?;
     if info.len() != list.len() {
-        return Err(TreeError::Format(format!("{} trees but {} tree_info entries", list.len(), info.len())));
+        return Err(TreeError::Format(format!(
+            "{} trees but {} tree_info entries",
+            list.len(),
+            info.len()
+        )));
     }
     let mut groups = Vec::with_capacity(info.len());
     for g in info {
         if g < 0 || g as usize >= n_groups {
-            return Err(TreeError::Format(format!("tree_info names output {g} of {n_groups}")));
+            return Err(TreeError::Format(format!(
+                "tree_info names output {g} of {n_groups}"
+            )));
         }
         groups.push(g as u32);
     }
     if let Some(w) = &weights {
         if w.len() != list.len() {
-            return Err(TreeError::Format(format!("{} trees but {} DART weights", list.len(), w.len())));
+            return Err(TreeError::Format(format!(
+                "{} trees but {} DART weights",
+                list.len(),
+                w.len()
+            )));
         }
     }
     let parallel = m
@@ -236,7 +283,10 @@ fn trees(
         })?;
         total_nodes += tree.nodes.len();
         if total_nodes > limits.max_nodes {
-            return Err(TreeError::Format(format!("more than {} nodes in all", limits.max_nodes)));
+            return Err(TreeError::Format(format!(
+                "more than {} nodes in all",
+                limits.max_nodes
+            )));
         }
         out.push(tree);
     }
@@ -270,11 +320,16 @@ fn tree(t: &Value, n_features: usize, limits: &Limits) -> Result<Tree<f32>, Tree
     if n == 0 || n > limits.max_nodes {
         return Err(TreeError::Format(format!("{n} nodes")));
     }
-    if [right.len(), feature.len(), default_left.len(), cond.len()].iter().any(|l| *l != n) {
+    if [right.len(), feature.len(), default_left.len(), cond.len()]
+        .iter()
+        .any(|l| *l != n)
+    {
         return Err(TreeError::Format("node arrays of different lengths".into()));
     }
     let split_type = match t.get("split_type") {
-        Some(v) => v.to_i64s().ok_or_else(|| TreeError::Format("bad split_type".into()))?,
+        Some(v) => v
+            .to_i64s()
+            .ok_or_else(|| TreeError::Format("bad split_type".into()))?,
         None => vec![0; n],
     };
     if split_type.len() != n {
@@ -284,25 +339,34 @@ fn tree(t: &Value, n_features: usize, limits: &Limits) -> Result<Tree<f32>, Tree
     let mut cat_of_node = vec![u32::MAX; n];
     let mut cat_sets = Vec::new();
     let mut cat_words = Vec::new();
-    if split_type.iter().any(|s| *s == 1) {
+    if split_type.contains(&1) {
         let nodes = ints("categories_nodes")?;
         let segs = ints("categories_segments")?;
         let sizes = ints("categories_sizes")?;
         let cats = ints("categories")?;
         if nodes.len() != segs.len() || nodes.len() != sizes.len() {
-            return Err(TreeError::Format("category arrays of different lengths".into()));
+            return Err(TreeError::Format(
+                "category arrays of different lengths".into(),
+            ));
         }
         for ((nid, seg), size) in nodes.iter().zip(&segs).zip(&sizes) {
             let (nid, seg, size) = (*nid, *seg, *size);
             let ok = nid >= 0 && (nid as usize) < n && seg >= 0 && size >= 0;
-            let end = seg.checked_add(size).filter(|e| ok && (*e as usize) <= cats.len());
+            let end = seg
+                .checked_add(size)
+                .filter(|e| ok && (*e as usize) <= cats.len());
             let Some(end) = end else {
-                return Err(TreeError::Format(format!("category segment of node {nid} out of range")));
+                return Err(TreeError::Format(format!(
+                    "category segment of node {nid} out of range"
+                )));
             };
             let members = &cats[seg as usize..end as usize];
             let max = members.iter().copied().max().unwrap_or(0);
             if members.iter().any(|c| *c < 0) || max >= limits.max_category {
-                return Err(TreeError::Format(format!("node {nid} has a category outside 0..{}", limits.max_category)));
+                return Err(TreeError::Format(format!(
+                    "node {nid} has a category outside 0..{}",
+                    limits.max_category
+                )));
             }
             let words = (max as usize) / 32 + 1;
             let start = cat_words.len();
@@ -331,11 +395,15 @@ fn tree(t: &Value, n_features: usize, limits: &Limits) -> Result<Tree<f32>, Tree
         // Children point forward and inside the tree: no cycle, no out-of-range jump.
         let fwd = |c: i64| c > i as i64 && (c as usize) < n;
         if !fwd(l) || !fwd(r) {
-            return Err(TreeError::Format(format!("node {i} has children {l}, {r} (must point forward inside {n} nodes)")));
+            return Err(TreeError::Format(format!(
+                "node {i} has children {l}, {r} (must point forward inside {n} nodes)"
+            )));
         }
         let f = feature[i];
         if f < 0 || f as usize >= n_features.max(1) {
-            return Err(TreeError::Format(format!("node {i} splits on feature {f} of {n_features}")));
+            return Err(TreeError::Format(format!(
+                "node {i} splits on feature {f} of {n_features}"
+            )));
         }
         let mut flags = 0u8;
         if default_left[i] != 0 {
@@ -344,7 +412,9 @@ fn tree(t: &Value, n_features: usize, limits: &Limits) -> Result<Tree<f32>, Tree
         let mut cat = 0;
         if split_type[i] == 1 {
             if cat_of_node[i] == u32::MAX {
-                return Err(TreeError::Format(format!("categorical node {i} has no categories")));
+                return Err(TreeError::Format(format!(
+                    "categorical node {i} has no categories"
+                )));
             }
             flags |= flag::CATEGORICAL;
             cat = cat_of_node[i];
