@@ -6,9 +6,12 @@
 //! Adding a flavor: a module with a type implementing [`Flavor`] and a `load` function, and
 //! one arm in [`load`].
 
+pub mod lightgbm;
 pub mod onnx;
 pub mod predictions;
 pub mod pytorch;
+pub mod tabular;
+pub mod xgboost;
 
 use std::path::PathBuf;
 
@@ -133,5 +136,7 @@ pub fn load(mlmodel: &MlModel, opts: &RuntimeOptions) -> Result<Loaded, LoadErro
     match &mlmodel.flavor {
         Declared::Onnx(f) => onnx::load(mlmodel, f, opts),
         Declared::PyTorch(f) => pytorch::load(mlmodel, f, opts),
+        Declared::Xgboost(f) => xgboost::load(mlmodel, f, opts),
+        Declared::Lightgbm(f) => lightgbm::load(mlmodel, f, opts),
     }
 }

@@ -159,6 +159,31 @@ impl PyTorchFlavor {
     }
 }
 
+/// The `xgboost` flavor block (`mlflow/xgboost/__init__.py`, `save_model`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct XgboostFlavor {
+    /// Model file relative to the model directory (`model.ubj`, `model.json`, `model.xgb`).
+    pub data: String,
+    /// `model_class`: `xgboost.core.Booster` (the default for models saved before MLflow
+    /// 1.22), `xgboost.sklearn.XGBClassifier`, `XGBRegressor`, …
+    pub model_class: String,
+    /// `xgb_version` the model was saved with.
+    pub xgb_version: Option<String>,
+}
+
+/// The `lightgbm` flavor block (`mlflow/lightgbm/__init__.py`, `save_model`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LightgbmFlavor {
+    /// Model file relative to the model directory (`model.lgb`, `model.skops`, `model.pkl`).
+    pub data: String,
+    /// `model_class`: `lightgbm.basic.Booster` (the default) or a scikit-learn estimator.
+    pub model_class: String,
+    /// `serialization_format` of a scikit-learn estimator (`skops`, `cloudpickle`, `pickle`).
+    pub serialization_format: Option<String>,
+    /// `lgb_version` the model was saved with.
+    pub lgb_version: Option<String>,
+}
+
 /// The flavor mlflow-serve runs the model with.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Flavor {
@@ -166,6 +191,10 @@ pub enum Flavor {
     Onnx(OnnxFlavor),
     /// `mlflow.pytorch` (served when built with the `torch` feature).
     PyTorch(PyTorchFlavor),
+    /// `mlflow.xgboost` (served natively by `runtimes/trees`).
+    Xgboost(XgboostFlavor),
+    /// `mlflow.lightgbm` (served natively by `runtimes/trees`).
+    Lightgbm(LightgbmFlavor),
 }
 
 /// A parsed `MLmodel` file.
@@ -225,6 +254,8 @@ impl MlModel {
         match &self.flavor {
             Flavor::Onnx(o) => named.push(("onnx model file", o.data.as_str())),
             Flavor::PyTorch(p) => named.push(("pytorch model_data", p.model_data.as_str())),
+            Flavor::Xgboost(x) => named.push(("xgboost model file", x.data.as_str())),
+            Flavor::Lightgbm(l) => named.push(("lightgbm model file", l.data.as_str())),
         }
         if let Some(p) = self
             .input_example
@@ -256,16 +287,30 @@ impl MlModel {
                 return Err(LoadError::External);
             }
         }
-        let flavor = match (raw.flavors.get("onnx"), raw.flavors.get("pytorch")) {
-            (Some(v), _) => Flavor::Onnx(parse_onnx_flavor(v)),
-            (None, Some(v)) => {
-                Flavor::PyTorch(parse_pytorch_flavor(v, raw.flavors.get("python_function")))
-            }
-            (None, None) => {
-                return Err(LoadError::UnsupportedFlavor(unsupported_flavor_message(
-                    &raw.flavors,
-                )))
-            }
+        let f = |name: &str| raw.flavors.get(name);
+        let flavor = if let Some(v) = f("onnx") {
+            Flavor::Onnx(parse_onnx_flavor(v))
+        } else if let Some(v) = f("pytorch") {
+            Flavor::PyTorch(parse_pytorch_flavor(v, f("python_function")))
+        } else if let Some(v) = f("xgboost") {
+            Flavor::Xgboost(XgboostFlavor {
+                data: yaml_text(v, "data").unwrap_or_else(|| "model.xgb".into()),
+                model_class: yaml_text(v, "model_class")
+                    .unwrap_or_else(|| "xgboost.core.Booster".into()),
+                xgb_version: yaml_text(v, "xgb_version"),
+            })
+        } else if let Some(v) = f("lightgbm") {
+            Flavor::Lightgbm(LightgbmFlavor {
+                data: yaml_text(v, "data").unwrap_or_else(|| "model.lgb".into()),
+                model_class: yaml_text(v, "model_class")
+                    .unwrap_or_else(|| "lightgbm.basic.Booster".into()),
+                serialization_format: yaml_text(v, "serialization_format"),
+                lgb_version: yaml_text(v, "lgb_version"),
+            })
+        } else {
+            return Err(LoadError::UnsupportedFlavor(unsupported_flavor_message(
+                &raw.flavors,
+            )));
         };
         let signature = match &raw.signature {
             Some(s) => Signature::from_json_strings(
@@ -378,15 +423,17 @@ fn unsupported_flavor_message(flavors: &BTreeMap<String, serde_yaml::Value>) -> 
         "export it with torch.onnx.export and log it with mlflow.onnx.log_model, or serve it as TorchScript with a build that has the `torch` feature"
     } else if flavors.contains_key("tensorflow") || flavors.contains_key("keras") {
         "convert it with tf2onnx and log it with mlflow.onnx.log_model"
-    } else if flavors.contains_key("xgboost") || flavors.contains_key("lightgbm") {
-        "convert it with onnxmltools and log it with mlflow.onnx.log_model"
     } else {
         "convert it to ONNX and log it with mlflow.onnx.log_model"
     };
     format!(
-        "mlflow-serve serves models with the `onnx` flavor; this model has flavors [{}]: {hint}",
+        "mlflow-serve serves models with the `onnx`, `pytorch`, `xgboost` and `lightgbm` flavors; this model has flavors [{}]: {hint}",
         names.join(", ")
     )
+}
+
+fn yaml_text(v: &serde_yaml::Value, key: &str) -> Option<String> {
+    v.get(key).and_then(|x| x.as_str()).map(str::to_string)
 }
 
 fn parse_pytorch_flavor(

@@ -129,6 +129,10 @@ pub fn platform(mlmodel: &MlModel) -> &'static str {
     match mlmodel.flavor {
         Flavor::Onnx(_) => "onnx_onnxv1",
         Flavor::PyTorch(_) => "pytorch_torchscript",
+        // Triton's FIL backend names these model types `xgboost_ubj`/`xgboost_json` and
+        // `lightgbm`; the flavor is what a client can act on.
+        Flavor::Xgboost(_) => "xgboost",
+        Flavor::Lightgbm(_) => "lightgbm",
     }
 }
 
