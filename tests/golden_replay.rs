@@ -13,6 +13,7 @@ use common::golden;
 use mlflow_serve::payload::json::scan::Scanner;
 use mlflow_serve::payload::Cell;
 use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn parse_py_json(text: &str) -> Option<Cell> {
     let mut s = Scanner::new(text);
@@ -74,9 +75,6 @@ fn text(c: Option<&Cell>) -> String {
     }
 }
 
-/// Error answers whose message is MLflow's byte for byte.
-static IDENTICAL_MESSAGES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
 fn media(ct: Option<&str>) -> String {
     ct.unwrap_or("")
         .split(';')
@@ -86,7 +84,12 @@ fn media(ct: Option<&str>) -> String {
         .to_ascii_lowercase()
 }
 
-fn check_case(server: &common::Server, model: &str, case: &Value) -> Result<(), String> {
+fn check_case(
+    server: &common::Server,
+    model: &str,
+    case: &Value,
+    identical: &AtomicUsize,
+) -> Result<(), String> {
     let get = |k: &str| case.get(k).and_then(Value::as_str);
     let body = golden::body(case).unwrap_or_default();
     let headers: Vec<(String, String)> = case["headers"]
@@ -163,7 +166,7 @@ fn check_case(server: &common::Server, model: &str, case: &Value) -> Result<(), 
         }
         let (em, am) = (text(field(&e, "message")), text(field(&a, "message")));
         if em == am {
-            IDENTICAL_MESSAGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            identical.fetch_add(1, Ordering::Relaxed);
         } else if std::env::var_os("GOLDEN_SHOW_MESSAGES").is_some() {
             eprintln!(
                 "message not identical: {model}/{}\n  mlflow:       {em:?}\n  mlflow-serve: {am:?}",
@@ -196,14 +199,14 @@ fn check_case(server: &common::Server, model: &str, case: &Value) -> Result<(), 
 /// character: the figures the README reports. Raise them when they rise.
 const FIGURES: (usize, usize) = (748, 308);
 
-#[test]
-fn every_golden_matches_mlflow() {
-    if !cfg!(feature = "torch") {
-        panic!(
-            "the goldens include TorchScript models: run with `--features torch` (make test does)"
-        );
-    }
-    let files = golden::files(&common::root().join("tests/golden"), 20);
+/// The same figures for the XGBoost and LightGBM models (tests/golden/trees/serve, recorded
+/// by tests/golden/record_trees.py with the real libraries).
+const TREE_FIGURES: (usize, usize) = (813, 179);
+
+/// Replays every golden file of `dir` (at least `min`) and checks the figures.
+fn replay(dir: &str, min: usize, what: &str, figures: (usize, usize)) {
+    let files = golden::files(&common::root().join(dir), min);
+    let identical = AtomicUsize::new(0);
     let mut failures = Vec::new();
     let mut total = 0;
     for file in files {
@@ -212,7 +215,7 @@ fn every_golden_matches_mlflow() {
         let server = common::Server::start(&common::model_dir(model), &[]);
         for case in golden["cases"].as_array().unwrap() {
             total += 1;
-            if let Err(e) = check_case(&server, model, case) {
+            if let Err(e) = check_case(&server, model, case, &identical) {
                 failures.push(format!(
                     "{model}/{}: {e}",
                     case["name"].as_str().unwrap_or("?")
@@ -226,10 +229,25 @@ fn every_golden_matches_mlflow() {
         failures.len(),
         failures.join("\n")
     );
-    golden::assert_figures(
-        "serving goldens",
-        total,
-        IDENTICAL_MESSAGES.load(std::sync::atomic::Ordering::Relaxed),
-        FIGURES,
+    golden::assert_figures(what, total, identical.load(Ordering::Relaxed), figures);
+}
+
+#[test]
+fn every_golden_matches_mlflow() {
+    if !cfg!(feature = "torch") {
+        panic!(
+            "the goldens include TorchScript models: run with `--features torch` (make test does)"
+        );
+    }
+    replay("tests/golden", 20, "serving goldens", FIGURES);
+}
+
+#[test]
+fn every_tree_golden_matches_mlflow() {
+    replay(
+        "tests/golden/trees/serve",
+        50,
+        "tree serving goldens",
+        TREE_FIGURES,
     );
 }

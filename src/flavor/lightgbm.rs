@@ -47,6 +47,12 @@ impl Flavor for Lightgbm {
                 ))
             }
         };
+        // `_data_from_pandas` refuses an empty frame before anything else.
+        if tensor.data.is_empty() {
+            return Err(FlavorError::model(
+                "ValueError: Input data must be 2 dimensional and non empty.",
+            ));
+        }
         let cols = tensor.shape.get(1).copied().unwrap_or(0);
         if cols != self.n_features {
             return Err(FlavorError::model(format!(
@@ -60,10 +66,16 @@ impl Flavor for Lightgbm {
         })
     }
 
-    fn predictions(&self, outputs: Vec<(String, OutputValue)>, _kind: InputKind) -> Result<Predictions, FlavorError> {
+    fn predictions(
+        &self,
+        outputs: Vec<(String, OutputValue)>,
+        _kind: InputKind,
+    ) -> Result<Predictions, FlavorError> {
         match outputs.into_iter().next() {
             Some((_, OutputValue::Tensor(t))) => Ok(Predictions::Array(t)),
-            _ => Err(FlavorError::model("the tree runtime returned no predictions")),
+            _ => Err(FlavorError::model(
+                "the tree runtime returned no predictions",
+            )),
         }
     }
 
@@ -73,7 +85,11 @@ impl Flavor for Lightgbm {
 }
 
 /// Loads a LightGBM model natively.
-pub fn load(mlmodel: &MlModel, flavor: &LightgbmFlavor, opts: &RuntimeOptions) -> Result<Loaded, LoadError> {
+pub fn load(
+    mlmodel: &MlModel,
+    flavor: &LightgbmFlavor,
+    opts: &RuntimeOptions,
+) -> Result<Loaded, LoadError> {
     let path = mlmodel.dir.join(&flavor.data);
     if !path.is_file() {
         return Err(LoadError::MissingModelFile(path, "lightgbm"));

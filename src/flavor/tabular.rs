@@ -27,7 +27,12 @@ pub fn read_model(path: &Path, kind: FileKind, label: &'static str) -> Result<Mo
 }
 
 /// One session per worker over one shared model; rows are independent, so requests merge.
-pub fn loaded(model: Model, answer: Answer, opts: &RuntimeOptions, flavor: Box<dyn super::Flavor>) -> Loaded {
+pub fn loaded(
+    model: Model,
+    answer: Answer,
+    opts: &RuntimeOptions,
+    flavor: Box<dyn super::Flavor>,
+) -> Loaded {
     let model = Arc::new(model);
     let runtimes: Vec<Box<dyn Runtime>> = (0..opts.workers.max(1))
         .map(|_| Box::new(TreeSession::new(model.clone(), answer)) as Box<dyn Runtime>)

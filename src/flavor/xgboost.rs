@@ -33,7 +33,12 @@ const BOOSTER_PARAMS: [&str; 9] = [
 ];
 
 /// The keyword arguments of the scikit-learn estimators' `predict` (besides `X`).
-const ESTIMATOR_PARAMS: [&str; 4] = ["output_margin", "validate_features", "base_margin", "iteration_range"];
+const ESTIMATOR_PARAMS: [&str; 4] = [
+    "output_margin",
+    "validate_features",
+    "base_margin",
+    "iteration_range",
+];
 
 /// A loaded XGBoost model's request semantics.
 pub struct Xgboost {
@@ -78,10 +83,16 @@ impl Flavor for Xgboost {
         })
     }
 
-    fn predictions(&self, outputs: Vec<(String, OutputValue)>, _kind: InputKind) -> Result<Predictions, FlavorError> {
+    fn predictions(
+        &self,
+        outputs: Vec<(String, OutputValue)>,
+        _kind: InputKind,
+    ) -> Result<Predictions, FlavorError> {
         match outputs.into_iter().next() {
             Some((_, OutputValue::Tensor(t))) => Ok(Predictions::Array(t)),
-            _ => Err(tabular::model_error("the tree runtime returned no predictions")),
+            _ => Err(tabular::model_error(
+                "the tree runtime returned no predictions",
+            )),
         }
     }
 
@@ -100,15 +111,29 @@ impl Xgboost {
             let items: Vec<String> = v.iter().map(|s| crate::pyjson::str_repr(s)).collect();
             format!("[{}]", items.join(", "))
         };
-        let mut msg = format!("ValueError: feature_names mismatch: {} {}", list(&self.feature_names), list(names));
-        let dat_missing: Vec<&String> = self.feature_names.iter().filter(|n| !names.contains(n)).collect();
-        let my_missing: Vec<&String> = names.iter().filter(|n| !self.feature_names.contains(n)).collect();
+        let mut msg = format!(
+            "ValueError: feature_names mismatch: {} {}",
+            list(&self.feature_names),
+            list(names)
+        );
+        let dat_missing: Vec<&String> = self
+            .feature_names
+            .iter()
+            .filter(|n| !names.contains(n))
+            .collect();
+        let my_missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !self.feature_names.contains(n))
+            .collect();
         let join = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
         if !dat_missing.is_empty() {
             msg.push_str(&format!("\nexpected {} in input data", join(&dat_missing)));
         }
         if !my_missing.is_empty() {
-            msg.push_str(&format!("\ntraining data did not have the following fields: {}", join(&my_missing)));
+            msg.push_str(&format!(
+                "\ntraining data did not have the following fields: {}",
+                join(&my_missing)
+            ));
         }
         Err(FlavorError::model(msg))
     }
@@ -120,9 +145,14 @@ impl Xgboost {
             Answer::Booster => &BOOSTER_PARAMS,
             _ => &ESTIMATOR_PARAMS,
         };
-        let (keep, dropped): (Vec<_>, Vec<_>) = params.into_iter().partition(|(k, _)| accepted.contains(&k.as_str()));
+        let (keep, dropped): (Vec<_>, Vec<_>) = params
+            .into_iter()
+            .partition(|(k, _)| accepted.contains(&k.as_str()));
         if !dropped.is_empty() {
-            let names: Vec<String> = dropped.iter().map(|(k, _)| crate::pyjson::str_repr(k)).collect();
+            let names: Vec<String> = dropped
+                .iter()
+                .map(|(k, _)| crate::pyjson::str_repr(k))
+                .collect();
             tracing::warn!(
                 "Params {{{}}} are not accepted by the xgboost model, ignoring them during predict.",
                 names.join(", ")
@@ -156,13 +186,19 @@ fn answer_of(class: &str) -> Option<Answer> {
     Some(match class {
         "xgboost.core.Booster" => Answer::Booster,
         "xgboost.sklearn.XGBClassifier" | "xgboost.sklearn.XGBRFClassifier" => Answer::Labels,
-        "xgboost.sklearn.XGBRegressor" | "xgboost.sklearn.XGBRFRegressor" | "xgboost.sklearn.XGBRanker" => Answer::Values,
+        "xgboost.sklearn.XGBRegressor"
+        | "xgboost.sklearn.XGBRFRegressor"
+        | "xgboost.sklearn.XGBRanker" => Answer::Values,
         _ => return None,
     })
 }
 
 /// Loads an XGBoost model natively.
-pub fn load(mlmodel: &MlModel, flavor: &XgboostFlavor, opts: &RuntimeOptions) -> Result<Loaded, LoadError> {
+pub fn load(
+    mlmodel: &MlModel,
+    flavor: &XgboostFlavor,
+    opts: &RuntimeOptions,
+) -> Result<Loaded, LoadError> {
     let path = mlmodel.dir.join(&flavor.data);
     if !path.is_file() {
         return Err(LoadError::MissingModelFile(path, "xgboost"));

@@ -1,0 +1,126 @@
+"""Record golden responses of real `mlflow models serve` 3.17.2 for the tree fixtures (run by
+`make tree-goldens` in .venv-trees, which has XGBoost and LightGBM): tests/golden/trees/serve/<model>.json.
+
+The format and the `compare` modes are record.py's (whose helpers this reuses);
+tests/golden_replay.rs replays these files too. Each model gets the same request matrix:
+every request format (split, records, instances, inputs, CSV, Parquet), missing values,
+rows beyond float32, Infinity, zero rows, 64 rows, a missing and an extra column, a wrong
+type, and, where the signature takes params, each param MLflow passes on.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from record import JSON, case, csv_body, free_port, parquet_body, records, send, split  # noqa: E402
+
+HERE = Path(__file__).parent
+MODELS = HERE.parent / "fixtures" / "models"
+OUT = HERE / "trees" / "serve"
+rng = np.random.default_rng(29)
+
+
+def rows(cols, types, n, missing=0.15):
+    lo = np.array([4.6, 0.12, 0.0, 0.9, 0.012, 1, 6, 0.990, 2.74, 0.33, 8.4])
+    hi = np.array([15.9, 1.58, 1.0, 15.5, 0.611, 72, 289, 1.004, 4.01, 2.0, 14.9])
+    out = []
+    for _ in range(n):
+        r = []
+        for j, t in enumerate(types):
+            if t == "long":
+                r.append(int(rng.integers(-1, 8)))
+            elif rng.random() < missing:
+                r.append(None)
+            else:
+                r.append(float(np.round(lo[j] + rng.random() * (hi[j] - lo[j]), 3)))
+        out.append(r)
+    return out
+
+
+def cases_for(model):
+    mlmodel = yaml.safe_load((MODELS / model / "MLmodel").read_text())
+    inputs = json.loads(mlmodel["signature"]["inputs"])
+    params = [p["name"] for p in json.loads(mlmodel["signature"].get("params") or "[]")]
+    cols = [c["name"] for c in inputs]
+    types = [c["type"] for c in inputs]
+    r8, r3, r64 = rows(cols, types, 8), rows(cols, types, 3, 0), rows(cols, types, 64)
+    full = [[0.0 if v is None else v for v in r] for r in r3]
+    huge = [list(full[0]), list(full[1])]
+    huge[1][0] = 1e300
+    inf_body = json.dumps(split(full, cols)).replace(json.dumps(full[1][0]), "Infinity", 1)
+    c = [
+        case("split_8", split(r8, cols)),
+        case("records_3", records(full, cols)),
+        case("instances_3", {"instances": [dict(zip(cols, r)) for r in full]}),
+        case("inputs_3", {"inputs": [dict(zip(cols, r)) for r in full]}),
+        case("csv_8", csv_body(r8, cols), ctype="text/csv"),
+        case("parquet_3", parquet_body(full, cols), ctype="application/vnd.apache.parquet"),
+        case("split_64", split(r64, cols)),
+        case("split_zero_rows", split([], cols)),
+        case("split_beyond_float32", split(huge, cols)),
+        case("split_infinity", inf_body),
+        case("split_missing_column", split([r[1:] for r in full], cols[1:])),
+        case("split_extra_column", split([r + [1.0] for r in full], cols + ["extra"])),
+        case("split_string_value", split([["x"] + r[1:] for r in full], cols)),
+        case("split_unknown_param", {**split(full, cols), "params": {"no_such_param": 1}}),
+    ]
+    for p in params:
+        if p in ("output_margin", "pred_leaf", "strict_shape"):
+            c.append(case(f"param_{p}", {**split(full, cols), "params": {p: True}}))
+    return c
+
+
+def record(model):
+    port = free_port()
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    proc = subprocess.Popen(
+        [str(mlflow_bin), "models", "serve", "-m", str(MODELS / model), "--env-manager", "local",
+         "-p", str(port), "-h", "127.0.0.1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1)
+                break
+            except Exception:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"mlflow models serve did not start for {model}")
+        results = []
+        for c in cases_for(model):
+            r = dict(c)
+            r.update(send(port, c))
+            results.append(r)
+        OUT.mkdir(parents=True, exist_ok=True)
+        out = OUT / f"{model}.json"
+        out.write_text(json.dumps({"model": model, "mlflow_version": "3.17.2", "cases": results}, indent=1) + "\n")
+        print(f"{model}: {len(results)} cases -> {out}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main():
+    # Every model's requests are drawn in name order whichever are recorded, so recording
+    # some models leaves the others' goldens as they were.
+    names = sorted(p.name for p in MODELS.iterdir() if p.name.startswith(("xgb_", "lgb_")))
+    wanted = sys.argv[1:] or names
+    for m in names:
+        if m in wanted:
+            record(m)
+        else:
+            cases_for(m)
+
+
+if __name__ == "__main__":
+    main()
