@@ -15,8 +15,8 @@ OUT = ROOT / "fuzz" / "corpus"
 MAX = 16 * 1024
 
 
-def put(target, data):
-    if len(data) > MAX:
+def put(target, data, limit=MAX):
+    if len(data) > limit:
         return
     d = OUT / target
     d.mkdir(parents=True, exist_ok=True)
@@ -108,3 +108,32 @@ for crash in sorted((ROOT / "fuzz" / "regressions").glob("*--*")):
 
 for target in sorted(OUT.iterdir()):
     print(f"{target.name}: {len(list(target.iterdir()))} seeds")
+
+
+# Tree models: every fixture's model file that fits, by reader (UBJSON and JSON both go to
+# xgboost_model; the reader tells them apart by content).
+for model in sorted((ROOT / "tests" / "fixtures" / "models").iterdir()):
+    for f in sorted(model.glob("model.*")):
+        target = {".ubj": "xgboost_model", ".json": "xgboost_model", ".lgb": "lightgbm_model",
+                  ".skops": "skops_model"}.get(f.suffix)
+        if target:
+            put(target, f.read_bytes(), 64 * 1024)
+
+# The skops fixtures hold 60-70 KB model strings: one small seed per estimator class, with
+# the model string of the smallest LightGBM fixture in its place.
+import io  # noqa: E402
+import zipfile  # noqa: E402
+
+small = (ROOT / "tests" / "fixtures" / "models" / "lgb_forest" / "model.lgb").read_text()
+for name in ["lgb_regressor", "lgb_classifier", "lgb_ranker", "lgb_binary_classifier"]:
+    src = zipfile.ZipFile(ROOT / "tests" / "fixtures" / "models" / name / "model.skops")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for item in src.namelist():
+            data = src.read(item)
+            if item == "schema.json":
+                schema = json.loads(data)
+                schema["content"]["content"]["_Booster"]["content"]["content"]["_handle"]["content"] = json.dumps(small)
+                data = json.dumps(schema).encode()
+            z.writestr(item, data)
+    put("skops_model", out.getvalue(), 64 * 1024)

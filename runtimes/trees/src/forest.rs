@@ -107,9 +107,11 @@ pub struct LinearLeaf {
 pub struct Tree<T> {
     /// Nodes; node 0 is the root.
     pub nodes: Vec<Node<T>>,
-    /// Category sets as bitsets: `(start, words)` into `cat_words`.
+    /// Category sets: `(start, len)` into `cat_words`.
     pub cat_sets: Vec<(u32, u32)>,
-    /// Bitset words (bit `c % 32` of word `c / 32` is category `c`).
+    /// LightGBM: bitset words (bit `c % 32` of word `c / 32` is category `c`), as the file
+    /// stores them. XGBoost: each set's categories, sorted (memory in proportion to the
+    /// file, whatever category values it names).
     pub cat_words: Vec<u32>,
     /// The leaf number each node reports for `pred_leaf` (XGBoost: the node id; LightGBM:
     /// the leaf index).
@@ -119,12 +121,23 @@ pub struct Tree<T> {
 }
 
 impl<T: Real> Tree<T> {
-    fn in_set(&self, set: u32, cat: u32) -> bool {
-        let Some(&(start, words)) = self.cat_sets.get(set as usize) else {
+    fn in_set(&self, set: u32, cat: u32, rules: Rules) -> bool {
+        let Some(&(start, len)) = self.cat_sets.get(set as usize) else {
             return false;
         };
-        let w = cat / 32;
-        w < words && (self.cat_words[(start + w) as usize] >> (cat % 32)) & 1 == 1
+        let Some(words) = self
+            .cat_words
+            .get(start as usize..(start as usize).saturating_add(len as usize))
+        else {
+            return false;
+        };
+        match rules {
+            Rules::XGBoost => words.binary_search(&cat).is_ok(),
+            Rules::LightGBM => {
+                let w = (cat / 32) as usize;
+                w < words.len() && (words[w] >> (cat % 32)) & 1 == 1
+            }
+        }
     }
 
     /// The leaf node a row reaches.
@@ -145,7 +158,7 @@ impl<T: Real> Tree<T> {
                         let v = x.to_f64();
                         // XGBoost's `Decision`: an invalid category (negative, or too large to be
                         // an index) goes left; a valid one goes right when it is in the set.
-                        !((0.0..16_777_216.0).contains(&v) && self.in_set(n.cat, v as u32))
+                        !((0.0..16_777_216.0).contains(&v) && self.in_set(n.cat, v as u32, rules))
                     } else {
                         x < n.value
                     }
@@ -158,7 +171,7 @@ impl<T: Real> Tree<T> {
                         } else {
                             // `static_cast<int>`: out-of-range values never match a set.
                             let c = v as i64;
-                            c >= 0 && c <= i32::MAX as i64 && self.in_set(n.cat, c as u32)
+                            c >= 0 && c <= i32::MAX as i64 && self.in_set(n.cat, c as u32, rules)
                         }
                     } else {
                         let nan_type = n.flags & flag::MISSING_NAN != 0;

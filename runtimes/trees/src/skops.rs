@@ -58,6 +58,16 @@ const DATA_LOADERS: [&str; 7] = [
 pub fn read(bytes: &[u8], limits: &Limits) -> Result<Estimator, TreeError> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| TreeError::Format(format!("not a skops (zip) file: {e}")))?;
+    // Deflate expands at most about 1032:1: a member may not claim more than that of the
+    // archive (so a small file cannot make the reader allocate gigabytes).
+    let limits = &Limits {
+        max_member_bytes: limits.max_member_bytes.min(
+            (bytes.len() as u64)
+                .saturating_mul(1032)
+                .saturating_add(1 << 20),
+        ),
+        ..limits.clone()
+    };
     let schema = member(&mut zip, "schema.json", limits)?;
     let schema: serde_json::Value = serde_json::from_slice(&schema)
         .map_err(|e| TreeError::Format(format!("schema.json: {e}")))?;

@@ -360,20 +360,21 @@ fn tree(t: &Value, n_features: usize, limits: &Limits) -> Result<Tree<f32>, Tree
                     "category segment of node {nid} out of range"
                 )));
             };
-            let members = &cats[seg as usize..end as usize];
-            let max = members.iter().copied().max().unwrap_or(0);
-            if members.iter().any(|c| *c < 0) || max >= limits.max_category {
-                return Err(TreeError::Format(format!(
-                    "node {nid} has a category outside 0..{}",
-                    limits.max_category
-                )));
+            let mut members: Vec<u32> = Vec::with_capacity(size as usize);
+            for c in &cats[seg as usize..end as usize] {
+                if *c < 0 || *c >= limits.max_category {
+                    return Err(TreeError::Format(format!(
+                        "node {nid} has category {c}, outside 0..{}",
+                        limits.max_category
+                    )));
+                }
+                members.push(*c as u32);
             }
-            let words = (max as usize) / 32 + 1;
+            members.sort_unstable();
+            members.dedup();
             let start = cat_words.len();
-            cat_words.resize(start + words, 0u32);
-            for c in members {
-                cat_words[start + (*c as usize) / 32] |= 1 << (*c as u32 % 32);
-            }
+            let words = members.len();
+            cat_words.extend(members);
             cat_of_node[nid as usize] = cat_sets.len() as u32;
             cat_sets.push((start as u32, words as u32));
         }
