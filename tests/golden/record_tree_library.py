@@ -41,7 +41,8 @@ def thresholds(raw, ncols):
             names = b.feature_names
             for f, s in zip(df["Feature"], df["Split"]):
                 if f != "Leaf" and isinstance(s, float) and not math.isnan(s):
-                    out[names.index(f)].append(float(s))
+                    # A legacy binary model has no names: XGBoost calls its features f0, f1, …
+                    out[names.index(f) if names else int(f[1:])].append(float(s))
             return out
     except ImportError:
         pass
@@ -76,6 +77,13 @@ def draw(col_type, cuts, inf=True):
             return float(np.float32(c))
         return float(np.nextafter(np.float32(c), np.float32(np.inf if k == 2 else -np.inf)))
     return float(np.round(rng.normal(0, 1) * 5 + 5, rng.integers(1, 6)))
+
+
+def refusal(e):
+    """The library's message, without XGBoost's `[hh:mm:ss] file:line: ` prefix (which changes
+    from run to run)."""
+    import re
+    return re.sub(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", str(e).split("\n")[0])
 
 
 def encode(v):
@@ -125,15 +133,28 @@ def record(name):
         calls.append({"output_margin": True})
     if any(p["name"] == "pred_leaf" for p in params):
         calls.append({"pred_leaf": True})
+    if any(p["name"] == "pred_contribs" for p in params):
+        calls += [{"pred_contribs": True}, {"pred_contribs": True, "approx_contribs": True}]
+    if any(p["name"] == "pred_interactions" for p in params):
+        # Interaction values grow with the square of the features: the first rows only.
+        calls += [{"pred_interactions": True, "rows": 6},
+                  {"pred_interactions": True, "approx_contribs": True, "rows": 6}]
     answers = []
     for p in calls:
+        p = dict(p)
+        n = p.pop("rows", None)
         try:
-            out = model.predict(frame, params=p or None)
+            out = model.predict(frame if n is None else frame.iloc[:n], params=p or None)
         except Exception as e:  # noqa: BLE001 - the library's own refusal is the answer
-            answers.append({"params": p, "error": str(e).split("\n")[0]})
+            answers.append({"params": p, "error": refusal(e)})
+            if n is not None:
+                answers[-1]["rows_used"] = n
             continue
         arr = np.asarray(out)
-        answers.append({"params": p, "dtype": str(arr.dtype), "shape": list(arr.shape), "values": flat(arr)})
+        answer = {"params": p, "dtype": str(arr.dtype), "shape": list(arr.shape), "values": flat(arr)}
+        if n is not None:
+            answer["rows_used"] = n
+        answers.append(answer)
     if dmatrix:
         bad = frame.iloc[:2].copy()
         bad.iloc[1, 0] = float("inf")
@@ -141,7 +162,7 @@ def record(name):
             model.predict(bad)
             answers.append({"params": {}, "inf_row": 1, "error": None})
         except Exception as e:  # noqa: BLE001 - the library's own refusal is the answer
-            answers.append({"params": {}, "inf_row": 1, "error": str(e).split("\n")[0]})
+            answers.append({"params": {}, "inf_row": 1, "error": refusal(e)})
     flavor = mlmodel["flavors"].get("xgboost") or mlmodel["flavors"]["lightgbm"]
     return {
         "model": name,
@@ -154,7 +175,15 @@ def record(name):
 
 
 def main():
-    names = sys.argv[1:] or sorted(p.name for p in MODELS.iterdir() if p.name.startswith(("xgb_", "lgb_")))
+    # `--legacy`: the legacy-binary fixtures, recorded in .venv-xgb2 (XGBoost 2.0) into
+    # library_legacy.json; otherwise every other tree fixture, in .venv-trees.
+    global OUT
+    legacy = "--legacy" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--legacy"]
+    if legacy:
+        OUT = HERE / "trees" / "library_legacy.json"
+    names = args or sorted(p.name for p in MODELS.iterdir()
+                           if p.name.startswith(("xgb_", "lgb_")) and p.name.startswith("xgb_legacy_") == legacy)
     out = []
     for n in names:
         out.append(record(n))

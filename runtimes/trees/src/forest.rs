@@ -7,6 +7,8 @@
 //! cache while the block's partial sums are updated in tree order (the order the libraries
 //! sum in, which exactness needs).
 
+use crate::layout::{FlatTree, LANES};
+
 /// The float type a forest computes in.
 pub trait Real:
     Copy + PartialOrd + std::ops::AddAssign + std::ops::Mul<Output = Self> + Send + Sync + 'static
@@ -90,6 +92,14 @@ pub struct Node<T> {
     pub cat: u32,
 }
 
+impl<T> Node<T> {
+    /// True for a leaf.
+    #[inline]
+    pub fn is_leaf(&self) -> bool {
+        self.flags & flag::LEAF != 0
+    }
+}
+
 /// A LightGBM linear leaf: `constant + Σ coeff·x`, or the plain leaf value when one of its
 /// features is NaN.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -118,6 +128,9 @@ pub struct Tree<T> {
     pub leaf_ids: Vec<u32>,
     /// Linear leaves by node index (LightGBM `linear_tree`), when the tree has them.
     pub linear: Option<Vec<LinearLeaf>>,
+    /// XGBoost: each node's cover (`sum_hessian`), which feature contributions weigh paths
+    /// by; empty when the file has none.
+    pub cover: Vec<f32>,
 }
 
 impl<T: Real> Tree<T> {
@@ -140,62 +153,76 @@ impl<T: Real> Tree<T> {
         }
     }
 
+    /// A node's cover (0 when the file gave none).
+    #[inline]
+    pub fn cover(&self, i: usize) -> f32 {
+        self.cover.get(i).copied().unwrap_or(0.0)
+    }
+
+    /// The child of internal node `i` that a row goes to.
+    #[inline]
+    pub fn next(&self, i: usize, row: &[T], rules: Rules) -> usize {
+        let n = &self.nodes[i];
+        let x = row.get(n.feature as usize).copied().unwrap_or(T::ZERO);
+        let left = match rules {
+            Rules::XGBoost => {
+                if x.is_nan() {
+                    n.flags & flag::DEFAULT_LEFT != 0
+                } else if n.flags & flag::CATEGORICAL != 0 {
+                    let v = x.to_f64();
+                    // XGBoost's `Decision`: an invalid category (negative, or too large to be
+                    // an index) goes left; a valid one goes right when it is in the set.
+                    !((0.0..16_777_216.0).contains(&v) && self.in_set(n.cat, v as u32, rules))
+                } else {
+                    x < n.value
+                }
+            }
+            Rules::LightGBM => {
+                let mut v = x.to_f64();
+                if n.flags & flag::CATEGORICAL != 0 {
+                    if v.is_nan() {
+                        false
+                    } else {
+                        // `static_cast<int>`: out-of-range values never match a set.
+                        let c = v as i64;
+                        c >= 0 && c <= i32::MAX as i64 && self.in_set(n.cat, c as u32, rules)
+                    }
+                } else {
+                    let nan_type = n.flags & flag::MISSING_NAN != 0;
+                    if v.is_nan() && !nan_type {
+                        v = 0.0;
+                    }
+                    let zero = n.flags & flag::MISSING_ZERO != 0
+                        && (-1e-35f32 as f64..=1e-35f32 as f64).contains(&v);
+                    if zero || (nan_type && v.is_nan()) {
+                        n.flags & flag::DEFAULT_LEFT != 0
+                    } else {
+                        v <= n.value.to_f64()
+                    }
+                }
+            }
+        };
+        if left {
+            n.left as usize
+        } else {
+            n.right as usize
+        }
+    }
+
     /// The leaf node a row reaches.
     #[inline]
     pub fn leaf(&self, row: &[T], rules: Rules) -> usize {
         let mut i = 0usize;
-        loop {
-            let n = &self.nodes[i];
-            if n.flags & flag::LEAF != 0 {
-                return i;
-            }
-            let x = row.get(n.feature as usize).copied().unwrap_or(T::ZERO);
-            let left = match rules {
-                Rules::XGBoost => {
-                    if x.is_nan() {
-                        n.flags & flag::DEFAULT_LEFT != 0
-                    } else if n.flags & flag::CATEGORICAL != 0 {
-                        let v = x.to_f64();
-                        // XGBoost's `Decision`: an invalid category (negative, or too large to be
-                        // an index) goes left; a valid one goes right when it is in the set.
-                        !((0.0..16_777_216.0).contains(&v) && self.in_set(n.cat, v as u32, rules))
-                    } else {
-                        x < n.value
-                    }
-                }
-                Rules::LightGBM => {
-                    let mut v = x.to_f64();
-                    if n.flags & flag::CATEGORICAL != 0 {
-                        if v.is_nan() {
-                            false
-                        } else {
-                            // `static_cast<int>`: out-of-range values never match a set.
-                            let c = v as i64;
-                            c >= 0 && c <= i32::MAX as i64 && self.in_set(n.cat, c as u32, rules)
-                        }
-                    } else {
-                        let nan_type = n.flags & flag::MISSING_NAN != 0;
-                        if v.is_nan() && !nan_type {
-                            v = 0.0;
-                        }
-                        let zero = n.flags & flag::MISSING_ZERO != 0
-                            && (-1e-35f32 as f64..=1e-35f32 as f64).contains(&v);
-                        if zero || (nan_type && v.is_nan()) {
-                            n.flags & flag::DEFAULT_LEFT != 0
-                        } else {
-                            v <= n.value.to_f64()
-                        }
-                    }
-                }
-            };
-            let next = if left { n.left } else { n.right } as usize;
-            // Readers only build trees whose children point forward; this keeps a bad tree
-            // from looping even so.
-            if next <= i || next >= self.nodes.len() {
+        while !self.nodes[i].is_leaf() {
+            let next = self.next(i, row, rules);
+            // Readers only build trees in which a walk from the root reaches each node once
+            // (so every walk ends); an index outside the tree ends it too.
+            if next >= self.nodes.len() {
                 return i;
             }
             i = next;
         }
+        i
     }
 
     /// The value a row gets from this tree (a linear leaf computed in float64).
@@ -238,12 +265,24 @@ pub struct Forest<T> {
     pub n_features: usize,
     /// Split rules.
     pub rules: Rules,
+    /// The trees in the scoring layout (see [`crate::layout`]), built by [`Forest::laid_out`].
+    pub flat: Vec<FlatTree<T>>,
 }
 
 /// Rows scored per block (each tree walks a block before the next tree).
 const BLOCK: usize = 64;
 
 impl<T: Real> Forest<T> {
+    /// The forest with its trees laid out for scoring.
+    pub fn laid_out(mut self) -> Forest<T> {
+        self.flat = self
+            .trees
+            .iter()
+            .map(|t| FlatTree::new(t, self.rules))
+            .collect();
+        self
+    }
+
     /// Adds the trees `range` to `out` (`rows × n_groups`, already holding each row's start
     /// value), in tree order. `x` is `rows × n_features`, row-major.
     pub fn add_margins(&self, x: &[T], rows: usize, range: std::ops::Range<usize>, out: &mut [T]) {
@@ -255,12 +294,24 @@ impl<T: Real> Forest<T> {
                 let tree = &self.trees[t];
                 let g = self.groups[t] as usize;
                 let w = self.weights.as_ref().map(|w| w[t]);
-                for r in start..end {
-                    let row = &x[r * nf..(r + 1) * nf];
-                    let v = tree.value(row, self.rules);
-                    match w {
-                        Some(w) => out[r * ng + g] += v * w,
-                        None => out[r * ng + g] += v,
+                match self.flat.get(t) {
+                    // A block of a few rows walks the original tree with branches: with nothing
+                    // to overlap, the CPU's speculation down the predicted path wins.
+                    Some(flat) if tree.linear.is_none() && end - start >= 4 => {
+                        for first in (start..end).step_by(LANES) {
+                            let n = (end - first).min(LANES);
+                            flat.add_block(tree, self.rules, x, nf, first, n, out, ng, g, w);
+                        }
+                    }
+                    _ => {
+                        for r in start..end {
+                            let row = &x[r * nf..(r + 1) * nf];
+                            let v = tree.value(row, self.rules);
+                            match w {
+                                Some(w) => out[r * ng + g] += v * w,
+                                None => out[r * ng + g] += v,
+                            }
+                        }
                     }
                 }
             }

@@ -18,7 +18,10 @@
 
 pub mod doc;
 pub mod forest;
+pub mod layout;
+pub mod legacy;
 pub mod lightgbm;
+pub mod shap;
 pub mod skops;
 pub mod xgboost;
 
@@ -177,6 +180,9 @@ pub struct Model {
     /// LightGBM's `pandas_categorical` is set: the model was trained on pandas category
     /// columns, and the Python package refuses frames without them.
     pub pandas_categorical: bool,
+    /// XGBoost trees' node means and depths, for feature contributions (empty when the
+    /// file has no node covers).
+    pub shap: Vec<shap::TreeStats>,
 }
 
 /// What `predict` answers, as the library's Python API would.
@@ -199,6 +205,22 @@ pub struct Rounds {
     pub end: usize,
 }
 
+/// XGBoost's feature-contribution outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Contribs {
+    /// Predictions, not contributions.
+    #[default]
+    None,
+    /// `pred_contribs`: TreeSHAP values, bias last.
+    Shap,
+    /// `pred_contribs` with `approx_contribs`: Saabas values.
+    Approx,
+    /// `pred_interactions`: SHAP interaction values.
+    Interactions,
+    /// `pred_interactions` with `approx_contribs`.
+    ApproxInteractions,
+}
+
 /// The options of one prediction call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CallOptions {
@@ -206,6 +228,8 @@ pub struct CallOptions {
     pub output_margin: bool,
     /// Leaf indices instead of values.
     pub pred_leaf: bool,
+    /// Feature contributions instead of values.
+    pub contribs: Contribs,
     /// Rounds to use; `None` = the answer's default.
     pub rounds: Option<Rounds>,
     /// XGBoost's `strict_shape`.
@@ -268,6 +292,9 @@ impl Model {
         match &self.boosted {
             Booster::Xgb(f) => {
                 let xf = xgb_features(x, answer)?;
+                if opts.contribs != Contribs::None {
+                    return self.contributions(f, &xf, rows, range.end, opts);
+                }
                 if opts.pred_leaf {
                     let n = range.len();
                     let leaves = f.leaves(&xf, rows, range);
@@ -288,6 +315,9 @@ impl Model {
                 }
                 let nf = self.n_features;
                 let xf = xgb_features(x, answer)?;
+                if opts.contribs != Contribs::None {
+                    return self.linear_contributions(weights, &xf, rows, opts);
+                }
                 let mut out = Vec::with_capacity(rows * ng);
                 for r in 0..rows {
                     for g in 0..ng {
@@ -323,6 +353,95 @@ impl Model {
                 self.finish64(out, rows, answer, opts)
             }
         }
+    }
+
+    fn contributions(
+        &self,
+        f: &Forest<f32>,
+        xf: &[f32],
+        rows: usize,
+        end: usize,
+        opts: CallOptions,
+    ) -> Result<Tensor, RuntimeError> {
+        if self.shap.len() != f.trees.len() {
+            return Err(RuntimeError::Run(
+                "the model file has no node covers (sum_hessian): feature contributions cannot be computed".into(),
+            ));
+        }
+        let (ng, cols) = (self.n_groups, self.n_features + 1);
+        let mut shape = vec![rows];
+        if ng > 1 || opts.strict_shape {
+            shape.push(ng);
+        }
+        let (approx, interactions) = match opts.contribs {
+            Contribs::Approx => (true, false),
+            Contribs::Interactions => (false, true),
+            Contribs::ApproxInteractions => (true, true),
+            _ => (false, false),
+        };
+        let values = if interactions {
+            shape.extend([cols, cols]);
+            shap::interactions(f, &self.shap, xf, rows, end, &self.base_margin, approx)
+        } else {
+            shape.push(cols);
+            shap::contributions(
+                f,
+                &self.shap,
+                xf,
+                rows,
+                end,
+                &self.base_margin,
+                approx,
+                0,
+                0,
+            )
+        }
+        .map_err(RuntimeError::Run)?;
+        tensor(shape, TensorData::F32(values))
+    }
+
+    /// gblinear's contributions (`x·w` per feature, bias plus base last); its interactions
+    /// are refused as XGBoost refuses them.
+    fn linear_contributions(
+        &self,
+        weights: &[f32],
+        xf: &[f32],
+        rows: usize,
+        opts: CallOptions,
+    ) -> Result<Tensor, RuntimeError> {
+        let (nf, ng) = (self.n_features, self.n_groups);
+        let cols = nf + 1;
+        let mut shape = vec![rows];
+        if ng > 1 || opts.strict_shape {
+            shape.push(ng);
+        }
+        if matches!(
+            opts.contribs,
+            Contribs::Interactions | Contribs::ApproxInteractions
+        ) {
+            // XGBoost's gblinear fills features² values where (features + 1)² are expected,
+            // and its shape check refuses the answer (XGBoost 2.0 to 3.2 alike).
+            return Err(RuntimeError::Run(format!(
+                "Check failed: std::accumulate(shape.cbegin(), shape.cend(), static_cast<bst_ulong>(1), std::multiplies<>{{}}) == chunksize * rows ({} vs. {}) : ",
+                rows * ng * cols * cols,
+                rows * ng * nf * nf
+            )));
+        }
+        shape.push(cols);
+        let mut out = vec![0f32; rows * ng * cols];
+        for r in 0..rows {
+            for g in 0..ng {
+                let p = &mut out[(r * ng + g) * cols..(r * ng + g + 1) * cols];
+                for j in 0..nf {
+                    let v = xf[r * nf + j];
+                    if !v.is_nan() {
+                        p[j] = v * weights[j * ng + g];
+                    }
+                }
+                p[cols - 1] = weights[nf * ng + g] + self.base_margin[0];
+            }
+        }
+        tensor(shape, TensorData::F32(out))
     }
 
     fn finish32(
@@ -431,7 +550,7 @@ fn tensor(shape: Vec<usize>, data: TensorData) -> Result<Tensor, RuntimeError> {
 }
 
 /// XGBoost's `common::Sigmoid(float)`.
-fn sigmoid32(x: f32) -> f32 {
+pub(crate) fn sigmoid32(x: f32) -> f32 {
     let e = (-x).min(88.7f32).exp();
     1.0f32 / (e + 1.0f32 + 1e-16f32)
 }
@@ -635,16 +754,37 @@ pub fn call_options(params: &[(String, Param)]) -> Result<CallOptions, RuntimeEr
             ))
         }
     };
-    for unsupported in ["pred_contribs", "pred_interactions", "approx_contribs"] {
-        if flag(params, unsupported)? {
-            return Err(RuntimeError::Run(format!(
-                "{unsupported} (TreeSHAP) is not supported natively yet"
-            )));
-        }
+    // `Booster.predict`'s `assign_type`: one kind of output at a time.
+    let approx = flag(params, "approx_contribs")?;
+    let mut contribs = Contribs::None;
+    let output_margin = flag(params, "output_margin")?;
+    let pred_leaf = flag(params, "pred_leaf")?;
+    let mut kinds = output_margin as u32 + pred_leaf as u32;
+    if flag(params, "pred_contribs")? {
+        kinds += 1;
+        contribs = if approx {
+            Contribs::Approx
+        } else {
+            Contribs::Shap
+        };
+    }
+    if flag(params, "pred_interactions")? {
+        kinds += 1;
+        contribs = if approx {
+            Contribs::ApproxInteractions
+        } else {
+            Contribs::Interactions
+        };
+    }
+    if kinds > 1 {
+        return Err(RuntimeError::Input(
+            "One type of prediction at a time.".into(),
+        ));
     }
     Ok(CallOptions {
-        output_margin: flag(params, "output_margin")?,
-        pred_leaf: flag(params, "pred_leaf")?,
+        output_margin,
+        pred_leaf,
+        contribs,
         rounds,
         strict_shape: flag(params, "strict_shape")?,
     })

@@ -110,14 +110,18 @@ pub fn read(text: &str, limits: &Limits) -> Result<Model, TreeError> {
     }
     let groups = (0..trees.len()).map(|i| (i % per_iter) as u32).collect();
     Ok(Model {
-        boosted: Booster::Lgb(Forest {
-            trees,
-            groups,
-            weights: None,
-            n_groups: per_iter,
-            n_features,
-            rules: Rules::LightGBM,
-        }),
+        boosted: Booster::Lgb(
+            Forest {
+                trees,
+                groups,
+                weights: None,
+                n_groups: per_iter,
+                n_features,
+                rules: Rules::LightGBM,
+                flat: Vec::new(),
+            }
+            .laid_out(),
+        ),
         n_features,
         n_groups: per_iter,
         transform,
@@ -132,6 +136,7 @@ pub fn read(text: &str, limits: &Limits) -> Result<Model, TreeError> {
             .map(|v| v.split(' ').map(str::to_string).collect())
             .unwrap_or_default(),
         pandas_categorical: !(after.is_empty() || after == "null" || after == "[]"),
+        shap: Vec::new(),
     })
 }
 
@@ -351,5 +356,6 @@ fn tree(kv: &[(&str, &str)], n_features: usize, limits: &Limits) -> Result<Tree<
         cat_words,
         leaf_ids,
         linear,
+        cover: Vec::new(),
     })
 }

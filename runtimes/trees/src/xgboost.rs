@@ -13,21 +13,20 @@ enum Boosted {
     Linear { weights: Vec<f32> },
 }
 
-/// Reads an XGBoost model file: UBJSON or JSON, told apart by content. The legacy binary
-/// format (`model.xgb`/`model.bst` of older MLflow) is refused naming it.
+/// Reads an XGBoost model file, telling the format by content as XGBoost does: `{` then a
+/// quote is JSON, `{` then a letter UBJSON, anything else the legacy binary format.
 pub fn read(bytes: &[u8], limits: &Limits) -> Result<Model, TreeError> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    let docv = match first {
-        Some(b'{') if bytes.get(1).is_some_and(|b| *b == b'"' || b.is_ascii_whitespace() || *b == b'}') => {
-            doc::parse_json(bytes)?
+    if bytes.is_empty() {
+        return Err(TreeError::Format("the file is empty".into()));
+    }
+    let docv = if crate::legacy::is_legacy(bytes) {
+        crate::legacy::to_doc(bytes)?
+    } else {
+        match bytes.iter().skip(1).find(|b| !b.is_ascii_whitespace()) {
+            Some(b'"') | Some(b'}') => doc::parse_json(bytes)?,
+            Some(c) if c.is_ascii_alphabetic() => doc::parse_ubjson(bytes)?,
+            _ => return Err(TreeError::Format("neither JSON nor UBJSON".into())),
         }
-        Some(b'{') => doc::parse_ubjson(bytes)?,
-        _ if bytes.starts_with(b"binf") || bytes.len() >= 4 => {
-            return Err(TreeError::Unsupported(
-                "an XGBoost model in the legacy binary format (written by XGBoost < 3.1 as model.xgb / model.bst); re-save it with MLflow 3.x (model_format=\"ubj\" or \"json\")".into(),
-            ))
-        }
-        _ => return Err(TreeError::Format("the file is empty".into())),
     };
     from_doc(&docv, limits)
 }
@@ -191,6 +190,12 @@ pub fn from_doc(v: &Value, limits: &Limits) -> Result<Model, TreeError> {
             )))
         }
     };
+    let shap = match &boosted {
+        Boosted::Trees((f, _)) if f.trees.iter().all(|t| t.cover.len() == t.nodes.len()) => {
+            f.trees.iter().map(crate::shap::stats).collect()
+        }
+        _ => Vec::new(),
+    };
     let layer_trees = match &boosted {
         Boosted::Trees((_, per_layer)) => *per_layer,
         _ => 1,
@@ -218,6 +223,7 @@ pub fn from_doc(v: &Value, limits: &Limits) -> Result<Model, TreeError> {
             })
             .unwrap_or_default(),
         pandas_categorical: false,
+        shap,
     })
 }
 
@@ -298,7 +304,9 @@ fn trees(
             n_groups,
             n_features,
             rules: Rules::XGBoost,
-        },
+            flat: Vec::new(),
+        }
+        .laid_out(),
         parallel * n_groups,
     ))
 }
@@ -379,12 +387,21 @@ fn tree(t: &Value, n_features: usize, limits: &Limits) -> Result<Tree<f32>, Tree
             cat_sets.push((start as u32, words as u32));
         }
     }
+    let reachable = reachable(&left, &right)?;
+    // Node covers weigh the paths of feature contributions (optional: a file without them
+    // still predicts).
+    let cover = match t.get("sum_hessian").and_then(Value::to_f32s) {
+        Some(c) if c.len() == n => c,
+        _ => Vec::new(),
+    };
     let mut nodes = Vec::with_capacity(n);
     for i in 0..n {
         let (l, r) = (left[i], right[i]);
-        if l == -1 {
+        if l == -1 || !reachable[i] {
+            // A leaf; or a node no walk reaches (pruned trees keep deleted nodes), whose
+            // fields are never read.
             nodes.push(Node {
-                value: cond[i],
+                value: if reachable[i] { cond[i] } else { 0.0 },
                 feature: 0,
                 left: 0,
                 right: 0,
@@ -392,13 +409,6 @@ fn tree(t: &Value, n_features: usize, limits: &Limits) -> Result<Tree<f32>, Tree
                 cat: 0,
             });
             continue;
-        }
-        // Children point forward and inside the tree: no cycle, no out-of-range jump.
-        let fwd = |c: i64| c > i as i64 && (c as usize) < n;
-        if !fwd(l) || !fwd(r) {
-            return Err(TreeError::Format(format!(
-                "node {i} has children {l}, {r} (must point forward inside {n} nodes)"
-            )));
         }
         let f = feature[i];
         if f < 0 || f as usize >= n_features.max(1) {
@@ -435,5 +445,34 @@ fn tree(t: &Value, n_features: usize, limits: &Limits) -> Result<Tree<f32>, Tree
         cat_sets,
         cat_words,
         linear: None,
+        cover,
     })
+}
+
+/// Which nodes a walk from the root reaches; an error when a node is reached twice (a cycle
+/// or a shared child) or a child lies outside the tree, so that every walk ends.
+fn reachable(left: &[i64], right: &[i64]) -> Result<Vec<bool>, TreeError> {
+    let n = left.len();
+    let mut seen = vec![false; n];
+    let mut stack = vec![0usize];
+    while let Some(i) = stack.pop() {
+        if seen[i] {
+            return Err(TreeError::Format(format!(
+                "node {i} is reached twice (a cycle or a shared child)"
+            )));
+        }
+        seen[i] = true;
+        if left[i] == -1 {
+            continue;
+        }
+        for c in [left[i], right[i]] {
+            if c <= 0 || c as usize >= n {
+                return Err(TreeError::Format(format!(
+                    "node {i} has child {c}, outside 1..{n}"
+                )));
+            }
+            stack.push(c as usize);
+        }
+    }
+    Ok(seen)
 }
