@@ -11,6 +11,8 @@ TORCH_REF := .venv-ref/.torch-ready-1
 MLSERVER := .venv-mlserver/.ready-2
 # The KServe Python SDK (a second V2 client in tests/oip_v2.rs), in its own environment
 KSERVE := .venv-kserve/.ready-1
+TREES := .venv-trees/.ready-1
+XGB2 := .venv-xgb2/.ready-1
 # podman, runc, debootstrap, nginx (Debian packages) and the containers.conf these machines need
 CONTAINER_TOOLS := .local/container/.tools-1
 # libtorch 2.13.0 (from the PyPI torch wheel) for the `torch` feature; see scripts/fetch_libtorch.py.
@@ -18,7 +20,7 @@ LIBTORCH_DIR := $(CURDIR)/.local/libtorch/torch
 TORCH := .local/libtorch/torch/build-version
 export LIBTORCH := $(LIBTORCH_DIR)
 
-.PHONY: setup setup-torch build build-torch run test test-container image bench bench-predict bench-predict-large load load-oip lint fixtures goldens predict-goldens sweep mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
+.PHONY: setup setup-torch build build-torch run test test-container image bench bench-predict bench-predict-large bench-trees load load-oip load-trees lint fixtures goldens tree-fixtures tree-goldens predict-goldens sweep mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -150,6 +152,18 @@ load: .local/onnxruntime/lib/libonnxruntime.so .local/wrk/usr/bin/wrk $(REF) bui
 bench: .local/onnxruntime/lib/libonnxruntime.so build-torch
 	cargo bench --bench hot_path --features torch
 
+## In-process tree inference: runtimes/trees vs XGBoost's inplace_predict and LightGBM's
+## predict on 100-tree depth-6 models, 1 and 10 000 rows, one thread and all.
+bench-trees: $(TREES)
+	$(PYTHON) benches/trees.py
+
+## The load harness on the same XGBoost and LightGBM models: mlflow-serve vs real
+## `mlflow models serve` (with XGBoost and LightGBM) vs the library in process.
+load-trees: .local/wrk/usr/bin/wrk $(TREES) build
+	$(PYTHON) benches/trees.py --seconds 0.2
+	$(PYTHON) benches/load.py --ref-env .venv-trees --model target/bench-models/xgb_100x6
+	$(PYTHON) benches/load.py --ref-env .venv-trees --model target/bench-models/lgb_100x6
+
 ## `models predict` on a 100 000-row wine CSV against real `mlflow models predict`.
 bench-predict: .local/onnxruntime/lib/libonnxruntime.so $(REF) build
 	$(PYTHON) benches/predict_bench.py
@@ -196,6 +210,32 @@ fixtures: reference-env $(TORCH_REF)
 	.venv-ref/bin/python tests/fixtures/generate_cnn.py
 	.venv-ref/bin/python tests/fixtures/generate_torch.py
 	.venv-ref/bin/python tests/fixtures/generate_runtime_conformance.py
+
+## XGBoost 3.2 (the newest xgboost-cpu for Python 3.11), LightGBM 4.7 and skops with MLflow
+## 3.17.2: makes the tree fixtures and records their goldens; never needed by `make test`.
+$(TREES):
+	$(PYTHON) -m venv .venv-trees
+	.venv-trees/bin/pip install -q 'mlflow==3.17.2' 'xgboost-cpu==3.2.0' 'lightgbm==4.7.0' 'skops==0.16.0' scikit-learn pandas pyarrow
+	touch $@
+
+## XGBoost 2.0.3 (the last to write the legacy binary format; 2.1 already writes UBJSON into
+## model.xgb) with MLflow 3.17.2, for the legacy-binary fixtures and their goldens.
+$(XGB2):
+	$(PYTHON) -m venv .venv-xgb2
+	.venv-xgb2/bin/pip install -q 'mlflow==3.17.2' 'xgboost==2.0.3' 'scikit-learn<1.6' pandas
+	touch $@
+
+## Regenerate the XGBoost and LightGBM fixtures, then re-record what the libraries answer
+## (tests/golden/trees/library*.json) and what `mlflow models serve` answers (trees/serve/).
+tree-fixtures: $(TREES) $(XGB2)
+	.venv-trees/bin/python tests/fixtures/generate_trees.py
+	.venv-xgb2/bin/python tests/fixtures/generate_trees_legacy.py
+
+tree-goldens: $(TREES) $(XGB2)
+	.venv-trees/bin/python tests/golden/record_tree_library.py
+	.venv-xgb2/bin/python tests/golden/record_tree_library.py --legacy
+	.venv-trees/bin/python tests/golden/record_trees.py
+	.venv-xgb2/bin/python tests/golden/record_trees.py --legacy
 
 ## Real MLServer 1.7.1 with mlserver-mlflow (KServe's runtime for `modelFormat: mlflow`), only
 ## to re-record its V2 answers (tests/oip/mlserver_metadata.json); never needed by `make test`.

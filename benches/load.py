@@ -112,7 +112,32 @@ def breakdown(before, after):
 
 def in_process(model_dir, row, rows, threads, seconds=2.0):
     """In-process runtime through the reference environment (same thread count): onnxruntime
-    for ONNX models, torch.jit for TorchScript ones."""
+    for ONNX models, torch.jit for TorchScript ones, the library's own predict for XGBoost
+    (`inplace_predict`) and LightGBM models."""
+    tree = next((p for p in ("model.ubj", "model.json", "model.xgb", "model.lgb")
+                 if (Path(model_dir) / p).exists()), None)
+    if tree:
+        code = f"""
+import json, time, numpy as np
+x = np.array([json.loads({json.dumps(json.dumps(row))})] * {rows}, dtype=np.float64)
+if "{tree}" == "model.lgb":
+    import lightgbm as lgb
+    b = lgb.Booster(model_file="{model_dir}/{tree}")
+    call = lambda: b.predict(x, num_threads={threads})
+else:
+    import xgboost as xgb
+    b = xgb.Booster(model_file="{model_dir}/{tree}")
+    b.set_param({{"nthread": {threads}}})
+    call = lambda: b.inplace_predict(x)
+for _ in range(100): call()
+n, t0 = 0, time.perf_counter()
+while time.perf_counter() - t0 < {seconds}:
+    call(); n += 1
+print(json.dumps({{"us": (time.perf_counter() - t0) / n * 1e6}}))
+"""
+        out = subprocess.run([str(REF / "python"), "-c", code], capture_output=True, text=True,
+                             check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])["us"]
     if (Path(model_dir) / "data/model.pth").exists():
         code = f"""
 import json, time, torch
@@ -172,7 +197,12 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--model", default=str(ROOT / "tests/fixtures/models/wine_cols"))
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads everywhere")
+    ap.add_argument("--ref-env", default=str(ROOT / ".venv-ref"),
+                    help="the Python environment with MLflow and the model's library "
+                         "(.venv-trees for XGBoost and LightGBM models)")
     args = ap.parse_args()
+    global REF
+    REF = Path(args.ref_env).resolve() / "bin"
     model = Path(args.model).resolve()
     binary = ROOT / "target/release/mlflow-serve"
     if not WRK.exists() or not binary.exists():

@@ -70,6 +70,20 @@ fn concurrent_requests_get_exactly_their_own_rows() {
 
 /// Without the `torch` feature the TorchScript case below does not exist: fail, saying so,
 /// rather than pass while checking nothing of that backend.
+/// XGBoost and LightGBM rows are independent: merged requests get exactly their own rows
+/// (values, class labels as strings, and a float32 multiclass matrix).
+#[test]
+fn tree_model_requests_batch_and_get_their_own_rows() {
+    for model in [
+        "xgb_binary_logistic",
+        "xgb_multi_softprob",
+        "lgb_classifier",
+        "lgb_linear",
+    ] {
+        batched_answers_match_serial(model);
+    }
+}
+
 #[cfg(not(feature = "torch"))]
 #[test]
 fn torchscript_batching_needs_the_torch_feature() {

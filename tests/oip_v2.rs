@@ -45,6 +45,9 @@ fn tritonclient_reads_health_and_metadata_of_every_kind_of_model() {
         "torch_wine_cols",
         "torch_cnn",
         "torch_nosig_sum",
+        "xgb_binary_logistic",
+        "xgb_legacy_multi",
+        "lgb_classifier",
     ];
     for name in models {
         let dir = model_dir(name);
@@ -117,6 +120,12 @@ fn tritonclient_infer_equals_invocations_on_every_fixture_model() {
         "torch_nosig_sum",
         "torch_params",
         "torch_tuple_out",
+        "xgb_binary_logistic",
+        "xgb_multi_softprob",
+        "xgb_classifier",
+        "xgb_legacy_binary",
+        "lgb_classifier",
+        "lgb_multiclass",
     ];
     let mut refused = Vec::new();
     for name in models {

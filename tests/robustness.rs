@@ -246,6 +246,8 @@ fn broken_model_directories_fail_at_start_with_one_line() {
             "cannot load ONNX model",
         ),
     ];
+    let mut cases = cases;
+    cases.extend(hostile_tree_models());
     for (name, make, expect) in cases {
         let d = tmp.join(name);
         std::fs::create_dir_all(&d).unwrap();
@@ -274,6 +276,119 @@ fn broken_model_directories_fail_at_start_with_one_line() {
         line.starts_with("mlflow-serve: error: cannot resolve model URI `models:/wine-quality/Staging`: cannot read the tracking store sqlite:///mlflow.db: no database at"),
         "{line}"
     );
+}
+
+/// Tree model files are hostile input too: each of these is refused at start with one line
+/// naming the problem, never a hang, a panic or an allocation the file does not pay for.
+#[allow(clippy::type_complexity)]
+fn hostile_tree_models() -> Vec<(&'static str, Box<dyn Fn(&std::path::Path)>, &'static str)> {
+    let xgb = |file: &'static str, bytes: Vec<u8>| -> Box<dyn Fn(&std::path::Path)> {
+        Box::new(move |d: &std::path::Path| {
+            std::fs::write(
+                d.join("MLmodel"),
+                format!(
+                    "flavors:\n  xgboost: {{data: {file}, model_class: xgboost.core.Booster}}\n"
+                ),
+            )
+            .unwrap();
+            std::fs::write(d.join(file), &bytes).unwrap();
+        })
+    };
+    let lgb = |file: &'static str,
+               class: &'static str,
+               bytes: Vec<u8>|
+     -> Box<dyn Fn(&std::path::Path)> {
+        Box::new(move |d: &std::path::Path| {
+            let format = if file.ends_with(".pkl") {
+                "cloudpickle"
+            } else {
+                "skops"
+            };
+            std::fs::write(
+                d.join("MLmodel"),
+                format!("flavors:\n  lightgbm: {{data: {file}, model_class: {class}, serialization_format: {format}}}\n"),
+            )
+            .unwrap();
+            std::fs::write(d.join(file), &bytes).unwrap();
+        })
+    };
+    // A real model whose first tree's root points back at itself, and one whose node 1
+    // points at itself (a cycle).
+    let real = std::fs::read(common::model_dir("xgb_multi_softprob").join("model.json")).unwrap();
+    let text = String::from_utf8(real).unwrap();
+    let to_root = text.replacen("\"left_children\":[1,", "\"left_children\":[0,", 1);
+    let cyclic = text.replacen("\"left_children\":[1,3,", "\"left_children\":[1,1,", 1);
+    assert!(
+        to_root != text && cyclic != text,
+        "the fixture's first tree starts [1,3,"
+    );
+    let lgb_text =
+        std::fs::read_to_string(common::model_dir("lgb_binary").join("model.lgb")).unwrap();
+    let backwards = lgb_text.replacen("left_child=", "left_child=0 ", 1);
+    // UBJSON: an object whose typed float array declares 2^31 elements in a few bytes.
+    let mut huge = b"{i\x01a[$d#l".to_vec();
+    huge.extend_from_slice(&0x7fff_ffffi32.to_be_bytes());
+    let mut deep = b"{\"a\": ".to_vec();
+    deep.extend(std::iter::repeat_n(b'[', 100_000));
+    let mut skops = Vec::new();
+    {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(&mut skops));
+        let opts = zip::write::SimpleFileOptions::default();
+        z.start_file("schema.json", opts).unwrap();
+        std::io::Write::write_all(
+            &mut z,
+            br#"{"__class__": "LGBMClassifier", "__module__": "lightgbm.sklearn", "__loader__": "ObjectNode", "content": {"__class__": "system", "__module__": "os", "__loader__": "FunctionNode", "content": "rm"}}"#,
+        )
+        .unwrap();
+        z.finish().unwrap();
+    }
+    vec![
+        (
+            "xgb_child_is_root",
+            xgb("model.json", to_root.into_bytes()),
+            "outside 1..",
+        ),
+        (
+            "xgb_cycle",
+            xgb("model.json", cyclic.into_bytes()),
+            "reached twice",
+        ),
+        ("xgb_huge_array", xgb("model.ubj", huge), "fewer bytes left"),
+        (
+            "xgb_deep_nesting",
+            xgb("model.json", deep),
+            "nesting deeper than",
+        ),
+        ("xgb_empty", xgb("model.xgb", Vec::new()), "empty"),
+        (
+            "xgb_truncated_legacy",
+            xgb("model.xgb", b"binf\x00\x00".to_vec()),
+            "bytes needed",
+        ),
+        (
+            "lgb_backwards_child",
+            lgb(
+                "model.lgb",
+                "lightgbm.basic.Booster",
+                backwards.into_bytes(),
+            ),
+            "cannot load LightGBM model",
+        ),
+        (
+            "lgb_pickle",
+            lgb(
+                "model.pkl",
+                "lightgbm.sklearn.LGBMClassifier",
+                b"\x80\x04".to_vec(),
+            ),
+            "skops",
+        ),
+        (
+            "skops_function",
+            lgb("model.skops", "lightgbm.sklearn.LGBMClassifier", skops),
+            "FunctionNode of os.system",
+        ),
+    ]
 }
 
 /// The start-up failure as the README promises it: besides log records (one timestamped

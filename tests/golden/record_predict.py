@@ -11,6 +11,11 @@ first success and the first failure are also run as a real `mlflow models predic
 subprocess and must agree (output bytes, exit status), which checks that shortcut.
 
     .venv-ref/bin/python tests/golden/record_predict.py     (make predict-goldens)
+
+With `--trees` the inputs are the tree models' serving goldens (tests/golden/trees/serve,
+made by record_trees.py) and the answers go to tests/golden/trees/predict; run it in
+.venv-trees, and with `--trees --legacy` in .venv-xgb2 for the legacy binary models
+(`make tree-goldens`).
 """
 
 import base64
@@ -74,6 +79,11 @@ def run_subprocess(model_dir, fmt, inp, out):
 
 
 def main():
+    global GOLDEN, OUT
+    trees = "--trees" in sys.argv
+    legacy = "--legacy" in sys.argv
+    if trees:
+        GOLDEN, OUT = GOLDEN / "trees" / "serve", GOLDEN / "trees" / "predict"
     OUT.mkdir(exist_ok=True)
     try:
         import torch  # noqa: F401
@@ -83,6 +93,8 @@ def main():
     for path in sorted(GOLDEN.glob("*.json")):
         golden = json.loads(path.read_text())
         model = golden["model"]
+        if trees and model.startswith("xgb_legacy_") != legacy:
+            continue
         if model.startswith("torch_") and not have_torch:
             # MLflow would answer "No module named 'torch'": keep the recorded file
             print(f"{path.stem}: kept (torch is not installed here; `make predict-goldens` installs it)",
@@ -107,7 +119,8 @@ def main():
                     checked[kind] = True
                 cases.append({"case": name, "format": fmt, **record})
         (OUT / path.name).write_text(json.dumps(
-            {"model": model, "golden": path.stem, "mlflow_version": mlflow.__version__, "cases": cases},
+            {"model": model, "golden": f"trees/serve/{path.stem}" if trees else path.stem,
+             "mlflow_version": mlflow.__version__, "cases": cases},
             indent=1, ensure_ascii=False) + "\n")
         print(f"{path.stem}: {len(cases)} cases", flush=True)
 

@@ -53,7 +53,9 @@ def main():
     check(meta["name"] == name, f"name {meta['name']} != {name}")
     check(meta["versions"] == ([version] if version else []), f"versions {meta['versions']}")
     model = mlflow.models.Model.load(model_dir)
-    flavor = "onnx_onnxv1" if "onnx" in model.flavors else "pytorch_torchscript"
+    flavor = next(p for f, p in (("onnx", "onnx_onnxv1"), ("pytorch", "pytorch_torchscript"),
+                                 ("xgboost", "xgboost"), ("lightgbm", "lightgbm"))
+                  if f in model.flavors)
     check(meta["platform"] == flavor, f"platform {meta['platform']} != {flavor}")
     sig = model.signature
     if sig is not None:
