@@ -156,6 +156,16 @@ def record(name):
             answer["rows_used"] = n
         answers.append(answer)
     if dmatrix:
+        # `iteration_range` straight on the Booster (a params schema cannot hold a tuple):
+        # rounds [1, 3) of the model, as MLflow would pass it through.
+        import xgboost as xgb
+        for rng_ in ((1, 3), (0, 2)):
+            try:
+                arr = np.asarray(raw.predict(xgb.DMatrix(frame), iteration_range=rng_, validate_features=False))
+                answers.append({"params": {"iteration_range": list(rng_)}, "dtype": str(arr.dtype),
+                                "shape": list(arr.shape), "values": flat(arr)})
+            except Exception as e:  # noqa: BLE001
+                answers.append({"params": {"iteration_range": list(rng_)}, "error": refusal(e)})
         bad = frame.iloc[:2].copy()
         bad.iloc[1, 0] = float("inf")
         try:

@@ -315,6 +315,13 @@ impl Model {
                 }
                 let nf = self.n_features;
                 let xf = xgb_features(x, answer)?;
+                // gblinear has one "round": a range may only start at 0 (and its end is moot).
+                if let Some(r) = opts.rounds.filter(|r| r.begin != 0) {
+                    return Err(RuntimeError::Run(format!(
+                        "Check failed: layer_begin == 0 ({} vs. 0) : Linear booster does not support prediction range.",
+                        r.begin
+                    )));
+                }
                 if opts.contribs != Contribs::None {
                     return self.linear_contributions(weights, &xf, rows, opts);
                 }

@@ -52,7 +52,18 @@ fn params(p: &Value) -> Vec<(String, Param)> {
     p.as_object()
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), Param::Bool(v.as_bool().unwrap_or(false))))
+                .map(|(k, v)| {
+                    let p = match v {
+                        Value::Array(items) => Param::List(
+                            items
+                                .iter()
+                                .map(|i| Param::Int(i.as_i64().unwrap_or(0)))
+                                .collect(),
+                        ),
+                        other => Param::Bool(other.as_bool().unwrap_or(false)),
+                    };
+                    (k.clone(), p)
+                })
                 .collect()
         })
         .unwrap_or_default()
