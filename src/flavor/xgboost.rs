@@ -97,7 +97,11 @@ impl Flavor for Xgboost {
     }
 
     fn runtime_error(&self, error: RuntimeError) -> FlavorError {
-        FlavorError::model(format!("xgboost.core.XGBoostError: {error}"))
+        match error {
+            // What XGBoost's Python layer refuses before calling the library.
+            RuntimeError::Input(m) => FlavorError::model(format!("ValueError: {m}")),
+            other => FlavorError::model(format!("xgboost.core.XGBoostError: {other}")),
+        }
     }
 }
 
