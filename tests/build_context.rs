@@ -119,6 +119,51 @@ fn generate_dockerfile_bakes_the_resolved_model() {
     let _ = std::fs::remove_dir_all(&out); // a copy of the test build's executable
 }
 
+/// An XGBoost and a LightGBM model get the same image (the native tree runtime is in the
+/// executable): the copied model answers what real `mlflow models serve` answered.
+#[test]
+fn generate_dockerfile_bakes_tree_models() {
+    for model in ["xgb_legacy_binary", "lgb_classifier"] {
+        let out = work_dir(&format!("context-{model}"));
+        let src = common::model_dir(model);
+        let (ok, log) = generate(
+            &common::root(),
+            &["-m", src.to_str().unwrap(), "-d", out.to_str().unwrap()],
+        );
+        assert!(ok, "{model}: {log}");
+        assert_eq!(files(&src), files(&out.join("model")), "{model}");
+        let dockerfile = std::fs::read_to_string(out.join("Dockerfile")).unwrap();
+        assert!(
+            dockerfile.contains("COPY model/ /opt/ml/model/\n"),
+            "{dockerfile}"
+        );
+        let golden = common::golden::load(
+            &common::root().join(format!("tests/golden/trees/serve/{model}.json")),
+        );
+        let case = golden["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "split_8")
+            .unwrap();
+        let server = Server::start(&out.join("model"), &[]);
+        let r = server.request(
+            "POST",
+            "/invocations",
+            &[("Content-Type", "application/json")],
+            case["body"].as_str().unwrap().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{model}");
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            case["response"].as_str().unwrap(),
+            "{model}"
+        );
+        drop(server);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
+
 #[test]
 fn generate_dockerfile_without_a_model_serves_a_mount() {
     let out = work_dir("context-mount");
