@@ -14,6 +14,11 @@ use crate::payload::{Cell, Frame, Input};
 pub enum Enforced {
     /// A frame in schema order (column signatures, or no signature).
     Frame(Frame),
+    /// A list of records (`inputs: [{...}, ...]`) sent without a signature: MLflow hands the
+    /// model the list itself. The frame pandas would build from it rides along for flavors
+    /// that read a list of records as one (ONNX, PyTorch); the tree flavors refuse the list
+    /// as XGBoost and LightGBM do.
+    RecordList(Frame),
     /// A single array (unnamed tensor signature, or no signature).
     Array(crate::payload::Array),
     /// Named arrays (named tensor signatures, or dicts without signature).
@@ -78,7 +83,7 @@ pub fn enforce(
             Input::Frame(f) => Enforced::Frame(f),
             Input::Array(a) => Enforced::Array(a),
             Input::Dict(d) => Enforced::Dict(d),
-            Input::Records(r) => Enforced::Frame(columns::records_to_frame(r)),
+            Input::Records(r) => Enforced::RecordList(columns::records_to_frame(r)),
             Input::Other(c) => Enforced::Other(c),
             // Only read for a named tensor signature (payload::json::tensor).
             Input::DictRows(_) => {

@@ -27,6 +27,12 @@ impl Flavor for Lightgbm {
     fn feeds(&self, input: Enforced, _params: Vec<(String, Cell)>) -> Result<Feeds, FlavorError> {
         let tensor = match input {
             Enforced::Frame(f) => {
+                // `_data_from_pandas` refuses an empty frame before looking at dtypes.
+                if f.nrows == 0 || f.columns.is_empty() {
+                    return Err(FlavorError::model(
+                        "ValueError: Input data must be 2 dimensional and non empty.",
+                    ));
+                }
                 if self.pandas_categorical {
                     return Err(FlavorError::model(
                         "ValueError: train and valid dataset categorical_feature do not match.",
@@ -40,7 +46,19 @@ impl Flavor for Lightgbm {
                     ))
                 })?
             }
+            // A list of records reaches `predict` as a list, one dimension deep.
+            Enforced::RecordList(_) => {
+                return Err(FlavorError::model(
+                    "ValueError: Input numpy.ndarray or list must be 2 dimensional",
+                ))
+            }
             Enforced::Array(Array::Typed(t)) if t.shape.len() == 2 => tabular::array_matrix(t),
+            // A dict of arrays (`instances`/`inputs` objects without a signature).
+            Enforced::Dict(_) => {
+                return Err(FlavorError::model(
+                    "TypeError: Cannot predict data for type dict",
+                ))
+            }
             _ => {
                 return Err(FlavorError::model(
                     "TypeError: the lightgbm flavor takes a DataFrame or a 2-D numeric array",

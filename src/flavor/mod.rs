@@ -70,7 +70,7 @@ impl InputKind {
     /// The kind of an enforced input.
     pub fn of(enforced: &Enforced) -> InputKind {
         match enforced {
-            Enforced::Frame(f) => InputKind::Frame { rows: f.nrows },
+            Enforced::Frame(f) | Enforced::RecordList(f) => InputKind::Frame { rows: f.nrows },
             Enforced::Array(_) => InputKind::Array,
             Enforced::Dict(_) => InputKind::Dict,
             Enforced::Other(_) => InputKind::Other,

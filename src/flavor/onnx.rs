@@ -265,7 +265,7 @@ fn find<'a>(inputs: &'a [IoSpec], name: &str) -> Result<&'a IoSpec, FlavorError>
 /// Builds the feed list for a model with `inputs`.
 pub fn feeds(enforced: Enforced, inputs: &[IoSpec]) -> Result<Vec<(String, Tensor)>, FlavorError> {
     match enforced {
-        Enforced::Frame(f) => frame_feeds(f, inputs),
+        Enforced::Frame(f) | Enforced::RecordList(f) => frame_feeds(f, inputs),
         Enforced::Array(a) => {
             if inputs.len() != 1 {
                 let names: Vec<String> = inputs

@@ -162,7 +162,7 @@ const FROM_NUMPY: &str = "TypeError: can't convert np.ndarray of type numpy.obje
 /// The input tensor for the model: a DataFrame as one float32 matrix, an array as it is.
 pub fn feeds(enforced: Enforced) -> Result<Vec<(String, Tensor)>, FlavorError> {
     let tensor = match enforced {
-        Enforced::Frame(f) => frame_to_f32(&f)?,
+        Enforced::Frame(f) | Enforced::RecordList(f) => frame_to_f32(&f)?,
         Enforced::Array(Array::Typed(t)) => t,
         Enforced::Array(Array::Cells { .. }) => return Err(FlavorError::model(FROM_NUMPY)),
         Enforced::Dict(_) => return Err(FlavorError::model(LIST_OR_DICT)),

@@ -62,6 +62,12 @@ impl Flavor for Xgboost {
                     ))
                 })?
             }
+            // A list of records reaches `DMatrix` as a list, one dimension deep.
+            Enforced::RecordList(_) => {
+                return Err(tabular::model_error(
+                    "ValueError: Please reshape the input data into 2-dimensional matrix.",
+                ))
+            }
             Enforced::Array(Array::Typed(t)) if t.shape.len() == 2 => {
                 if !self.feature_names.is_empty() && self.answer == Answer::Booster {
                     return Err(tabular::model_error(format!(
@@ -70,6 +76,12 @@ impl Flavor for Xgboost {
                     )));
                 }
                 tabular::array_matrix(t)
+            }
+            // A dict of arrays (`instances`/`inputs` objects without a signature).
+            Enforced::Dict(_) => {
+                return Err(tabular::model_error(
+                    "TypeError: Not supported type for data.<class 'dict'>",
+                ))
             }
             _ => {
                 return Err(tabular::model_error(

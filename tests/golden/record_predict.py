@@ -90,10 +90,13 @@ def main():
         have_torch = True
     except ImportError:
         have_torch = False
+    wanted = [a for a in sys.argv[1:] if not a.startswith("--")]
     for path in sorted(GOLDEN.glob("*.json")):
         golden = json.loads(path.read_text())
         model = golden["model"]
         if trees and model.startswith("xgb_legacy_") != legacy:
+            continue
+        if wanted and model not in wanted:
             continue
         if model.startswith("torch_") and not have_torch:
             # MLflow would answer "No module named 'torch'": keep the recorded file

@@ -46,10 +46,15 @@ def rows(rng, cols, types, n, missing=0.15):
     return out
 
 
+# Models saved without a signature, and the model whose signature their requests follow.
+NO_SIGNATURE = {"xgb_nosig": "xgb_binary_logistic", "lgb_nosig": "lgb_binary"}
+
+
 def cases_for(model):
-    mlmodel = yaml.safe_load((MODELS / model / "MLmodel").read_text())
+    mlmodel = yaml.safe_load((MODELS / NO_SIGNATURE.get(model, model) / "MLmodel").read_text())
     inputs = json.loads(mlmodel["signature"]["inputs"])
-    params = [p["name"] for p in json.loads(mlmodel["signature"].get("params") or "[]")]
+    params = [] if model in NO_SIGNATURE else [
+        p["name"] for p in json.loads(mlmodel["signature"].get("params") or "[]")]
     cols = [c["name"] for c in inputs]
     types = [c["type"] for c in inputs]
     # Each model draws from its own generator, so adding a model leaves the others' requests.
@@ -75,6 +80,17 @@ def cases_for(model):
         case("split_string_value", split([["x"] + r[1:] for r in full], cols)),
         case("split_unknown_param", {**split(full, cols), "params": {"no_such_param": 1}}),
     ]
+    if model in NO_SIGNATURE:
+        # No enforcement: the library sees the columns as sent.
+        c += [
+            case("nosig_reordered", split([r[::-1] for r in full], cols[::-1])),
+            case("nosig_renamed", split(full, ["x" + n for n in cols])),
+            case("nosig_string_column", split([["a"] + r[1:] for r in full], cols)),
+            case("nosig_int_column", split([[1] + r[1:] for r in full], cols)),
+            case("nosig_bool_column", split([[True] + r[1:] for r in full], cols)),
+            case("nosig_one_column_less", split([r[1:] for r in full], cols[1:])),
+            case("nosig_params", {**split(full, cols), "params": {"output_margin": True}}),
+        ]
     for p in params:
         if p in ("output_margin", "pred_leaf", "strict_shape", "pred_contribs", "pred_interactions"):
             c.append(case(f"param_{p}", {**split(full, cols), "params": {p: True}}))
