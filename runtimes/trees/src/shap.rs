@@ -14,8 +14,8 @@ use crate::forest::{Forest, Rules, Tree};
 pub const MAX_DEPTH: usize = 512;
 
 /// Most values a contributions answer may hold (rows × groups × columns, squared columns
-/// for interactions): 256 MiB of float32.
-pub const MAX_VALUES: usize = 1 << 26;
+/// for interactions): 64 MiB of float32.
+pub const MAX_VALUES: usize = 1 << 24;
 
 /// Why contributions could not be computed.
 pub type ShapError = String;
