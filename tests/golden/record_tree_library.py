@@ -192,8 +192,11 @@ def main():
     args = [a for a in sys.argv[1:] if a != "--legacy"]
     if legacy:
         OUT = HERE / "trees" / "library_legacy.json"
+    # (Models saved without a signature are copies of signed ones: their rows would have no
+    # columns to follow.)
     names = args or sorted(p.name for p in MODELS.iterdir()
-                           if p.name.startswith(("xgb_", "lgb_")) and p.name.startswith("xgb_legacy_") == legacy)
+                           if p.name.startswith(("xgb_", "lgb_")) and p.name.startswith("xgb_legacy_") == legacy
+                           and "signature" in (p / "MLmodel").read_text())
     out = []
     for n in names:
         out.append(record(n))
