@@ -89,12 +89,7 @@ impl Flavor for Lightgbm {
         outputs: Vec<(String, OutputValue)>,
         _kind: InputKind,
     ) -> Result<Predictions, FlavorError> {
-        match outputs.into_iter().next() {
-            Some((_, OutputValue::Tensor(t))) => Ok(Predictions::Array(t)),
-            _ => Err(FlavorError::model(
-                "the tree runtime returned no predictions",
-            )),
-        }
+        tabular::predictions(outputs)
     }
 
     fn runtime_error(&self, error: RuntimeError) -> FlavorError {

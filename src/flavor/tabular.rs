@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use runtime_api::{Param, Runtime, Tensor, TensorData};
+use runtime_api::{OutputValue, Param, Runtime, Tensor, TensorData};
 use runtime_trees::{Answer, FileKind, Limits, Model, TreeSession};
 
-use super::{FlavorError, Loaded, RuntimeOptions};
+use super::{FlavorError, Loaded, Predictions, RuntimeOptions};
 use crate::model::LoadError;
 use crate::payload::{Cell, Column, Frame};
 
@@ -136,7 +136,13 @@ pub fn to_param(c: Cell) -> Param {
     }
 }
 
-/// A generic model error in the flavor's words.
-pub fn model_error(text: impl Into<String>) -> FlavorError {
-    FlavorError::model(text)
+/// The tree runtime's one output as MLflow's answer: the library's array, whatever the
+/// input kind (a numpy array becomes `{"predictions": [...]}`).
+pub fn predictions(outputs: Vec<(String, OutputValue)>) -> Result<Predictions, FlavorError> {
+    match outputs.into_iter().next() {
+        Some((_, OutputValue::Tensor(t))) => Ok(Predictions::Array(t)),
+        _ => Err(FlavorError::model(
+            "the tree runtime returned no predictions",
+        )),
+    }
 }

@@ -56,7 +56,7 @@ impl Flavor for Xgboost {
                 }
                 tabular::frame_matrix(&f).map_err(|bad| {
                     let cols: Vec<String> = bad.iter().map(|(n, t)| format!("{n}: {t}")).collect();
-                    tabular::model_error(format!(
+                    FlavorError::model(format!(
                         "ValueError: DataFrame.dtypes for data must be int, float, bool or category. When categorical type is supplied, the experimental DMatrix parameter`enable_categorical` must be set to `True`.  Invalid columns:{}",
                         cols.join(", ")
                     ))
@@ -64,13 +64,13 @@ impl Flavor for Xgboost {
             }
             // A list of records reaches `DMatrix` as a list, one dimension deep.
             Enforced::RecordList(_) => {
-                return Err(tabular::model_error(
+                return Err(FlavorError::model(
                     "ValueError: Please reshape the input data into 2-dimensional matrix.",
                 ))
             }
             Enforced::Array(Array::Typed(t)) if t.shape.len() == 2 => {
                 if !self.feature_names.is_empty() && self.answer == Answer::Booster {
-                    return Err(tabular::model_error(format!(
+                    return Err(FlavorError::model(format!(
                         "ValueError: data did not contain feature names, but the following fields are expected: {}",
                         self.feature_names.join(", ")
                     )));
@@ -79,12 +79,12 @@ impl Flavor for Xgboost {
             }
             // A dict of arrays (`instances`/`inputs` objects without a signature).
             Enforced::Dict(_) => {
-                return Err(tabular::model_error(
+                return Err(FlavorError::model(
                     "TypeError: Not supported type for data.<class 'dict'>",
                 ))
             }
             _ => {
-                return Err(tabular::model_error(
+                return Err(FlavorError::model(
                     "TypeError: the xgboost flavor takes a DataFrame or a 2-D numeric array",
                 ))
             }
@@ -100,12 +100,7 @@ impl Flavor for Xgboost {
         outputs: Vec<(String, OutputValue)>,
         _kind: InputKind,
     ) -> Result<Predictions, FlavorError> {
-        match outputs.into_iter().next() {
-            Some((_, OutputValue::Tensor(t))) => Ok(Predictions::Array(t)),
-            _ => Err(tabular::model_error(
-                "the tree runtime returned no predictions",
-            )),
-        }
+        tabular::predictions(outputs)
     }
 
     fn runtime_error(&self, error: RuntimeError) -> FlavorError {
