@@ -284,6 +284,10 @@ pub enum RuntimeError {
     /// An output tensor of a type this crate has no [`DType`] for, in the backend's name.
     #[error("the model returned a {0} tensor, which has no dtype here")]
     UnsupportedOutputDtype(String),
+    /// The process running the model was lost during the call (it died, or was killed for
+    /// a hang or for memory) and is being replaced; the message says which.
+    #[error("{0}")]
+    WorkerLost(String),
 }
 
 /// A scalar or list argument passed to a model beside its tensors (MLflow inference params;
