@@ -69,6 +69,7 @@ impl ServeError {
             ServeError::Enforce(EnforceError::Params { message, .. })
             | ServeError::Flavor(FlavorError::Internal { message, .. }) => message.clone(),
             ServeError::Flavor(FlavorError::Model { trace }) => trace.clone(),
+            ServeError::Flavor(FlavorError::Raised { message, .. }) => message.clone(),
             other => other.to_string(),
         }
     }
@@ -85,7 +86,9 @@ impl ServeError {
             ServeError::Enforce(EnforceError::Schema { .. }) => "schema_enforcement",
             ServeError::Enforce(EnforceError::Params { .. }) => "invalid_params",
             ServeError::Invalid(_) => "bad_request",
-            ServeError::Flavor(FlavorError::Model { .. }) => "model_error",
+            ServeError::Flavor(FlavorError::Model { .. } | FlavorError::Raised { .. }) => {
+                "model_error"
+            }
             ServeError::Flavor(FlavorError::Internal { .. }) => "internal_error",
             ServeError::Pool(PoolError::QueueFull(_)) => "overloaded",
             ServeError::Pool(_) => "internal_error",

@@ -236,6 +236,11 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             max_tensors: args.max_tensors,
             max_rank: args.max_tensor_rank,
         },
+        python: args.runtime.python.options(
+            args.compat.env_manager,
+            &resolve_opts.cache_dir,
+            (args.timeout > 0).then(|| Duration::from_secs(args.timeout)),
+        ),
     };
     let model = ServedModel::load(&resolved.dir, &opts)
         .with_context(|| format!("cannot serve model `{model_uri}`"))?;
@@ -494,6 +499,10 @@ fn predict_steps(
             cells_per_byte: usize::MAX / 4,
             ..Default::default()
         },
+        python: args
+            .runtime
+            .python
+            .options(args.compat.env_manager, &resolve_opts.cache_dir, None),
     };
     let model = ServedModel::load(&resolved.dir, &opts)
         .with_context(|| format!("cannot load model `{model_uri}`"))?;

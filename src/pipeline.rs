@@ -37,6 +37,8 @@ pub struct LoadOptions {
     pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     /// Bounds on what one body may expand to while parsed.
     pub limits: payload::Limits,
+    /// How Python workers start (models without a native runtime).
+    pub python: flavor::python::PythonOptions,
 }
 
 /// A loaded model with its worker pool.
@@ -49,6 +51,7 @@ pub struct ServedModel {
     pub outputs: Vec<IoSpec>,
     flavor: Box<dyn Flavor>,
     pool: WorkerPool,
+    processes: Option<std::sync::Arc<runtime_python::Health>>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     limits: payload::Limits,
 }
@@ -70,6 +73,7 @@ impl ServedModel {
             inputs,
             outputs,
             batchable,
+            processes,
         } = flavor::load(
             &mlmodel,
             &RuntimeOptions {
@@ -77,6 +81,7 @@ impl ServedModel {
                 torch_plugin: opts.torch_plugin.clone(),
                 workers: opts.workers,
                 intra_op_threads: opts.intra_op_threads,
+                python: opts.python.clone(),
             },
         )?;
         tracing::info!(
@@ -105,6 +110,7 @@ impl ServedModel {
             outputs,
             flavor,
             pool,
+            processes,
             metrics: opts.metrics.clone(),
             limits: opts.limits,
         })
@@ -283,9 +289,19 @@ impl ServedModel {
         self.pool.busy_workers()
     }
 
-    /// Inference threads still running.
+    /// Inference workers able to serve: threads still running, and for a model run in
+    /// worker processes, those whose process is up.
     pub fn live_workers(&self) -> usize {
-        self.pool.live_workers()
+        let threads = self.pool.live_workers();
+        match &self.processes {
+            Some(h) => threads.min(h.live()),
+            None => threads,
+        }
+    }
+
+    /// Worker processes lost (died, hung, over memory) and restarted since start.
+    pub fn worker_restarts(&self) -> u64 {
+        self.processes.as_ref().map_or(0, |h| h.restarts())
     }
 
     /// Runtime calls that panicked since start.
@@ -351,9 +367,10 @@ impl ServedModel {
 
     fn pool_error(&self, e: PoolError) -> ServeError {
         match e {
-            PoolError::Runtime(r @ runtime_api::RuntimeError::Panicked(_)) => {
-                ServeError::Internal(r.to_string())
-            }
+            PoolError::Runtime(
+                r @ (runtime_api::RuntimeError::Panicked(_)
+                | runtime_api::RuntimeError::WorkerLost(_)),
+            ) => ServeError::Internal(r.to_string()),
             PoolError::Runtime(r) => ServeError::Flavor(self.flavor.runtime_error(r)),
             other => ServeError::Pool(other),
         }

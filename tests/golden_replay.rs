@@ -206,8 +206,19 @@ const FIGURES: (usize, usize) = (748, 308);
 /// by tests/golden/record_trees.py with the real libraries).
 const TREE_FIGURES: (usize, usize) = (1086, 250);
 
+/// The same figures for the models run in Python workers (tests/golden/python, recorded by
+/// tests/golden/record_python.py).
+const PYTHON_FIGURES: (usize, usize) = (29, 11);
+
 /// Replays every golden file of `dir` (at least `min`) and checks the figures.
 fn replay(dir: &str, min: usize, what: &str, figures: (usize, usize)) {
+    replay_with(dir, min, what, figures, &[])
+}
+
+/// [`replay`] with extra server flags. Cases where MLflow's own server failed as a process
+/// (`transport_error`: the model killed it) and models that never start (`startup`) are
+/// divergences by design, tested in tests/python_workers.rs.
+fn replay_with(dir: &str, min: usize, what: &str, figures: (usize, usize), extra: &[&str]) {
     let files = golden::files(&common::root().join(dir), min);
     let identical = AtomicUsize::new(0);
     let mut failures = Vec::new();
@@ -215,8 +226,14 @@ fn replay(dir: &str, min: usize, what: &str, figures: (usize, usize)) {
     for file in files {
         let golden = golden::load(&file);
         let model = golden["model"].as_str().unwrap();
-        let server = common::Server::start(&common::model_dir(model), &[]);
+        if golden.get("startup").is_some() {
+            continue;
+        }
+        let server = common::Server::start(&common::model_dir(model), extra);
         for case in golden["cases"].as_array().unwrap() {
+            if case.get("transport_error").is_some() {
+                continue;
+            }
             total += 1;
             if let Err(e) = check_case(&server, model, case, &identical) {
                 failures.push(format!(
@@ -252,5 +269,18 @@ fn every_tree_golden_matches_mlflow() {
         50,
         "tree serving goldens",
         TREE_FIGURES,
+    );
+}
+
+#[test]
+fn every_python_worker_golden_matches_mlflow() {
+    let args = common::python_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    replay_with(
+        "tests/golden/python",
+        8,
+        "Python-worker models",
+        PYTHON_FIGURES,
+        &args,
     );
 }

@@ -107,6 +107,92 @@ pub struct RuntimeArgs {
         default_value_t = 0
     )]
     pub intra_op_threads: usize,
+    /// How models without a native runtime run in Python workers.
+    #[command(flatten)]
+    pub python: PythonArgs,
+}
+
+/// Python workers: models whose flavor has no native runtime (scikit-learn, custom
+/// `PythonModel`s, …) run in `-w` worker processes that load them with MLflow itself.
+#[derive(Debug, Args)]
+pub struct PythonArgs {
+    /// The Python interpreter for `--env-manager local` (with mlflow, pandas, numpy and
+    /// pyarrow installed). Default: `python3` on `PATH`.
+    #[arg(long = "python", env = "MLFLOW_SERVE_PYTHON")]
+    pub python: Option<PathBuf>,
+    /// Resident memory (MiB) past which a Python worker is killed and restarted (its
+    /// request answers 500). 0: no limit.
+    #[arg(
+        long = "worker-memory",
+        env = "MLFLOW_SERVE_WORKER_MEMORY",
+        default_value_t = 0
+    )]
+    pub worker_memory_mib: u64,
+    /// Seconds a Python worker may take to load the model before it is killed.
+    #[arg(
+        long = "worker-start-timeout",
+        env = "MLFLOW_SERVE_WORKER_START_TIMEOUT",
+        default_value_t = 600,
+        value_parser = super::at_least_one::<u64>
+    )]
+    pub worker_start_timeout: u64,
+    /// Seconds building the model's Python environment (`--env-manager virtualenv`/`uv`)
+    /// may take.
+    #[arg(
+        long = "env-build-timeout",
+        env = "MLFLOW_SERVE_ENV_BUILD_TIMEOUT",
+        default_value_t = 1800,
+        value_parser = super::at_least_one::<u64>
+    )]
+    pub env_build_timeout: u64,
+    /// Most bytes one answer of a Python worker may hold.
+    #[arg(
+        long = "max-worker-answer-bytes",
+        env = "MLFLOW_SERVE_MAX_WORKER_ANSWER_BYTES",
+        default_value_t = 1 << 30
+    )]
+    pub max_worker_answer_bytes: u64,
+    /// `direct` calls the flavor's predict function below MLflow's pyfunc wrapper when the
+    /// model has an input signature (the server enforced it already); `pyfunc` always calls
+    /// `PyFuncModel.predict`, as `mlflow models serve` does.
+    #[arg(long = "python-call", env = "MLFLOW_SERVE_PYTHON_CALL", value_enum, default_value_t = PythonCall::Direct)]
+    pub python_call: PythonCall,
+}
+
+/// How a Python worker calls the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PythonCall {
+    /// The flavor's own predict function, below the pyfunc wrapper.
+    Direct,
+    /// `PyFuncModel.predict`.
+    Pyfunc,
+}
+
+impl PythonArgs {
+    /// The workers' options: environments and the worker program under `cache`, `-t` as the
+    /// bound on one call.
+    pub fn options(
+        &self,
+        manager: Option<crate::flavor::python::env::EnvManager>,
+        cache: &std::path::Path,
+        call_timeout: Option<Duration>,
+    ) -> crate::flavor::python::PythonOptions {
+        let root = cache.join(".python");
+        crate::flavor::python::PythonOptions {
+            env: crate::flavor::python::env::EnvOptions {
+                manager: manager.unwrap_or_default(),
+                python: self.python.clone(),
+                envs_dir: root.join("envs"),
+                build_timeout: Duration::from_secs(self.env_build_timeout),
+            },
+            work_dir: root,
+            call_timeout,
+            memory_limit: (self.worker_memory_mib > 0).then(|| self.worker_memory_mib << 20),
+            start_timeout: Duration::from_secs(self.worker_start_timeout),
+            through_pyfunc: self.python_call == PythonCall::Pyfunc,
+            max_reply_bytes: self.max_worker_answer_bytes,
+        }
+    }
 }
 
 impl RuntimeArgs {
@@ -124,9 +210,12 @@ impl RuntimeArgs {
 /// so that an `mlflow models …` command line works unchanged, and named once in the log.
 #[derive(Debug, Args)]
 pub struct MlflowCompat {
-    /// Accepted for compatibility with MLflow; ignored (no Python environment is needed).
-    #[arg(long = "env-manager", hide = true)]
-    pub env_manager: Option<String>,
+    /// The Python environment of a model run in Python workers (MLflow's): `local` (the
+    /// `--python` interpreter), `virtualenv` (the default, as MLflow's) or `uv` (both build the
+    /// model's own environment with uv, once, under the model cache); `conda` is refused.
+    /// Models served natively need no Python and ignore it.
+    #[arg(long = "env-manager", env = "MLFLOW_SERVE_ENV_MANAGER", value_enum)]
+    pub env_manager: Option<crate::flavor::python::env::EnvManager>,
     /// Accepted for compatibility with MLflow; ignored.
     #[arg(long = "no-conda", hide = true)]
     pub no_conda: bool,
@@ -152,7 +241,6 @@ impl MlflowCompat {
     /// The flags given, by name (values left out: they may hold secrets).
     pub fn given(&self) -> Vec<&'static str> {
         [
-            ("--env-manager", self.env_manager.is_some()),
             ("--no-conda", self.no_conda),
             ("--install-mlflow", self.install_mlflow),
             (

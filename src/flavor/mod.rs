@@ -9,6 +9,7 @@
 pub mod lightgbm;
 pub mod onnx;
 pub mod predictions;
+pub mod python;
 pub mod pytorch;
 pub mod tabular;
 pub mod xgboost;
@@ -30,6 +31,17 @@ pub enum FlavorError {
     Model {
         /// What went wrong (our stand-in for the Python traceback).
         trace: String,
+    },
+    /// An exception of a model run in Python: the status and error body MLflow's scoring
+    /// server answers for it, built by MLflow in the worker.
+    #[error("{message}")]
+    Raised {
+        /// HTTP status.
+        status: u16,
+        /// MLflow's error JSON, verbatim.
+        body: String,
+        /// Its `message`.
+        message: String,
     },
     /// An MlflowException raised by the flavor (INTERNAL_ERROR, 500).
     #[error("Failed to predict data '{data}'. \nError: {message}")]
@@ -113,6 +125,8 @@ pub struct RuntimeOptions {
     pub workers: usize,
     /// Intra-op threads per session when the MLmodel does not set them (0 = runtime default).
     pub intra_op_threads: usize,
+    /// How Python workers are started (models without a native runtime).
+    pub python: python::PythonOptions,
 }
 
 /// A loaded model: its flavor's semantics, one runtime session per worker, its graph's
@@ -128,6 +142,8 @@ pub struct Loaded {
     pub outputs: Vec<IoSpec>,
     /// Whether rows of several requests may go through one runtime call.
     pub batchable: bool,
+    /// Live processes and restarts, for runtimes that run the model in worker processes.
+    pub processes: Option<std::sync::Arc<runtime_python::Health>>,
 }
 
 /// Loads a parsed model with its flavor.
@@ -138,5 +154,6 @@ pub fn load(mlmodel: &MlModel, opts: &RuntimeOptions) -> Result<Loaded, LoadErro
         Declared::PyTorch(f) => pytorch::load(mlmodel, f, opts),
         Declared::Xgboost(f) => xgboost::load(mlmodel, f, opts),
         Declared::Lightgbm(f) => lightgbm::load(mlmodel, f, opts),
+        Declared::Python(f) => python::load(mlmodel, f, opts),
     }
 }

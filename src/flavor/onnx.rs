@@ -151,6 +151,7 @@ pub fn load(
         inputs,
         outputs,
         batchable,
+        processes: None,
     })
 }
 

@@ -44,6 +44,8 @@ pub enum Predictions {
     Array(runtime_api::Tensor),
     /// `DataFrame(array)` of a 1-D or 2-D array: columns `0..k-1` → records.
     Frame(runtime_api::Tensor),
+    /// JSON text MLflow itself rendered (a Python model's answer of any other kind).
+    Json(String),
 }
 
 pub(crate) fn write_elem(out: &mut Vec<u8>, d: &TensorData, i: usize) {
@@ -168,6 +170,7 @@ impl Predictions {
                     })
                 })
             }
+            Predictions::Json(text) => out.extend_from_slice(text.as_bytes()),
             Predictions::Dict(items) => write_seq(out, b'{', b'}', items, |out, (name, v)| {
                 write_key(out, name);
                 match v {
@@ -195,6 +198,7 @@ impl Predictions {
                 })
                 .sum(),
             Predictions::Array(t) | Predictions::Frame(t) => t.data.len(),
+            Predictions::Json(text) => return text.len(),
         };
         values.saturating_mul(PER_VALUE).min(CAP)
     }

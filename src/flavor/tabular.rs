@@ -45,6 +45,7 @@ pub fn loaded(
         inputs,
         outputs,
         batchable: true,
+        processes: None,
     }
 }
 

@@ -153,6 +153,11 @@ impl ServeError {
             ServeError::Flavor(FlavorError::Internal { .. }) => {
                 json_error("INTERNAL_ERROR", &msg, None, None)
             }
+            ServeError::Flavor(FlavorError::Raised { status, body, .. }) => respond(
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "application/json",
+                body.clone(),
+            ),
             ServeError::Pool(PoolError::QueueFull(_)) => {
                 let mut r = json_error("TEMPORARILY_UNAVAILABLE", &msg, None, None);
                 r.headers_mut().insert(

@@ -184,6 +184,24 @@ pub struct LightgbmFlavor {
     pub lgb_version: Option<String>,
 }
 
+/// The `python_function` block of a model no native runtime serves: it runs in Python
+/// worker processes (`mlflow/pyfunc/__init__.py`, `add_to_model`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PythonFlavor {
+    /// `loader_module` (`mlflow.sklearn`, `mlflow.pyfunc.model`, …).
+    pub loader_module: String,
+    /// `python_version` the model was saved with.
+    pub python_version: Option<String>,
+    /// `env.virtualenv` (`python_env.yaml`), relative to the model directory.
+    pub virtualenv: Option<String>,
+    /// `env.conda` (`conda.yaml`), relative to the model directory.
+    pub conda: Option<String>,
+    /// Whether rows of several requests may go through one `predict` call: scikit-learn
+    /// estimators answer row by row; any model may say so, or not, in its MLmodel
+    /// `metadata` under `mlflow_serve.batchable`.
+    pub batchable: bool,
+}
+
 /// The flavor mlflow-serve runs the model with.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Flavor {
@@ -195,6 +213,8 @@ pub enum Flavor {
     Xgboost(XgboostFlavor),
     /// `mlflow.lightgbm` (served natively by `runtimes/trees`).
     Lightgbm(LightgbmFlavor),
+    /// Any other `python_function` model: served by Python worker processes.
+    Python(PythonFlavor),
 }
 
 /// A parsed `MLmodel` file.
@@ -256,6 +276,11 @@ impl MlModel {
             Flavor::PyTorch(p) => named.push(("pytorch model_data", p.model_data.as_str())),
             Flavor::Xgboost(x) => named.push(("xgboost model file", x.data.as_str())),
             Flavor::Lightgbm(l) => named.push(("lightgbm model file", l.data.as_str())),
+            Flavor::Python(p) => {
+                for env in [&p.virtualenv, &p.conda].into_iter().flatten() {
+                    named.push(("python_function env file", env.as_str()));
+                }
+            }
         }
         if let Some(p) = self
             .input_example
@@ -307,6 +332,8 @@ impl MlModel {
                 serialization_format: yaml_text(v, "serialization_format"),
                 lgb_version: yaml_text(v, "lgb_version"),
             })
+        } else if let Some(v) = f("python_function") {
+            Flavor::Python(parse_python_flavor(v, raw.metadata.as_ref()))
         } else {
             return Err(LoadError::UnsupportedFlavor(unsupported_flavor_message(
                 &raw.flavors,
@@ -427,9 +454,33 @@ fn unsupported_flavor_message(flavors: &BTreeMap<String, serde_yaml::Value>) -> 
         "convert it to ONNX and log it with mlflow.onnx.log_model"
     };
     format!(
-        "mlflow-serve serves models with the `onnx`, `pytorch`, `xgboost` and `lightgbm` flavors; this model has flavors [{}]: {hint}",
+        "mlflow-serve serves models with the `onnx`, `pytorch`, `xgboost`, `lightgbm` or `python_function` flavors; this model has flavors [{}]: {hint}",
         names.join(", ")
     )
+}
+
+fn parse_python_flavor(
+    v: &serde_yaml::Value,
+    metadata: Option<&serde_yaml::Value>,
+) -> PythonFlavor {
+    let loader_module = yaml_text(v, "loader_module").unwrap_or_default();
+    let env = v.get("env");
+    let (virtualenv, conda) = match env {
+        // Models saved before MLflow 2.0 name only a conda file.
+        Some(serde_yaml::Value::String(c)) => (None, Some(c.clone())),
+        Some(e) => (yaml_text(e, "virtualenv"), yaml_text(e, "conda")),
+        None => (None, None),
+    };
+    let declared = metadata
+        .and_then(|m| m.get("mlflow_serve.batchable"))
+        .and_then(|b| b.as_bool());
+    PythonFlavor {
+        batchable: declared.unwrap_or(loader_module == "mlflow.sklearn"),
+        loader_module,
+        python_version: yaml_text(v, "python_version"),
+        virtualenv,
+        conda,
+    }
 }
 
 fn yaml_text(v: &serde_yaml::Value, key: &str) -> Option<String> {

@@ -477,6 +477,17 @@ impl Outputs {
                 outputs: vec![tensor_output("output-1".into(), t)],
                 content_type: "np",
             },
+            // Any other Python answer: MLflow's JSON of it, as one string (MLServer's
+            // `str` content type).
+            Predictions::Json(text) => Outputs {
+                outputs: vec![InferOutput {
+                    name: "output-1".into(),
+                    shape: vec![1],
+                    data: TensorData::Str(vec![text]),
+                    content_type: Some("str"),
+                }],
+                content_type: "str",
+            },
         }
     }
 

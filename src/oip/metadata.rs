@@ -133,6 +133,8 @@ pub fn platform(mlmodel: &MlModel) -> &'static str {
         // `lightgbm`; the flavor is what a client can act on.
         Flavor::Xgboost(_) => "xgboost",
         Flavor::Lightgbm(_) => "lightgbm",
+        // Triton's Python backend.
+        Flavor::Python(_) => "python",
     }
 }
 

@@ -130,6 +130,7 @@ pub fn answer_rows(predictions: &Predictions) -> usize {
     match predictions {
         Predictions::Records { nrows, .. } => *nrows,
         Predictions::Frame(t) | Predictions::Array(t) => t.shape.first().copied().unwrap_or(1),
+        Predictions::Json(_) => 1,
         Predictions::Dict(items) => items.first().map_or(0, |(_, v)| match v {
             OutputValue::Tensor(t) => t.shape.first().copied().unwrap_or(1),
             OutputValue::SequenceOfMaps(m) => m.len(),

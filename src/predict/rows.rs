@@ -103,6 +103,9 @@ pub fn columns(predictions: &Predictions, nrows: usize) -> Result<Vec<PredColumn
                 .collect())
         }
         Predictions::Array(t) => Ok(vec![tensor_column(ARRAY_COLUMN, t, nrows)?]),
+        Predictions::Json(_) => {
+            Err("the model answered a value that is not one row per input row".into())
+        }
         Predictions::Dict(items) => items
             .iter()
             .map(|(name, v)| match v {

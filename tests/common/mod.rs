@@ -58,6 +58,23 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The flags that run a Python-worker model in the reference environment's Python (real
+/// MLflow 3.17.2, scikit-learn, skops: `make test` builds it).
+pub fn python_args() -> Vec<String> {
+    let python = root().join(".venv-ref/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: `make reference-env` builds it",
+        python.display()
+    );
+    vec![
+        "--env-manager".into(),
+        "local".into(),
+        "--python".into(),
+        python.to_string_lossy().into_owned(),
+    ]
+}
+
 /// `mlflow-serve models serve -m <model> -p <port> <extra>`, warnings only, stdout discarded.
 pub fn serve_command(model: &Path, port: u16, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlflow-serve"));

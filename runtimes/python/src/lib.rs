@@ -110,11 +110,7 @@ impl PythonRuntime {
             if let Some(e) = &st.last_error {
                 return Err(RuntimeError::Load(e.clone()));
             }
-            st = self
-                .shared
-                .cv
-                .wait(st)
-                .unwrap_or_else(|p| p.into_inner());
+            st = self.shared.cv.wait(st).unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -227,8 +223,8 @@ impl Runtime for PythonRuntime {
             header.get("outputs").cloned().unwrap_or_default(),
         )
         .map_err(|e| RuntimeError::Run(format!("malformed outputs from the worker: {e}")))?;
-        let outputs = wire::decode_outputs(entries, &body)
-            .map_err(|e| RuntimeError::Run(e.to_string()))?;
+        let outputs =
+            wire::decode_outputs(entries, &body).map_err(|e| RuntimeError::Run(e.to_string()))?;
         Ok(outputs
             .into_iter()
             .map(|(n, t)| (n, OutputValue::Tensor(t)))

@@ -126,7 +126,8 @@ fn rss_of(pid: u32) -> Option<u64> {
 
 /// Restarts after failed starts wait 0.5 s, doubling up to 30 s.
 fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(500u64.saturating_mul(1 << failures.saturating_sub(1).min(6))).min(Duration::from_secs(30))
+    Duration::from_millis(500u64.saturating_mul(1 << failures.saturating_sub(1).min(6)))
+        .min(Duration::from_secs(30))
 }
 
 /// The supervisor thread: keeps one process alive until `stopping`.
@@ -192,7 +193,10 @@ pub(crate) fn supervise(shared: Arc<Shared>) {
         }
         // Dead while idle (killed for memory, or by anything else): replace it now.
         if st.io.is_some() {
-            let exited = st.child.as_mut().is_some_and(|c| !matches!(c.try_wait(), Ok(None)));
+            let exited = st
+                .child
+                .as_mut()
+                .is_some_and(|c| !matches!(c.try_wait(), Ok(None)));
             if exited {
                 st.io = None;
                 let cause = st.killed.take();
@@ -300,7 +304,9 @@ fn start(shared: &Shared) -> Result<(Child, Io, serde_json::Value), String> {
         }
         Err(e) => {
             let status = reap(child);
-            Err(format!("the worker exited ({status}) before loading the model ({e})"))
+            Err(format!(
+                "the worker exited ({status}) before loading the model ({e})"
+            ))
         }
     }
 }

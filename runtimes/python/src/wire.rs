@@ -178,7 +178,10 @@ pub fn encode_request(
 }
 
 /// Tensors from a reply's entries and body (raw layout), every entry checked first.
-pub fn decode_outputs(entries: Vec<Entry>, body: &[u8]) -> Result<Vec<(String, Tensor)>, WireError> {
+pub fn decode_outputs(
+    entries: Vec<Entry>,
+    body: &[u8],
+) -> Result<Vec<(String, Tensor)>, WireError> {
     let body: Arc<[u8]> = Arc::from(body);
     entries
         .into_iter()
@@ -191,14 +194,18 @@ pub fn decode_outputs(entries: Vec<Entry>, body: &[u8]) -> Result<Vec<(String, T
 
 fn decode_entry(e: &Entry, body: &[u8]) -> Result<Tensor, WireError> {
     let bad = |m: String| WireError::Malformed(format!("output {:?}: {m}", e.name));
-    let dtype = DType::from_numpy_name(&e.dtype).ok_or_else(|| bad(format!("dtype {}", e.dtype)))?;
+    let dtype =
+        DType::from_numpy_name(&e.dtype).ok_or_else(|| bad(format!("dtype {}", e.dtype)))?;
     let n = e
         .shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| bad("shape overflows".into()))?;
     if dtype == DType::Str {
-        let s = e.strings.clone().ok_or_else(|| bad("strings missing".into()))?;
+        let s = e
+            .strings
+            .clone()
+            .ok_or_else(|| bad("strings missing".into()))?;
         return Tensor::new(e.shape.clone(), TensorData::Str(s)).map_err(|x| bad(x.to_string()));
     }
     let width = match dtype {
@@ -207,8 +214,13 @@ fn decode_entry(e: &Entry, body: &[u8]) -> Result<Tensor, WireError> {
         DType::I32 | DType::U32 | DType::F32 => 4,
         _ => 8,
     };
-    let need = n.checked_mul(width).ok_or_else(|| bad("size overflows".into()))?;
-    let end = e.offset.checked_add(e.len).ok_or_else(|| bad("range overflows".into()))?;
+    let need = n
+        .checked_mul(width)
+        .ok_or_else(|| bad("size overflows".into()))?;
+    let end = e
+        .offset
+        .checked_add(e.len)
+        .ok_or_else(|| bad("range overflows".into()))?;
     if e.len != need || end > body.len() {
         return Err(bad(format!(
             "{} bytes at {} do not hold {n} {} elements in a body of {}",
@@ -235,12 +247,7 @@ fn decode_entry(e: &Entry, body: &[u8]) -> Result<Tensor, WireError> {
         DType::U16 => TensorData::U16(pod(raw)),
         DType::U32 => TensorData::U32(pod(raw)),
         DType::U64 => TensorData::U64(pod(raw)),
-        DType::F16 => TensorData::F16(
-            pod::<u16>(raw)
-                .into_iter()
-                .map(f16_to_f32)
-                .collect(),
-        ),
+        DType::F16 => TensorData::F16(pod::<u16>(raw).into_iter().map(f16_to_f32).collect()),
         DType::F32 => TensorData::F32(pod(raw)),
         DType::F64 => TensorData::F64(pod(raw)),
         DType::Str => return Err(bad("strings need no body".into())),
@@ -286,7 +293,10 @@ mod tests {
             strings: None,
         };
         assert!(decode_outputs(vec![e.clone()], &[0u8; 16]).is_err());
-        let body: Vec<u8> = [1.5f64, 2.5f64].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let body: Vec<u8> = [1.5f64, 2.5f64]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
         let ok = decode_outputs(vec![Entry { offset: 0, ..e }], &body).unwrap();
         assert_eq!(ok[0].1.data, TensorData::F64(vec![1.5, 2.5]));
         let huge = Entry {
