@@ -51,6 +51,7 @@ fn benches(c: &mut Criterion) {
         idle_spin: std::time::Duration::ZERO,
         metrics: None,
         limits: mlflow_serve::payload::Limits::default(),
+        python: Default::default(),
     };
     let model =
         ServedModel::load(&model_dir(), &opts).expect("load wine_cols (run `make setup` first)");

@@ -187,7 +187,7 @@ impl PythonArgs {
             },
             work_dir: root,
             call_timeout,
-            memory_limit: (self.worker_memory_mib > 0).then(|| self.worker_memory_mib << 20),
+            memory_limit: (self.worker_memory_mib > 0).then_some(self.worker_memory_mib << 20),
             start_timeout: Duration::from_secs(self.worker_start_timeout),
             through_pyfunc: self.python_call == PythonCall::Pyfunc,
             max_reply_bytes: self.max_worker_answer_bytes,

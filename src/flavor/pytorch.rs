@@ -141,6 +141,7 @@ pub fn load(
         inputs,
         outputs,
         batchable,
+        processes: None,
     })
 }
 
@@ -179,19 +180,10 @@ pub fn params(params: Vec<(String, Cell)>) -> Result<Vec<(String, Param)>, Flavo
     if params.iter().any(|(k, _)| k == "device") {
         return Err(FlavorError::model("ValueError: device' can no longer be specified as an inference parameter. It must be specified at load time. Please specify the device at load time, for example: `mlflow.pyfunc.load_model(model_uri, model_config={'device': 'cuda'})`."));
     }
-    Ok(params.into_iter().map(|(k, v)| (k, to_param(v))).collect())
-}
-
-fn to_param(c: Cell) -> Param {
-    match c {
-        Cell::Null => Param::None,
-        Cell::Bool(b) => Param::Bool(b),
-        Cell::Int(i) => Param::Int(i),
-        Cell::Float(f) => Param::Float(f),
-        Cell::Str(s) => Param::Str(s),
-        Cell::List(items) => Param::List(items.into_iter().map(to_param).collect()),
-        other => Param::Str(other.py_str()),
-    }
+    Ok(params
+        .into_iter()
+        .map(|(k, v)| (k, super::tabular::to_param(v)))
+        .collect())
 }
 
 /// `df.to_numpy(dtype=np.float32)`: row-major (rows, columns), every column cast to float32

@@ -36,7 +36,8 @@ fn report(err: *mut RawError, e: RuntimeError) {
     let kind = match e {
         RuntimeError::Load(_) => 1,
         RuntimeError::Input(_) => 2,
-        RuntimeError::Run(_) => 3,
+        // A plugin runs in-process: it has no worker to lose; reported as a run error.
+        RuntimeError::Run(_) | RuntimeError::WorkerLost(_) => 3,
         RuntimeError::Panicked(_) => 4,
         RuntimeError::NotRunnable(_) => 5,
         RuntimeError::UnsupportedOutput(_) => 6,
