@@ -38,6 +38,9 @@ pub struct Metrics {
     pub warmup_seconds: Gauge,
     /// Runtime calls that panicked (brought up to date at scrape time).
     pub worker_panics: IntCounter,
+    /// Python worker processes lost (died, hung past `-t`, over `--worker-memory`) and
+    /// restarted (brought up to date at scrape time).
+    pub worker_restarts: IntCounter,
     /// Inference threads running (read at scrape time; readiness is 503 at 0).
     pub live_workers: IntGauge,
     /// Bytes of request bodies held now, against `--max-inflight-bytes`.
@@ -135,6 +138,10 @@ impl Metrics {
             "mlflow_serve_worker_panics_total",
             "Runtime calls that panicked; their requests got 500 and the worker went on.",
         )?;
+        let worker_restarts = IntCounter::new(
+            "mlflow_serve_worker_restarts_total",
+            "Python worker processes lost (died, hung past -t, over --worker-memory) and restarted; their requests in flight got 500 or 504.",
+        )?;
         let live_workers = IntGauge::new(
             "mlflow_serve_live_workers",
             "Inference threads running (readiness is 503 when none is left).",
@@ -209,6 +216,7 @@ impl Metrics {
             Box::new(load_seconds.clone()),
             Box::new(warmup_seconds.clone()),
             Box::new(worker_panics.clone()),
+            Box::new(worker_restarts.clone()),
             Box::new(live_workers.clone()),
             Box::new(body_bytes_in_flight.clone()),
             Box::new(parses_in_flight.clone()),
@@ -231,6 +239,7 @@ impl Metrics {
             load_seconds,
             warmup_seconds,
             worker_panics,
+            worker_restarts,
             live_workers,
             body_bytes_in_flight,
             parses_in_flight,

@@ -33,6 +33,7 @@ pub struct ModelSlot {
     current: RwLock<Option<Arc<ServedVersion>>>,
     /// Panicked runtime calls of versions already freed.
     retired_panics: AtomicU64,
+    retired_restarts: AtomicU64,
 }
 
 impl ModelSlot {
@@ -63,6 +64,14 @@ impl ModelSlot {
     pub fn retired(&self, version: &ServedVersion) {
         self.retired_panics
             .fetch_add(version.model.panics(), Ordering::Relaxed);
+        self.retired_restarts
+            .fetch_add(version.model.worker_restarts(), Ordering::Relaxed);
+    }
+
+    /// Python worker processes restarted, over every version served since start.
+    pub fn worker_restarts(&self) -> u64 {
+        self.retired_restarts.load(Ordering::Relaxed)
+            + self.current().map_or(0, |v| v.model.worker_restarts())
     }
 
     /// Runtime calls that panicked, over every version served since start (a swapped-out

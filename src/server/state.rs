@@ -156,6 +156,11 @@ impl AppState {
         if panics > counted {
             self.metrics.worker_panics.inc_by(panics - counted);
         }
+        let restarts = self.slot.worker_restarts();
+        let counted = self.metrics.worker_restarts.get();
+        if restarts > counted {
+            self.metrics.worker_restarts.inc_by(restarts - counted);
+        }
     }
 }
 

@@ -147,7 +147,8 @@ impl Server {
             .expect("HTTP request")
     }
 
-    fn try_request(
+    /// Sends one request; a transport error is returned, not a panic.
+    pub fn try_request(
         &self,
         method: &str,
         path: &str,
@@ -169,14 +170,19 @@ impl Server {
 
     /// A field of `/proc/<pid>/status` in kB (`VmHWM`: peak resident memory so far).
     pub fn status_kb(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("/proc/<pid>/status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in /proc/<pid>/status"))
+        proc_status_kb(self.pid(), field)
     }
+}
+
+/// A field of `/proc/<pid>/status` in kB, for any process.
+pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/<pid>/status"))
 }
 
 /// A parsed HTTP response.

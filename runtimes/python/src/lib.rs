@@ -114,7 +114,8 @@ impl PythonRuntime {
         }
     }
 
-    /// Borrows the live process's pipes, waiting (at most the start timeout) for one.
+    /// Borrows the live process's pipes, waiting (at most the start timeout) for one being
+    /// started; none when the last start failed.
     fn take_io(&self) -> Result<supervisor::Io, RuntimeError> {
         let until = Instant::now() + self.shared.config.start_timeout;
         let mut st = self.shared.lock();
@@ -125,7 +126,9 @@ impl PythonRuntime {
                 return Ok(io);
             }
             let now = Instant::now();
-            if now >= until || st.stopping {
+            // A replacement that failed to start fails calls at once (the supervisor keeps
+            // trying, with backoff); one still starting is waited for.
+            if now >= until || st.stopping || st.failures > 0 {
                 let why = st
                     .last_error
                     .clone()
