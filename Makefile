@@ -5,7 +5,7 @@ PYTHON ?= python3
 PORT ?= 5002
 MODEL ?= models:/wine-quality/Staging
 BIN := target/release/mlflow-serve
-REF := .venv-ref/.ready-7
+REF := .venv-ref/.ready-8
 TORCH_REF := .venv-ref/.torch-ready-1
 # Real MLServer 1.7.1 (KServe's MLflow runtime): only to record its answers and to load-test it
 MLSERVER := .venv-mlserver/.ready-2
@@ -183,7 +183,7 @@ lint: $(TORCH)
 reference-env: $(REF)
 $(REF):
 	$(PYTHON) -m venv .venv-ref
-	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5' cryptography 'schemathesis==4.32.5' 'kubernetes-validate==1.37.0' 'tritonclient[http,grpc]==2.73.0'
+	.venv-ref/bin/pip install -q 'mlflow[auth]==3.17.2' 'onnxruntime==1.31.1' skl2onnx scikit-learn onnx pandas pyarrow 'moto[server]==5.2.5' 'boto3==1.44.5' cryptography 'schemathesis==4.32.5' 'kubernetes-validate==1.37.0' 'tritonclient[http,grpc]==2.73.0' 'skops==0.16.0' 'uv==0.13.9'
 	touch $@
 
 ## The KServe SDK pins its own fastapi/pydantic/protobuf: a separate environment.

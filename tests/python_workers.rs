@@ -324,7 +324,11 @@ fn ping_turns_503_when_no_worker_can_start_again() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("python");
     let real = common::root().join(".venv-ref/bin/python");
-    std::fs::write(&link, format!("#!/bin/sh\nexec {} \"$@\"\n", real.display())).unwrap();
+    std::fs::write(
+        &link,
+        format!("#!/bin/sh\nexec {} \"$@\"\n", real.display()),
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&link, std::fs::Permissions::from_mode(0o755)).unwrap();
     let server = Server::start(
@@ -340,7 +344,10 @@ fn ping_turns_503_when_no_worker_can_start_again() {
     let started = Instant::now();
     let r = server.request("POST", "/invocations", JSON, &wine_body(1));
     assert!(r.status >= 500, "{}", r.status);
-    assert!(started.elapsed() < Duration::from_secs(5), "answered at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered at once"
+    );
 }
 
 #[test]
@@ -379,4 +386,53 @@ fn a_busy_worker_exits_when_the_server_is_killed() {
         !alive(worker)
     });
     let _ = client.join();
+}
+
+#[test]
+fn the_default_env_manager_builds_the_models_environment_once_with_uv() {
+    // `--env-manager virtualenv` (MLflow's default, also ours): the model's python_env.yaml
+    // and requirements.txt, installed from PyPI by uv (found beside `--python`) into the
+    // cache; a second start reuses it.
+    let cache = tempfile::tempdir().unwrap();
+    let python = common::root().join(".venv-ref/bin/python");
+    let args = [
+        "--python",
+        python.to_str().unwrap(),
+        "--model-cache",
+        cache.path().to_str().unwrap(),
+        "--worker-start-timeout",
+        "120",
+    ];
+    let golden =
+        common::golden::load(&common::root().join("tests/golden/python/py_sklearn_pickle.json"));
+    let case = &golden["cases"][0];
+    for round in 0..2 {
+        let port = common::free_port();
+        let mut cmd = common::serve_command(&common::model_dir("py_sklearn_pickle"), port, &args);
+        cmd.stderr(Stdio::inherit());
+        let started = Instant::now();
+        let server = Server::spawn_within(cmd, port, Duration::from_secs(900));
+        let r = server.request(
+            "POST",
+            "/invocations",
+            JSON,
+            &common::golden::body(case).unwrap(),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            case["response"].as_str().unwrap()
+        );
+        let envs: Vec<_> = std::fs::read_dir(cache.path().join(".python/envs"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(envs.len(), 1, "one environment per requirement set");
+        let python = envs[0].path().join("bin/python");
+        let worker = children(server.pid())[0];
+        let exe = std::fs::read_link(format!("/proc/{worker}/exe")).unwrap();
+        let venv_exe = python.canonicalize().unwrap();
+        assert_eq!(exe, venv_exe, "the worker runs the model's own environment");
+        eprintln!("round {round}: ready in {:?}", started.elapsed());
+    }
 }

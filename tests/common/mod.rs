@@ -114,10 +114,15 @@ impl Server {
     }
 
     /// Spawns `cmd` (which serves on `port`) and waits for `/ping`.
-    pub fn spawn(mut cmd: Command, port: u16) -> Server {
+    pub fn spawn(cmd: Command, port: u16) -> Server {
+        Server::spawn_within(cmd, port, Duration::from_secs(30))
+    }
+
+    /// [`Server::spawn`], waiting at most `limit` for readiness.
+    pub fn spawn_within(mut cmd: Command, port: u16, limit: Duration) -> Server {
         let child = cmd.spawn().expect("spawn mlflow-serve");
         let mut server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + limit;
         loop {
             if let Ok(r) = server.try_request("GET", "/ping", &[], b"") {
                 if r.status == 200 {

@@ -175,8 +175,7 @@ fn build(model: &MlModel, flavor: &PythonFlavor, opts: &EnvOptions) -> Result<Pa
         .args(["pip", "install", "--python"])
         .arg(tmp.join("bin").join("python"))
         .arg("-r")
-        .arg(&reqs_file)
-        .current_dir(&model.dir);
+        .arg(&reqs_file);
     run_bounded(install, deadline, "uv pip install")?;
     std::fs::write(tmp.join(".ready"), b"")
         .map_err(|e| failed(format!("cannot mark {}: {e}", tmp.display())))?;
@@ -196,6 +195,7 @@ fn uv_binary(opts: &EnvOptions) -> Result<PathBuf, LoadError> {
     if let Some(p) = std::env::var_os("MLFLOW_SERVE_UV") {
         return Ok(PathBuf::from(p));
     }
+    // Not canonicalized: a venv's `python` is a link, and its `uv` sits beside the link.
     if let Some(beside) = opts
         .python
         .as_deref()
