@@ -20,7 +20,7 @@ LIBTORCH_DIR := $(CURDIR)/.local/libtorch/torch
 TORCH := .local/libtorch/torch/build-version
 export LIBTORCH := $(LIBTORCH_DIR)
 
-.PHONY: setup setup-torch build build-torch run test test-container image bench bench-predict bench-predict-large bench-trees load load-oip load-trees lint fixtures goldens tree-fixtures tree-goldens predict-goldens sweep mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
+.PHONY: setup setup-torch build build-torch run test test-container image bench bench-predict bench-predict-large bench-trees load load-oip load-trees load-python lint fixtures goldens tree-fixtures tree-goldens predict-goldens sweep mlserver-goldens reference-env example-store clean fuzz fuzz-smoke
 
 ## Fetch libonnxruntime (PyPI wheel) into .local/ and build the release binary.
 setup: .local/onnxruntime/lib/libonnxruntime.so build
@@ -163,6 +163,11 @@ load-trees: .local/wrk/usr/bin/wrk $(TREES) build
 	$(PYTHON) benches/trees.py --seconds 0.2
 	$(PYTHON) benches/load.py --ref-env .venv-trees --model target/bench-models/xgb_100x6
 	$(PYTHON) benches/load.py --ref-env .venv-trees --model target/bench-models/lgb_100x6
+
+## A scikit-learn Pipeline(StandardScaler, LogisticRegression) through Python workers
+## against `mlflow models serve -w 1` in the same Python (issue 29).
+load-python: .local/wrk/usr/bin/wrk $(REF) build
+	$(PYTHON) benches/load.py --model tests/fixtures/models/py_sklearn_pickle
 
 ## `models predict` on a 100 000-row wine CSV against real `mlflow models predict`.
 bench-predict: .local/onnxruntime/lib/libonnxruntime.so $(REF) build

@@ -9,6 +9,10 @@ servers') is timed on the same rows. `mlflow models serve` is included when the 
 environment (.venv-ref) exists.
 
     python3 benches/load.py [--duration 5] [--model tests/fixtures/models/wine_cols]
+
+A model served through Python workers (`make load-python`) runs in the reference
+environment's Python on both sides (`--env-manager local`, one worker each); its in-process
+figure is the flavor's own predict function, and PyFuncModel.predict is timed beside it.
 """
 
 import argparse
@@ -114,6 +118,26 @@ def in_process(model_dir, row, rows, threads, seconds=2.0):
     """In-process runtime through the reference environment (same thread count): onnxruntime
     for ONNX models, torch.jit for TorchScript ones, the library's own predict for XGBoost
     (`inplace_predict`) and LightGBM models."""
+    if is_python_model(model_dir):
+        cols = json.loads((Path(model_dir) / "serving_input_example.json").read_text())["dataframe_split"]["columns"]
+        code = f"""
+import json, time, pandas as pd, mlflow.pyfunc
+m = mlflow.pyfunc.load_model("{model_dir}")
+df = pd.DataFrame([json.loads({json.dumps(json.dumps(row))})] * {rows}, columns={cols!r})
+out = {{}}
+for name, call in (("own", lambda: m._predict_fn(df)), ("pyfunc", lambda: m.predict(df))):
+    for _ in range(50): call()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < {seconds}:
+        call(); n += 1
+    out[name] = (time.perf_counter() - t0) / n * 1e6
+print(json.dumps(out))
+"""
+        out = subprocess.run([str(REF / "python"), "-c", code], capture_output=True, text=True,
+                             check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        PYFUNC_US[rows] = r["pyfunc"]
+        return r["own"]
     tree = next((p for p in ("model.ubj", "model.json", "model.xgb", "model.lgb")
                  if (Path(model_dir) / p).exists()), None)
     if tree:
@@ -170,6 +194,16 @@ print(json.dumps({{"us": (time.perf_counter() - t0) / n * 1e6}}))
     return json.loads(out.stdout.strip().splitlines()[-1])["us"]
 
 
+PYFUNC_US = {}
+
+
+def is_python_model(model_dir):
+    """A model served through Python workers (no ONNX, TorchScript or tree file)."""
+    d = Path(model_dir)
+    return not any((d / p).exists() for p in (
+        "model.onnx", "data/model.pth", "model.ubj", "model.json", "model.xgb", "model.lgb"))
+
+
 def start(cmd, port, env=None):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=dict(os.environ, **(env or {})), start_new_session=True)
@@ -218,8 +252,12 @@ def main():
     servers = {}
     port = free_port()
     t0 = time.time()
+    extra = []
+    if is_python_model(model):
+        # The same Python, libraries and worker count as `mlflow models serve -w 1`.
+        extra = ["--env-manager", "local", "--python", str(REF / "python"), "-w", "1"]
     ours = start([str(binary), "models", "serve", "-m", str(model), "-p", str(port),
-                  "--intra-op-threads", str(args.threads)], port, {"RUST_LOG": "warn"})
+                  "--intra-op-threads", str(args.threads)] + extra, port, {"RUST_LOG": "warn"})
     ready_s = time.time() - t0
     servers["mlflow-serve"] = (ours, port)
     have_ref = (REF / "mlflow").exists()
@@ -259,6 +297,13 @@ def main():
         f"{b['compute']:.1f}, serialize {b['serialize']:.1f}, rest (HTTP, parse, enforce, "
         f"hand-back) {b['request'] - b['queue'] - b['compute'] - b['serialize']:.1f}"
         for rows in bodies for b in [results[("mlflow-serve", rows, 1)]["inside"]]))
+    if PYFUNC_US:
+        for rows in bodies:
+            c = results[("mlflow-serve", rows, 1)]["inside"]["compute"]
+            print(f"batch {rows}: the model's own predict in process {inproc[rows]:.1f} µs, "
+                  f"through PyFuncModel.predict {PYFUNC_US[rows]:.1f} µs; mlflow-serve's call "
+                  f"into its worker (IPC, pandas, predict, answer) {c:.1f} µs = "
+                  f"{c / inproc[rows]:.2f}× the model's own predict")
     print(f"mlflow-serve ready {ready_s:.2f} s after start; RSS after the run {rss:.1f} MB; "
           f"intra-op threads {args.threads}; {os.cpu_count()} CPUs")
     print()

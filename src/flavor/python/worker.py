@@ -217,6 +217,11 @@ class Worker:
             col[mask.astype(bool)] = np.nan
             columns[i] = col
         if labels:
+            dtypes = {c.dtype for c in columns}
+            if len(dtypes) == 1 and columns[0].dtype.kind in "biuf" and columns[0].ndim == 1:
+                # One dtype: one 2-D block, as pandas builds it from MLflow's JSON rows (and
+                # consolidated already, which the model's own numpy conversion then reuses).
+                return pd.DataFrame(np.column_stack(columns), columns=pd.Index(labels, dtype=object))
             frame = pd.DataFrame(dict(enumerate(columns)))
             frame.columns = labels
             return frame
