@@ -4,6 +4,9 @@
 #
 #   docker build -t mlflow-serve .                  ONNX models (the default, ~80 MB)
 #   docker build -t mlflow-serve:torch --target torch .   + TorchScript (libtorch's CPU libraries)
+#   docker build -t mlflow-serve:python --target python .   + any other MLflow model, run in
+#       Python workers (slim Debian Python, MLflow and scikit-learn in /opt/model-env; a model
+#       with other requirements: `mlflow-serve models build-docker` builds its own image)
 #
 #   docker run -p 8080:8080 -v $PWD/model:/opt/ml/model mlflow-serve           # serves /opt/ml/model
 #   docker run -p 8080:8080 -e MLFLOW_TRACKING_URI=... mlflow-serve \
@@ -21,6 +24,7 @@
 
 ARG RUST_IMAGE=docker.io/library/rust:1-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+ARG PYTHON_IMAGE=docker.io/library/python:3.11-slim-bookworm
 
 # ---- build: the toolchain, pip (for the onnxruntime and torch wheels) ----
 FROM ${RUST_IMAGE} AS build-base
@@ -82,6 +86,29 @@ USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/opt/mlflow-serve/mlflow-serve"]
 CMD ["serve"]
+
+# ---- run: models in Python workers (and ONNX models natively) ----
+FROM ${PYTHON_IMAGE} AS python
+ARG MLFLOW_VERSION=3.17.2
+RUN pip install --no-cache-dir --disable-pip-version-check 'uv==0.13.9' \
+ && uv venv --quiet --python "$(command -v python3)" /opt/model-env \
+ && uv pip install --no-cache --python /opt/model-env/bin/python "mlflow==${MLFLOW_VERSION}" scikit-learn skops \
+ && pip uninstall --yes --quiet uv \
+ && useradd --uid 65532 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin nonroot
+COPY --from=onnxruntime /out/ /opt/mlflow-serve/
+COPY --from=build-onnx /out/ /opt/mlflow-serve/
+COPY --from=build-onnx --chown=65532:65532 /out-cache/ /var/cache/mlflow-serve/
+# runtime conventions (the same lines as src/image/Dockerfile.template; a test compares them)
+ENV MLFLOW_HOST=0.0.0.0 \
+    MLFLOW_PORT=8080 \
+    MLFLOW_SERVE_MODEL_CACHE=/var/cache/mlflow-serve
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/opt/mlflow-serve/mlflow-serve"]
+CMD ["serve"]
+# the workers' Python
+ENV MLFLOW_SERVE_ENV_MANAGER=local \
+    MLFLOW_SERVE_PYTHON=/opt/model-env/bin/python
 
 # ---- run: ONNX only (the default target) ----
 FROM ${RUNTIME_IMAGE} AS onnx

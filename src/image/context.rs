@@ -10,6 +10,9 @@ use super::{ImageError, Target, DEFAULT_BASE_GLIBC, DEFAULT_BASE_IMAGE};
 /// The Dockerfile every generated context starts from (`{…}` are filled in).
 const TEMPLATE: &str = include_str!("Dockerfile.template");
 
+/// The same for the `python` target: the model's environment is built at build time.
+const PYTHON_TEMPLATE: &str = include_str!("Dockerfile.python.template");
+
 /// What goes into a context.
 #[derive(Debug, Clone)]
 pub struct Spec<'a> {
@@ -39,7 +42,10 @@ pub struct Spec<'a> {
 pub fn write(dir: &Path, spec: &Spec) -> Result<(), ImageError> {
     let exe = std::env::current_exe()
         .map_err(|e| io("cannot find", PathBuf::from("the running executable"), e))?;
-    if spec.base_image == DEFAULT_BASE_IMAGE {
+    if spec.base_image == DEFAULT_BASE_IMAGE
+        || (spec.base_image.starts_with("docker.io/library/python:")
+            && spec.base_image.ends_with("-slim-bookworm"))
+    {
         check_glibc(&exe)?;
     }
     mkdir(dir)?;
@@ -57,6 +63,9 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<(), ImageError> {
         copy_model(model, &dir.join("model"), spec.model_limits)?;
     }
     mkdir(&dir.join("cache"))?;
+    if spec.target == Target::Python {
+        write_requirements(dir, spec.model_dir)?;
+    }
     let dockerfile = dockerfile(spec);
     fs::write(dir.join("Dockerfile"), dockerfile)
         .map_err(|e| io("cannot write", dir.join("Dockerfile"), e))?;
@@ -75,8 +84,14 @@ pub fn dockerfile(spec: &Spec) -> String {
             "# no model baked in: mount one at /opt/ml/model".to_string(),
         ),
     };
-    TEMPLATE
+    let template = if spec.target == Target::Python {
+        PYTHON_TEMPLATE
+    } else {
+        TEMPLATE
+    };
+    template
         .replace("{command}", spec.command)
+        .replace("{uv_version}", super::UV_VERSION)
         .replace("{version}", env!("CARGO_PKG_VERSION"))
         .replace("{what}", what)
         .replace(
@@ -85,6 +100,20 @@ pub fn dockerfile(spec: &Spec) -> String {
         )
         .replace("{base_image}", &printable(spec.base_image))
         .replace("{model_copy}", &model_copy)
+}
+
+/// `requirements.txt` of the `python` target: the model's own (as its `python_env.yaml`
+/// installs it), else MLflow's for an image that serves a mounted model.
+fn write_requirements(dir: &Path, model: Option<&Path>) -> Result<(), ImageError> {
+    let to = dir.join("requirements.txt");
+    match model
+        .map(|m| m.join("requirements.txt"))
+        .filter(|r| r.is_file())
+    {
+        Some(from) => copy_file(&from, &to),
+        None => fs::write(&to, super::PYTHON_DEFAULT_REQUIREMENTS)
+            .map_err(|e| io("cannot write", to.clone(), e)),
+    }
 }
 
 /// Text pasted into the Dockerfile without its control characters: a newline in a model URI
@@ -445,9 +474,10 @@ mod tests {
         let project =
             fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
         let ours = conventions(TEMPLATE);
+        assert_eq!(conventions(PYTHON_TEMPLATE), ours, "the python template");
         let theirs = conventions(&project);
         assert_eq!(ours.len(), 1);
-        assert_eq!(theirs.len(), 2, "both runtime stages");
+        assert_eq!(theirs.len(), 3, "the three runtime stages");
         for stage in theirs {
             assert_eq!(stage, ours[0]);
         }

@@ -77,6 +77,9 @@ pub enum Target {
     Onnx,
     /// ONNX and TorchScript models: adds the plugin and libtorch's CPU libraries.
     Torch,
+    /// Models run in Python workers: a slim Debian Python image with the model's
+    /// requirements installed with uv at build time (ONNX models are served there too).
+    Python,
 }
 
 impl Target {
@@ -85,6 +88,7 @@ impl Target {
         match self {
             Target::Onnx => "onnx",
             Target::Torch => "torch",
+            Target::Python => "python",
         }
     }
 }
@@ -92,6 +96,19 @@ impl Target {
 /// The base image of generated Dockerfiles: glibc 2.36, libstdc++, CA certificates, no shell,
 /// a `nonroot` user (65532). The executable is copied in, so it must not need a newer glibc.
 pub const DEFAULT_BASE_IMAGE: &str = "gcr.io/distroless/cc-debian12:nonroot";
+
+/// The base image of the `python` target for a model saved with Python `minor` (`3.11`):
+/// the official slim Debian 12 Python image (glibc 2.36, as [`DEFAULT_BASE_IMAGE`]).
+pub fn python_base_image(minor: &str) -> String {
+    format!("docker.io/library/python:{minor}-slim-bookworm")
+}
+
+/// What the `python` target installs when no model is baked in (a mounted model brings its
+/// own requirements only at run time): MLflow, the version mlflow-serve follows.
+pub const PYTHON_DEFAULT_REQUIREMENTS: &str = "mlflow==3.17.2\n";
+
+/// The uv release that builds the Python image's environment (from PyPI).
+pub const UV_VERSION: &str = "0.13.9";
 
 /// The glibc of [`DEFAULT_BASE_IMAGE`] (Debian 12).
 pub const DEFAULT_BASE_GLIBC: (u32, u32) = (2, 36);
@@ -134,6 +151,7 @@ pub async fn prepare(
     let mut model_dir = None;
     let mut registered = None;
     let mut flavor_target = Target::Onnx;
+    let mut python_minor = "3.11".to_string();
     if let Some(uri) = &req.model_uri {
         let resolved = resolve(uri, &req.resolve)
             .await
@@ -145,8 +163,15 @@ pub async fn prepare(
             uri: crate::redact::redact(uri),
             source,
         })?;
-        if matches!(model.flavor, Flavor::PyTorch(_)) {
-            flavor_target = Target::Torch;
+        match &model.flavor {
+            Flavor::PyTorch(_) => flavor_target = Target::Torch,
+            Flavor::Python(p) => {
+                flavor_target = Target::Python;
+                if let Some(v) = &p.python_version {
+                    python_minor = v.split('.').take(2).collect::<Vec<_>>().join(".");
+                }
+            }
+            _ => {}
         }
         registered = resolved.name.clone().zip(resolved.version.clone());
         model_dir = Some(resolved.dir);
@@ -157,13 +182,26 @@ pub async fn prepare(
             "the model is a `pytorch` model: the `onnx` target cannot serve it (use --target torch)".into(),
         ));
     }
+    if target != Target::Python && flavor_target == Target::Python {
+        return Err(ImageError::Unsupported(format!(
+            "the model runs in Python workers: the `{}` target cannot serve it (use --target python)",
+            target.name()
+        )));
+    }
+    let python_base;
+    let base_image = if target == Target::Python && req.base_image == DEFAULT_BASE_IMAGE {
+        python_base = python_base_image(&python_minor);
+        &python_base
+    } else {
+        &req.base_image
+    };
     let uri = req.model_uri.as_deref().map(crate::redact::redact);
     let spec = context::Spec {
         command,
         model_dir: model_dir.as_deref(),
         model_uri: uri.as_deref(),
         target,
-        base_image: &req.base_image,
+        base_image,
         onnxruntime_lib: req.onnxruntime_lib.as_deref(),
         torch_plugin: req.torch_plugin.as_deref(),
         libtorch: req.libtorch.as_deref(),

@@ -10,6 +10,10 @@
 #   rust:1-bookworm   the rootfs + build-essential, pkg-config, git, curl, python3-pip (as the
 #                     official image's buildpack-deps base has) + this machine's Rust toolchain
 #                     in /usr/local/rustup and /usr/local/cargo, with the official image's ENV.
+#   python:3.11-slim-bookworm  the rootfs + Debian 12's Python 3.11 with pip and venv, as
+#                     `python3`/`python`/`pip` on PATH, pip free to install (no
+#                     EXTERNALLY-MANAGED marker, as in the official image), the image's ENV
+#                     (+ SSL_CERT_FILE, so that uv trusts this machine's egress proxy's CA).
 #   cc-debian12       only what distroless "cc" ships: glibc, libgcc, libstdc++, libgomp,
 #                     libssl3, CA certificates, tzdata, netbase files, /etc/passwd with
 #                     root/nobody/nonroot (65532), no shell and no package manager.
@@ -24,6 +28,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=${CONTAINER_WORK:-$ROOT/.local/container}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 RUST_IMAGE=docker.io/library/rust:1-bookworm
+PYTHON_IMAGE=docker.io/library/python:3.11-slim-bookworm
 RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 mkdir -p "$WORK"
 
@@ -87,6 +92,35 @@ rust_image() {
     rm -rf "$dir" "$dir.apt.log"
 }
 
+host_trust() {
+    # This machine's own trust anchors and pip configuration (a TLS-inspecting egress proxy's
+    # CA here), so RUN steps reach the registries as the host does; unneeded on a user's machine.
+    local dir=$1
+    if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+        cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
+        chroot "$dir" update-ca-certificates >/dev/null 2>&1
+    fi
+    if [ -f /etc/pip.conf ]; then cp /etc/pip.conf "$dir/etc/pip.conf"; fi
+}
+
+python_image() {
+    rootfs
+    local dir="$WORK/python-rootfs"
+    in_copy "$dir" python3 python3-pip python3-venv ca-certificates
+    host_trust "$dir"
+    rm -f "$dir"/usr/lib/python3*/EXTERNALLY-MANAGED
+    mkdir -p "$dir/usr/local/bin"
+    ln -sf /usr/bin/python3 "$dir/usr/local/bin/python"
+    ln -sf /usr/bin/pip3 "$dir/usr/local/bin/pip"
+    tar -C "$dir" -c . | "$PODMAN" import \
+        --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV LANG=C.UTF-8' \
+        --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
+        --change 'CMD ["python3"]' \
+        - "$PYTHON_IMAGE" >/dev/null
+    rm -rf "$dir" "$dir.apt.log"
+}
+
 distroless_cc() {
     rootfs
     local full="$WORK/cc-full" dir="$WORK/cc-rootfs"
@@ -142,4 +176,5 @@ EOF
 
 [ "$RUNTIME_ONLY" = --runtime-only ] || have "$RUST_IMAGE" || { echo "stand-in: $RUST_IMAGE (debootstrap + this machine's Rust toolchain)"; rust_image; }
 have "$RUNTIME_IMAGE" || { echo "stand-in: $RUNTIME_IMAGE (debootstrap, distroless cc's packages only)"; distroless_cc; }
-"$PODMAN" images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'rust:1-bookworm|cc-debian12' || true
+have "$PYTHON_IMAGE" || { echo "stand-in: $PYTHON_IMAGE (debootstrap + Debian 12's Python 3.11)"; python_image; }
+"$PODMAN" images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'rust:1-bookworm|cc-debian12|python:3.11' || true

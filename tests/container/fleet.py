@@ -13,7 +13,12 @@ from local stand-ins of its base images, then the image used as an orchestrator 
 4. `models build-docker -m models:/wine-quality@champion` end to end (with the binary the
    image ships): the engine it picked, the image it built, ready time from `run` to /ping,
    peak RSS in the container against the same binary on the host.
-5. The fleet: two replicas behind nginx (Debian's package; upstreams rewritten by a health
+5. A model run in Python workers: `models build-docker` of a scikit-learn pipeline
+   (tests/fixtures/models/py_sklearn_pickle) builds the `python` image (slim Debian Python,
+   the model's requirements installed with uv at build time); it answers as real MLflow did
+   (tests/golden/python), as non-root 65532, its worker a child of the server. With the
+   full run, the top-level Dockerfile's `python` target serves the same model mounted.
+6. The fleet: two replicas behind nginx (Debian's package; upstreams rewritten by a health
    checker polling /health every 100 ms, as an endpoints controller would; retries off),
    wrk at a steady rate the whole time; each replica restarted in turn the way an
    orchestrator does (SIGTERM, readiness 503, drain delay, exit, start, wait for ready).
@@ -48,6 +53,9 @@ IMAGE = "localhost/mlflow-serve:test"
 TORCH_IMAGE = "localhost/mlflow-serve:torch-test"
 TORCH_WINE_COLS = os.path.join(ROOT, "tests", "fixtures", "models", "torch_wine_cols")
 BAKED = "localhost/wine-champion:test"
+PY_BAKED = "localhost/py-sklearn:test"
+PY_IMAGE = "localhost/mlflow-serve:python-test"
+PY_MODEL = os.path.join(ROOT, "tests", "fixtures", "models", "py_sklearn_pickle")
 STORE = os.path.join(ROOT, "examples", "wine-store")
 WINE_COLS = os.path.join(ROOT, "tests", "fixtures", "models", "wine_cols")
 # the README's quick-start request (tests/common/stores.rs QUICKSTART_BODY)
@@ -224,6 +232,54 @@ def registry_from_env(image):
         check("DISABLE_NGINX" in logs and "ignored" in logs, "DISABLE_NGINX is accepted and named as ignored")
     finally:
         podman("rm", "-f", "ms-registry", check_rc=False)
+
+
+# ---------------------------------------------------------------- 5. Python workers
+def python_golden():
+    with open(os.path.join(ROOT, "tests", "golden", "python", "py_sklearn_pickle.json")) as f:
+        case = json.load(f)["cases"][0]
+    return case["body"], case["response"]
+
+
+def check_python_container(name, image, what, extra=()):
+    port = free_port()
+    run(name, image, "serve", port=port, extra=extra)
+    try:
+        ready = wait_ready(port, 120)
+        body, expected = python_golden()
+        status, raw = http(port, "/invocations", body, timeout=30)
+        check(status == 200 and raw.decode() == expected,
+              f"{what}: ready after {ready} s, answers as real MLflow: {status} {raw[:200]!r}")
+        pid = host_pid(name)
+        uid = status_field(pid, "Uid")
+        check(uid[:1] == ["65532"], f"{what}: the server runs as uid {uid[:1]} (non-root)")
+        kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        check(len(kids) == 1, f"{what}: one Python worker, a child of the server: {kids}")
+        if ready is not None:
+            report[f"{what}: ready after run (s)"] = round(ready, 2)
+    finally:
+        podman("rm", "-f", name, check_rc=False)
+
+
+def python_build_docker(binary):
+    start = time.monotonic()
+    r = subprocess.run([binary, "models", "build-docker", "-m", PY_MODEL, "-n", PY_BAKED],
+                       cwd=ROOT, env=env(), capture_output=True, text=True, timeout=1800)
+    check(r.returncode == 0, f"build-docker (python) exit {r.returncode}: {r.stderr[-2000:]}")
+    report["build-docker python image build (s)"] = round(time.monotonic() - start, 1)
+    info = json.loads(podman("image", "inspect", PY_BAKED).stdout)[0]
+    report["build-docker python image (MB)"] = round(info["Size"] / 1e6, 1)
+    check(info["Config"].get("User") == "65532:65532", f"python image user {info['Config'].get('User')}")
+    check_python_container("ms-py-baked", PY_BAKED, "build-docker python image")
+
+
+def python_target():
+    start = time.monotonic()
+    podman("build", "--pull=never", "--target", "python", "-t", PY_IMAGE, ROOT, capture=False, timeout=3600)
+    report["python target build (s)"] = round(time.monotonic() - start, 1)
+    report["python target size (MB)"] = round(json.loads(podman("image", "inspect", PY_IMAGE).stdout)[0]["Size"] / 1e6, 1)
+    check_python_container("ms-py-target", PY_IMAGE, "Dockerfile python target",
+                           extra=["-v", f"{PY_MODEL}:/opt/ml/model:ro"])
 
 
 # ---------------------------------------------------------------- 4. build-docker
@@ -478,6 +534,9 @@ def main():
         build_docker(binary)
         sagemaker_contract(image)
         registry_from_env(image)
+        python_build_docker(binary)
+        if not quick:
+            python_target()
     rolling_restart()
     sigkill(retries=False)
     sigkill(retries=True)
