@@ -70,7 +70,7 @@ pub fn enforce(
     parse_cast: bool,
     params: Option<Cell>,
     params_schema: Option<&[ParamSpec]>,
-) -> Result<(Enforced, Vec<(String, Cell)>), EnforceError> {
+) -> Result<(Enforced, Option<Vec<(String, Cell)>>), EnforceError> {
     let input = match (input, schema, parse_cast) {
         (Input::Frame(f), Some(s), true) => Input::Frame(cast::parse_time_cast(f, s)?),
         (i, _, _) => i,

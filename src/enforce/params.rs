@@ -82,13 +82,15 @@ enum ParamFailure {
 }
 use ParamFailure::{Shape, Type};
 
-/// Validates request params against the schema; returns the params the model receives.
+/// Validates request params against the schema; returns the params the model receives:
+/// `None` when MLflow passes `None` (no params and no params schema), an empty dict for
+/// params sent to a model without a params schema (MLflow drops them, passing `{}`).
 pub fn enforce(
     params: Option<Cell>,
     schema: Option<&[ParamSpec]>,
-) -> Result<Vec<(String, Cell)>, String> {
+) -> Result<Option<Vec<(String, Cell)>>, String> {
     let Some(schema) = schema else {
-        return Ok(Vec::new());
+        return Ok(params.map(|_| Vec::new()));
     };
     let given: Vec<(String, Cell)> = match params {
         None => Vec::new(),
@@ -163,5 +165,5 @@ pub fn enforce(
             errors.join(", ")
         ));
     }
-    Ok(out)
+    Ok(Some(out))
 }

@@ -24,7 +24,11 @@ pub struct Lightgbm {
 }
 
 impl Flavor for Lightgbm {
-    fn feeds(&self, input: Enforced, _params: Vec<(String, Cell)>) -> Result<Feeds, FlavorError> {
+    fn feeds(
+        &self,
+        input: Enforced,
+        _params: Option<Vec<(String, Cell)>>,
+    ) -> Result<Feeds, FlavorError> {
         let tensor = match input {
             Enforced::Frame(f) => {
                 // `_data_from_pandas` refuses an empty frame before looking at dtypes.

@@ -100,8 +100,13 @@ pub struct Feeds {
 
 /// One flavor's request semantics, for a loaded model.
 pub trait Flavor: Send + Sync {
-    /// Runtime feeds (and call params) for an enforced input and its enforced params.
-    fn feeds(&self, input: Enforced, params: Vec<(String, Cell)>) -> Result<Feeds, FlavorError>;
+    /// Runtime feeds (and call params) for an enforced input and its enforced params
+    /// (`None` where MLflow passes the model `params=None`).
+    fn feeds(
+        &self,
+        input: Enforced,
+        params: Option<Vec<(String, Cell)>>,
+    ) -> Result<Feeds, FlavorError>;
 
     /// MLflow's predictions from the runtime's outputs for an input of `kind`.
     fn predictions(

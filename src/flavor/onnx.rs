@@ -18,7 +18,11 @@ pub struct Onnx {
 }
 
 impl Flavor for Onnx {
-    fn feeds(&self, input: Enforced, _params: Vec<(String, Cell)>) -> Result<Feeds, FlavorError> {
+    fn feeds(
+        &self,
+        input: Enforced,
+        _params: Option<Vec<(String, Cell)>>,
+    ) -> Result<Feeds, FlavorError> {
         // MLflow's ONNX wrapper accepts params and ignores them.
         Ok(Feeds {
             tensors: feeds(input, &self.inputs)?,

@@ -19,7 +19,12 @@ use crate::payload::{Array, Cell, Column, Frame};
 pub struct PyTorch;
 
 impl Flavor for PyTorch {
-    fn feeds(&self, input: Enforced, params_in: Vec<(String, Cell)>) -> Result<Feeds, FlavorError> {
+    fn feeds(
+        &self,
+        input: Enforced,
+        params_in: Option<Vec<(String, Cell)>>,
+    ) -> Result<Feeds, FlavorError> {
+        let params_in = params_in.unwrap_or_default();
         let params = params(params_in)?;
         Ok(Feeds {
             tensors: feeds(input)?,

@@ -28,7 +28,14 @@ SMALL = WINE[:3]
 
 def sklearn_cases():
     r3, r64 = wine_rows(3), wine_rows(64)
+    ints = [[int(v) for v in r] for r in r3]
     return [
+        case("inputs_records_3", {"inputs": [dict(zip(WINE, r)) for r in r3]}),
+        case("instances_3", {"instances": [dict(zip(WINE, r)) for r in r3]}),
+        case("split_int_values", split(ints)),
+        case("split_extra_column", split([r + [1.0] for r in r3], WINE + ["extra"])),
+        case("split_null_value", split([[None] + r[1:] for r in r3])),
+        case("csv_missing_value", csv_body([[None] + r[1:] for r in r3]), ctype="text/csv"),
         case("split_3", split(r3)),
         case("records_3", records(r3)),
         case("csv_3", csv_body(r3), ctype="text/csv"),
@@ -64,6 +71,23 @@ CASES = {
         case("ping_after_death", method="GET", path="/ping", ctype=None),
     ],
     "py_missing_requirement": lambda: [case("split_1", split(small_rows(1), SMALL))],
+    # No signature: the model answers the Python object it was given.
+    "py_describes": lambda: [
+        case("split_mixed", split([[1, 2.5, "a", True, None], [3, None, "b", False, "x"]],
+                                  ["i", "f", "s", "b", "o"])),
+        case("split_ints", split([[1, 2], [3, 4]], ["a", "b"])),
+        case("records_mixed", {"dataframe_records": [{"a": 1, "b": "x"}, {"a": 2.5, "c": None}]}),
+        case("instances_2d", {"instances": [[1.0, 2.0], [3.0, 4.0]]}),
+        case("instances_ints", {"instances": [[1, 2], [3, 4]]}),
+        case("inputs_strings", {"inputs": ["a", "b", "c"]}),
+        case("inputs_nested_lists", {"inputs": [[1, [2, 3]], [4, [5]]]}),
+        case("inputs_dict_of_lists", {"inputs": {"x": [1.0, 2.0], "y": ["a", "b"]}}),
+        case("inputs_records", {"inputs": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]}),
+        case("inputs_scalar", {"inputs": "hello"}),
+        case("inputs_params", {"inputs": [[1, 2]], "params": {"k": 3, "name": "n", "xs": [1, 2]}}),
+        case("csv_mixed", "a,b,c\n1,2.5,x\n3,,y\n", ctype="text/csv"),
+        case("split_int_labels", {"dataframe_split": {"columns": [0, 1], "data": [[1.5, 2.5]]}}),
+    ],
 }
 
 

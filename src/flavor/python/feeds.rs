@@ -24,6 +24,12 @@ pub fn feeds(input: Enforced) -> Vec<(String, Tensor)> {
     }
 }
 
+/// The marker of a call whose params are an empty dict (not `None`): a scalar feed, so the
+/// request is never merged.
+pub fn empty_params() -> (String, Tensor) {
+    scalar_json("P:", "{}")
+}
+
 fn label(name: &ColName) -> String {
     let mut out = Vec::new();
     match name {

@@ -63,10 +63,20 @@ pub struct PythonOptions {
 pub struct PythonModel;
 
 impl Flavor for PythonModel {
-    fn feeds(&self, input: Enforced, params: Vec<(String, Cell)>) -> Result<Feeds, FlavorError> {
+    fn feeds(
+        &self,
+        input: Enforced,
+        params: Option<Vec<(String, Cell)>>,
+    ) -> Result<Feeds, FlavorError> {
+        let mut tensors = feeds::feeds(input);
+        // `params={}` and `params=None` differ to a model; the runtime carries a dict.
+        if params.as_ref().is_some_and(Vec::is_empty) {
+            tensors.push(feeds::empty_params());
+        }
         Ok(Feeds {
-            tensors: feeds::feeds(input),
+            tensors,
             params: params
+                .unwrap_or_default()
                 .into_iter()
                 .map(|(k, v)| (k, tabular::to_param(v)))
                 .collect(),

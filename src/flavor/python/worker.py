@@ -16,6 +16,8 @@ Feed names (src/flavor/python/feeds.rs makes them):
   D:<name>    one object array of a dict of arrays, as one JSON text
   v:          any other value, as one JSON text
   r:          a list of records, as one JSON text
+  P:          params are an empty dict, not None (a model without a params schema was sent
+              params: MLflow drops them and passes {})
 Output names (src/flavor/python/outputs.rs reads them):
   c:<label>   a DataFrame column: the answer is `to_dict(orient="records")` of the columns
   a:          one ndarray: the answer is its `tolist()`
@@ -159,14 +161,14 @@ class Worker:
                 if e["dtype"] == "float16":
                     arr = arr.astype(np.float16)
                 elif e["dtype"] == "str":
-                    arr = arr.astype(object)
+                    arr = arr.astype(str)
                 out.append((e["name"], arr))
             return out
         for e in header["feeds"]:
             if e["dtype"] == "str":
-                arr = np.empty(len(e["strings"]), dtype=object)
-                arr[:] = e["strings"]
-                arr = arr.reshape(e["shape"])
+                # numpy's own string dtype (`<U…`), as `np.array(data)` gives MLflow; object
+                # columns of a frame are rebuilt below.
+                arr = np.array(e["strings"], dtype=str).reshape(e["shape"])
             else:
                 dt = np.float32 if e["dtype"] == "float16" else np.dtype(e["dtype"])
                 count = e["len"] // np.dtype(dt).itemsize
@@ -185,12 +187,12 @@ class Worker:
     def data_of(self, header, body):
         np, pd = self.np, self.pd
         labels, columns, masks = [], [], {}
-        array, arrays = None, {}
+        array, arrays, other = None, {}, ()
         for name, arr in self.arrays(header, body):
             tag, _, rest = name.partition(":")
             if tag == "c":
                 labels.append(json.loads(rest))
-                columns.append(arr)
+                columns.append(arr.astype(object) if arr.dtype.kind == "U" else arr)
             elif tag == "j":
                 labels.append(json.loads(rest))
                 columns.append(self.objects(arr))
@@ -205,13 +207,21 @@ class Worker:
             elif tag == "a":
                 array = arr
             elif tag == "A":
-                array = np.array(json.loads(arr.reshape(-1)[0]), dtype=object)
+                array = np.array(json.loads(arr.reshape(-1)[0]))
             elif tag == "d":
                 arrays[rest] = arr
             elif tag == "D":
-                arrays[rest] = np.array(json.loads(arr.reshape(-1)[0]), dtype=object)
-            elif tag in ("v", "r"):
-                return json.loads(arr.reshape(-1)[0])
+                arrays[rest] = np.array(json.loads(arr.reshape(-1)[0]))
+            elif tag == "v":
+                other = (np.array(json.loads(arr.reshape(-1)[0])),)
+            elif tag == "r":
+                # MLflow hands a list of records over with each value as a numpy array.
+                records = json.loads(arr.reshape(-1)[0])
+                other = ([{k: np.array(v) for k, v in rec.items()} for rec in records],)
+            elif tag == "P":
+                self.empty_params = True
+        if other:
+            return other[0]
         for i, mask in masks.items():
             col = columns[i].astype(object)
             col[mask.astype(bool)] = np.nan
@@ -231,9 +241,10 @@ class Worker:
 
     # -- call --------------------------------------------------------------------------
     def predict(self, header, body):
+        self.empty_params = False
         data = self.data_of(header, body)
         self.data = data
-        params = decode_params(header.get("params") or {}) or None
+        params = decode_params(header.get("params") or {}) or ({} if self.empty_params else None)
         if self.direct:
             pred = self.fn(data, params=params) if self.fn_params else self.fn(data)
         else:
