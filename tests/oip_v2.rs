@@ -126,12 +126,21 @@ fn tritonclient_infer_equals_invocations_on_every_fixture_model() {
         "xgb_legacy_binary",
         "lgb_classifier",
         "lgb_multiclass",
+        // Run in Python workers: a scikit-learn pipeline, and a custom model answering a
+        // DataFrame with a string column.
+        "py_sklearn_pickle",
+        "py_custom_params",
     ];
     let mut refused = Vec::new();
     for name in models {
         let dir = model_dir(name);
         let grpc = free_port();
-        let server = Server::start(&dir, &["--grpc-port", &grpc.to_string()]);
+        let mut args = vec!["--grpc-port".to_string(), grpc.to_string()];
+        if name.starts_with("py_") {
+            args.extend(common::python_args());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = Server::start(&dir, &args);
         if !triton_infer(server.port, &dir, name, grpc) {
             refused.push(name);
         }

@@ -9,6 +9,10 @@ pub mod tensors;
 use crate::model::signature::{InputSchema, ParamSpec};
 use crate::payload::{Cell, Frame, Input};
 
+/// The params a model receives (name, value), in the params schema's order: `None` where
+/// MLflow passes the model `params=None`.
+pub type Params = Option<Vec<(String, Cell)>>;
+
 /// Enforced input, ready for a flavor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Enforced {
@@ -70,7 +74,7 @@ pub fn enforce(
     parse_cast: bool,
     params: Option<Cell>,
     params_schema: Option<&[ParamSpec]>,
-) -> Result<(Enforced, Option<Vec<(String, Cell)>>), EnforceError> {
+) -> Result<(Enforced, Params), EnforceError> {
     let input = match (input, schema, parse_cast) {
         (Input::Frame(f), Some(s), true) => Input::Frame(cast::parse_time_cast(f, s)?),
         (i, _, _) => i,

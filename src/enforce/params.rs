@@ -88,7 +88,7 @@ use ParamFailure::{Shape, Type};
 pub fn enforce(
     params: Option<Cell>,
     schema: Option<&[ParamSpec]>,
-) -> Result<Option<Vec<(String, Cell)>>, String> {
+) -> Result<super::Params, String> {
     let Some(schema) = schema else {
         return Ok(params.map(|_| Vec::new()));
     };

@@ -15,7 +15,7 @@ use super::{Feeds, Flavor, FlavorError, InputKind, Loaded, RuntimeOptions};
 use crate::enforce::Enforced;
 use crate::model::mlmodel::LightgbmFlavor;
 use crate::model::{LoadError, MlModel};
-use crate::payload::{Array, Cell};
+use crate::payload::Array;
 
 /// A loaded LightGBM model's request semantics.
 pub struct Lightgbm {
@@ -27,7 +27,7 @@ impl Flavor for Lightgbm {
     fn feeds(
         &self,
         input: Enforced,
-        _params: Option<Vec<(String, Cell)>>,
+        _params: crate::enforce::Params,
     ) -> Result<Feeds, FlavorError> {
         let tensor = match input {
             Enforced::Frame(f) => {

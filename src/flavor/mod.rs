@@ -20,7 +20,6 @@ use runtime_api::{IoSpec, OutputValue, Param, Runtime, RuntimeError, Tensor};
 
 use crate::enforce::Enforced;
 use crate::model::{LoadError, MlModel};
-use crate::pyjson::Cell;
 pub use predictions::Predictions;
 
 /// A flavor-level failure. Mapped to HTTP in `http::response`.
@@ -102,11 +101,7 @@ pub struct Feeds {
 pub trait Flavor: Send + Sync {
     /// Runtime feeds (and call params) for an enforced input and its enforced params
     /// (`None` where MLflow passes the model `params=None`).
-    fn feeds(
-        &self,
-        input: Enforced,
-        params: Option<Vec<(String, Cell)>>,
-    ) -> Result<Feeds, FlavorError>;
+    fn feeds(&self, input: Enforced, params: crate::enforce::Params) -> Result<Feeds, FlavorError>;
 
     /// MLflow's predictions from the runtime's outputs for an input of `kind`.
     fn predictions(

@@ -21,7 +21,7 @@ impl Flavor for Onnx {
     fn feeds(
         &self,
         input: Enforced,
-        _params: Option<Vec<(String, Cell)>>,
+        _params: crate::enforce::Params,
     ) -> Result<Feeds, FlavorError> {
         // MLflow's ONNX wrapper accepts params and ignores them.
         Ok(Feeds {

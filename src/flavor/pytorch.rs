@@ -22,7 +22,7 @@ impl Flavor for PyTorch {
     fn feeds(
         &self,
         input: Enforced,
-        params_in: Option<Vec<(String, Cell)>>,
+        params_in: crate::enforce::Params,
     ) -> Result<Feeds, FlavorError> {
         let params_in = params_in.unwrap_or_default();
         let params = params(params_in)?;

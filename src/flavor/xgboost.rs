@@ -47,11 +47,7 @@ pub struct Xgboost {
 }
 
 impl Flavor for Xgboost {
-    fn feeds(
-        &self,
-        input: Enforced,
-        params: Option<Vec<(String, Cell)>>,
-    ) -> Result<Feeds, FlavorError> {
+    fn feeds(&self, input: Enforced, params: crate::enforce::Params) -> Result<Feeds, FlavorError> {
         let params = params.unwrap_or_default();
         let tensor = match input {
             Enforced::Frame(f) => {

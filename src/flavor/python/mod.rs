@@ -34,7 +34,6 @@ use super::{tabular, Feeds, Flavor, FlavorError, InputKind, Loaded, RuntimeOptio
 use crate::enforce::Enforced;
 use crate::model::mlmodel::PythonFlavor;
 use crate::model::{LoadError, MlModel};
-use crate::pyjson::Cell;
 
 /// The worker program.
 pub const WORKER_PY: &str = include_str!("worker.py");
@@ -63,11 +62,7 @@ pub struct PythonOptions {
 pub struct PythonModel;
 
 impl Flavor for PythonModel {
-    fn feeds(
-        &self,
-        input: Enforced,
-        params: Option<Vec<(String, Cell)>>,
-    ) -> Result<Feeds, FlavorError> {
+    fn feeds(&self, input: Enforced, params: crate::enforce::Params) -> Result<Feeds, FlavorError> {
         let mut tensors = feeds::feeds(input);
         // `params={}` and `params=None` differ to a model; the runtime carries a dict.
         if params.as_ref().is_some_and(Vec::is_empty) {
