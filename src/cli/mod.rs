@@ -272,9 +272,10 @@ mod tests {
             };
             let limits = model.resolve_options().unwrap().download_limits;
             assert_eq!((limits.max_bytes, limits.max_files), (5, 6), "{argv:?}");
+            assert_eq!(compat.given(), ["--install-mlflow"], "{argv:?}");
             assert_eq!(
-                compat.given(),
-                ["--env-manager", "--install-mlflow"],
+                compat.env_manager,
+                Some(crate::flavor::python::env::EnvManager::Local),
                 "{argv:?}"
             );
         }

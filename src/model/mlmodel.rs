@@ -569,12 +569,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_non_onnx_flavor_with_hint() {
-        let text = "flavors:\n  sklearn: {pickled_model: model.pkl}\n  python_function: {loader_module: mlflow.sklearn}\n";
+    fn refuses_a_model_without_python_function_with_a_hint() {
+        let text = "flavors:\n  sklearn: {pickled_model: model.pkl}\n";
         let err = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), text).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("skl2onnx"), "{msg}");
         assert!(msg.contains("sklearn"), "{msg}");
+    }
+
+    #[test]
+    fn other_python_function_models_run_in_python_workers() {
+        let sklearn = "flavors:\n  sklearn: {pickled_model: model.pkl}\n  python_function: {loader_module: mlflow.sklearn, python_version: 3.11.7, env: {virtualenv: python_env.yaml, conda: conda.yaml}}\n";
+        let m = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), sklearn).unwrap();
+        let Flavor::Python(p) = m.flavor else {
+            panic!("{:?}", m.flavor)
+        };
+        assert!(p.batchable, "scikit-learn answers row by row");
+        assert_eq!(p.virtualenv.as_deref(), Some("python_env.yaml"));
+        assert_eq!(p.python_version.as_deref(), Some("3.11.7"));
+        let custom = "flavors:\n  python_function: {loader_module: mlflow.pyfunc.model}\n";
+        let m = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), custom).unwrap();
+        assert!(matches!(m.flavor, Flavor::Python(PythonFlavor { batchable: false, .. })));
+        let declared = format!("{custom}metadata: {{mlflow_serve.batchable: true}}\n");
+        let m = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), &declared).unwrap();
+        assert!(matches!(m.flavor, Flavor::Python(PythonFlavor { batchable: true, .. })));
     }
 
     #[test]
