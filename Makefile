@@ -92,7 +92,7 @@ image: $(CONTAINER_TOOLS)
 ## FUZZ_SECONDS under AddressSanitizer; `make fuzz-smoke` (part of `make test`) runs each
 ## for 15 s without a sanitizer. New inputs go to fuzz/work/ (the committed seeds, built
 ## from the goldens by fuzz/make_corpus.py, stay as they are); crashes to fuzz/artifacts/.
-FUZZ_TARGETS := json_request csv_request parquet_request mlmodel torch_archive v2_request xgboost_model lightgbm_model skops_model
+FUZZ_TARGETS := json_request csv_request parquet_request mlmodel torch_archive v2_request xgboost_model lightgbm_model skops_model worker_reply
 FUZZ_RUN ?= $(FUZZ_TARGETS)
 FUZZ_SMOKE := $(FUZZ_TARGETS)
 FUZZ_SECONDS ?= 600
