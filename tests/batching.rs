@@ -97,9 +97,27 @@ fn torchscript_requests_batch_and_get_their_own_rows() {
     batched_answers_match_serial("torch_wine_cols");
 }
 
+/// Python workers: scikit-learn answers row by row, so its requests merge into one
+/// `predict` call in the worker (labels, and `predict_proba`'s matrix).
+#[test]
+fn python_worker_requests_batch_and_get_their_own_rows() {
+    let python = common::python_args();
+    let python: Vec<&str> = python.iter().map(String::as_str).collect();
+    for model in ["py_sklearn_pickle", "py_sklearn_proba"] {
+        batched_answers_match_serial_with(model, &python);
+    }
+}
+
 fn batched_answers_match_serial(model: &str) {
+    batched_answers_match_serial_with(model, &[]);
+}
+
+fn batched_answers_match_serial_with(model: &str, extra: &[&str]) {
     let bodies: Vec<String> = (0..48).map(|i| body(1 + i % 9, i)).collect();
-    let serial = Server::start(&model_dir(model), &["--max-batch-rows", "1"]);
+    let with = |args: &[&'static str]| -> Vec<&str> {
+        args.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    let serial = Server::start(&model_dir(model), &with(&["--max-batch-rows", "1"]));
     let expected: Vec<_> = bodies
         .iter()
         .map(|b| {
@@ -114,7 +132,7 @@ fn batched_answers_match_serial(model: &str) {
         .collect();
     let batched = Server::start(
         &model_dir(model),
-        &["--max-batch-rows", "32", "--max-batch-delay", "20"],
+        &with(&["--max-batch-rows", "32", "--max-batch-delay", "20"]),
     );
     for round in 0..3 {
         let got = answers(&batched, &bodies);

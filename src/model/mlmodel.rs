@@ -589,10 +589,22 @@ mod tests {
         assert_eq!(p.python_version.as_deref(), Some("3.11.7"));
         let custom = "flavors:\n  python_function: {loader_module: mlflow.pyfunc.model}\n";
         let m = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), custom).unwrap();
-        assert!(matches!(m.flavor, Flavor::Python(PythonFlavor { batchable: false, .. })));
+        assert!(matches!(
+            m.flavor,
+            Flavor::Python(PythonFlavor {
+                batchable: false,
+                ..
+            })
+        ));
         let declared = format!("{custom}metadata: {{mlflow_serve.batchable: true}}\n");
         let m = MlModel::parse(Path::new("/m"), Path::new("/m/MLmodel"), &declared).unwrap();
-        assert!(matches!(m.flavor, Flavor::Python(PythonFlavor { batchable: true, .. })));
+        assert!(matches!(
+            m.flavor,
+            Flavor::Python(PythonFlavor {
+                batchable: true,
+                ..
+            })
+        ));
     }
 
     #[test]
