@@ -16,18 +16,15 @@
 //! An entry is `{"name", "dtype" (numpy name), "shape", "offset", "len", "strings"?}`.
 //! `float16` request elements travel as float32 values (the Rust side carries them so);
 //! replies send them as half floats.
-//! Everything read is bounded: the header by [`MAX_HEADER_BYTES`], the body by the caller's
-//! limit, and each entry is checked against its shape and the body before any element is
-//! copied.
+//! Everything read is bounded: the header and the body each by the caller's limit
+//! (`--max-worker-answer-bytes`; string outputs travel in the header), and each entry is
+//! checked against its shape and the body before any element is copied.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
 
 use runtime_api::{DType, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-
-/// The largest reply header read (it carries string outputs inline).
-pub const MAX_HEADER_BYTES: u64 = 256 << 20;
 
 /// A malformed or oversized message.
 #[derive(Debug, thiserror::Error)]
@@ -79,18 +76,19 @@ pub fn write_message(w: &mut impl Write, header: &[u8], body: &[u8]) -> std::io:
     w.flush()
 }
 
-/// Reads one framed message: its header (parsed) and body, the body at most `max_body` bytes.
+/// Reads one framed message: its header (parsed) and body, each at most `max` bytes.
 pub fn read_message(
     r: &mut impl Read,
-    max_body: u64,
+    max: u64,
 ) -> Result<(serde_json::Value, Vec<u8>), WireError> {
+    let max_body = max;
     let mut n4 = [0u8; 4];
     r.read_exact(&mut n4)?;
     let hlen = u32::from_le_bytes(n4) as u64;
-    if hlen > MAX_HEADER_BYTES {
+    if hlen > max {
         return Err(WireError::TooLarge {
             size: hlen,
-            limit: MAX_HEADER_BYTES,
+            limit: max,
         });
     }
     let header = read_exactly(r, hlen)?;
