@@ -436,3 +436,36 @@ fn the_default_env_manager_builds_the_models_environment_once_with_uv() {
         eprintln!("round {round}: ready in {:?}", started.elapsed());
     }
 }
+
+#[test]
+fn drain_waits_for_a_workers_call_in_flight() {
+    // SIGTERM while a worker is inside a 2 s call: readiness turns 503, the call finishes
+    // and is answered, then the server exits 0 and its worker with it.
+    let mut server = start("py_sleeps", &["--drain-delay", "0"]);
+    let worker = children(server.pid())[0];
+    let answer = Arc::new(std::sync::Mutex::new(None));
+    let slot = answer.clone();
+    let port = server.port;
+    let client = std::thread::spawn(move || {
+        let r = common::http(
+            port,
+            "POST",
+            "/invocations",
+            JSON,
+            &small_body("{\"seconds\": 2.0}"),
+        );
+        *slot.lock().unwrap() = Some(r.map(|r| (r.status, r.body)));
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    kill(server.pid(), "-TERM");
+    client.join().unwrap();
+    let answered = answer.lock().unwrap().take().unwrap().unwrap();
+    assert_eq!(answered.0, 200, "{}", String::from_utf8_lossy(&answered.1));
+    assert_eq!(answered.1, b"{\"predictions\": [{\"0\": 6.0}]}");
+    wait_for("the server to exit", Duration::from_secs(30), || {
+        !server.alive()
+    });
+    wait_for("its worker to exit", Duration::from_secs(10), || {
+        !alive(worker)
+    });
+}
