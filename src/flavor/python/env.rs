@@ -240,3 +240,68 @@ fn run_bounded(mut cmd: Command, deadline: Instant, what: &str) -> Result<(), Lo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(files: &[(&str, &str)]) -> (tempfile::TempDir, MlModel, PythonFlavor) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let mlmodel = "flavors:\n  python_function: {loader_module: mlflow.sklearn, python_version: 3.11.7, env: {virtualenv: python_env.yaml}}\n";
+        std::fs::write(dir.path().join("MLmodel"), mlmodel).unwrap();
+        let m = MlModel::load(dir.path()).unwrap();
+        let crate::model::mlmodel::Flavor::Python(f) = m.flavor.clone() else {
+            panic!("{:?}", m.flavor)
+        };
+        (dir, m, f)
+    }
+
+    #[test]
+    fn requirements_come_from_python_env_yaml_with_its_r_files_expanded() {
+        let (_d, m, f) = model(&[
+            (
+                "python_env.yaml",
+                "python: 3.11.7\nbuild_dependencies:\n- pip==23.2.1\ndependencies:\n- -r requirements.txt\n- extra==1\n",
+            ),
+            ("requirements.txt", "# pinned\nmlflow==3.17.2\n\nscikit-learn==1.9.1\n"),
+        ]);
+        let (reqs, python) = requirements(&m, &f).unwrap();
+        assert_eq!(
+            reqs,
+            [
+                "pip==23.2.1",
+                "mlflow==3.17.2",
+                "scikit-learn==1.9.1",
+                "extra==1"
+            ]
+        );
+        assert_eq!(python.as_deref().map(minor), Some("3.11".to_string()));
+    }
+
+    #[test]
+    fn a_requirements_file_outside_the_model_is_refused() {
+        let (_d, m, f) = model(&[(
+            "python_env.yaml",
+            "python: 3.11.7\ndependencies:\n- -r ../../etc/passwd\n",
+        )]);
+        let err = requirements(&m, &f).unwrap_err().to_string();
+        assert!(err.contains("outside the model directory"), "{err}");
+    }
+
+    #[test]
+    fn conda_is_refused_before_anything_is_built() {
+        let (_d, m, f) = model(&[("python_env.yaml", "python: 3.11.7\n")]);
+        let opts = EnvOptions {
+            manager: EnvManager::Conda,
+            ..Default::default()
+        };
+        let err = interpreter(&m, &f, &opts).unwrap_err().to_string();
+        assert!(
+            err.contains("--env-manager conda is not supported"),
+            "{err}"
+        );
+    }
+}
