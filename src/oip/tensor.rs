@@ -2,7 +2,7 @@
 //! nested, straight into a typed buffer) or from raw little-endian bytes (Triton's binary
 //! extension, gRPC's `raw_input_contents`), and written back the same two ways.
 
-use runtime_api::TensorData;
+use runtime_api::{f16_to_f32, TensorData};
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 
 /// A V2 datatype.
@@ -308,29 +308,6 @@ pub fn elements_from_json(raw: &str, ty: Datatype, expected: usize) -> Result<El
 /// machine the loop compiles to plain vector loads and stores.
 fn le<const N: usize, T>(raw: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
     raw.as_chunks::<N>().0.iter().map(|c| f(*c)).collect()
-}
-
-/// IEEE half to single precision.
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let frac = (h & 0x3ff) as u32;
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        (0, _) => {
-            // subnormal: normalise
-            let mut e = 127 - 15 + 1;
-            let mut f = frac;
-            while f & 0x400 == 0 {
-                f <<= 1;
-                e -= 1;
-            }
-            sign | ((e as u32) << 23) | ((f & 0x3ff) << 13)
-        }
-        (0x1f, _) => sign | 0x7f80_0000 | (frac << 13),
-        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
-    };
-    f32::from_bits(bits)
 }
 
 /// Reads raw little-endian elements (Triton's binary extension, gRPC raw contents): one

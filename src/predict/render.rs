@@ -9,11 +9,12 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{Field, Schema};
 use runtime_api::OutputValue;
 
-use super::rows::{self, column_to_arrow, write_cell_json, write_cell_text};
+use super::rows::{self, column_to_arrow, write_cell_text};
 use super::OutputFormat;
 use crate::flavor::predictions::{write_map, write_nested};
 use crate::flavor::Predictions;
 use crate::payload::Column;
+use crate::pyjson::write_cell_json;
 use crate::pyjson::write_str;
 
 /// Input columns carried into the output (`--keep-columns`), one value per row.

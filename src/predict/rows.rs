@@ -21,7 +21,7 @@ use runtime_api::{MapKey, OutputValue, Tensor, TensorData};
 use crate::flavor::predictions::{write_elem, write_map, write_nested, OutputColumn};
 use crate::flavor::Predictions;
 use crate::payload::{Cell, Column};
-use crate::pyjson::{write_f64, write_i64, write_str};
+use crate::pyjson::write_cell_json;
 
 /// The name of the single column of an answer that is one array.
 pub const ARRAY_COLUMN: &str = "prediction";
@@ -242,40 +242,6 @@ fn elements(data: &TensorData, at: impl Fn(usize) -> usize, n: usize) -> ArrayRe
         TensorData::Str(v) => Arc::new(StringArray::from(
             (0..n).map(|i| v[at(i)].as_str()).collect::<Vec<_>>(),
         )),
-    }
-}
-
-/// Appends a cell as JSON (Python's separators; NaN as `NaN`, as `json.dumps` writes it).
-pub fn write_cell_json(out: &mut Vec<u8>, cell: &Cell) {
-    match cell {
-        Cell::Null => out.extend_from_slice(b"null"),
-        Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Cell::Int(i) => write_i64(out, *i),
-        Cell::BigInt(digits) => out.extend_from_slice(digits.as_bytes()),
-        Cell::Float(x) => write_f64(out, *x),
-        Cell::Str(s) => write_str(out, s),
-        Cell::List(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.extend_from_slice(b", ");
-                }
-                write_cell_json(out, item);
-            }
-            out.push(b']');
-        }
-        Cell::Dict(items) => {
-            out.push(b'{');
-            for (i, (k, v)) in items.iter().enumerate() {
-                if i > 0 {
-                    out.extend_from_slice(b", ");
-                }
-                write_str(out, k);
-                out.extend_from_slice(b": ");
-                write_cell_json(out, v);
-            }
-            out.push(b'}');
-        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! `json.dumps` output, as MLflow writes its responses: floats in Python's `repr` form,
 //! strings with Python's escapes.
 
+use super::Cell;
+
 use std::fmt::Write as _;
 
 /// Appends `x` the way Python's `repr(float)` / `json.dumps` print it: shortest round-trip
@@ -156,4 +158,38 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         }
     }
     out.push(b'"');
+}
+
+/// Appends a cell as JSON (Python's separators; NaN as `NaN`, as `json.dumps` writes it).
+pub fn write_cell_json(out: &mut Vec<u8>, cell: &Cell) {
+    match cell {
+        Cell::Null => out.extend_from_slice(b"null"),
+        Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Cell::Int(i) => write_i64(out, *i),
+        Cell::BigInt(digits) => out.extend_from_slice(digits.as_bytes()),
+        Cell::Float(x) => write_f64(out, *x),
+        Cell::Str(s) => write_str(out, s),
+        Cell::List(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                write_cell_json(out, item);
+            }
+            out.push(b']');
+        }
+        Cell::Dict(items) => {
+            out.push(b'{');
+            for (i, (k, v)) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                write_str(out, k);
+                out.extend_from_slice(b": ");
+                write_cell_json(out, v);
+            }
+            out.push(b'}');
+        }
+    }
 }

@@ -715,15 +715,22 @@ def send(port, c):
     return out
 
 
-def record(model):
-    port = free_port()
+def start_mlflow_serve(model_dir, port, stderr=subprocess.DEVNULL):
+    """Real `mlflow models serve --env-manager local` of this environment on `port`, with
+    PYTHONHASHSEED=0 so that Python's set orders in its messages are stable (shared by the
+    recorders)."""
     env = dict(os.environ, PYTHONHASHSEED="0")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     mlflow_bin = Path(sys.executable).parent / "mlflow"
-    proc = subprocess.Popen(
-        [str(mlflow_bin), "models", "serve", "-m", str(MODELS / model), "--env-manager", "local",
+    return subprocess.Popen(
+        [str(mlflow_bin), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
          "-p", str(port), "-h", "127.0.0.1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def record(model):
+    port = free_port()
+    proc = start_mlflow_serve(MODELS / model, port)
     try:
         for _ in range(600):
             try:

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from record import WINE, case, csv_body, free_port, records, send, split, wine_rows  # noqa: E402
+from record import WINE, case, csv_body, free_port, records, send, split, start_mlflow_serve, wine_rows  # noqa: E402
 
 HERE = Path(__file__).parent
 MODELS = HERE.parent / "fixtures" / "models"
@@ -93,13 +93,7 @@ CASES = {
 
 def record(model):
     port = free_port()
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    mlflow_bin = Path(sys.executable).parent / "mlflow"
-    proc = subprocess.Popen(
-        [str(mlflow_bin), "models", "serve", "-m", str(MODELS / model), "--env-manager", "local",
-         "-p", str(port), "-h", "127.0.0.1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = start_mlflow_serve(MODELS / model, port, stderr=subprocess.PIPE)
     out = {"model": model, "mlflow_version": "3.17.2"}
     try:
         ready = False

@@ -22,7 +22,7 @@ import yaml
 import zlib
 
 sys.path.insert(0, str(Path(__file__).parent))
-from record import JSON, case, csv_body, free_port, parquet_body, records, send, split  # noqa: E402
+from record import JSON, case, csv_body, free_port, parquet_body, records, send, split, start_mlflow_serve  # noqa: E402
 
 HERE = Path(__file__).parent
 MODELS = HERE.parent / "fixtures" / "models"
@@ -103,13 +103,7 @@ def cases_for(model):
 
 def record(model):
     port = free_port()
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    mlflow_bin = Path(sys.executable).parent / "mlflow"
-    proc = subprocess.Popen(
-        [str(mlflow_bin), "models", "serve", "-m", str(MODELS / model), "--env-manager", "local",
-         "-p", str(port), "-h", "127.0.0.1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_mlflow_serve(MODELS / model, port)
     try:
         for _ in range(600):
             try:

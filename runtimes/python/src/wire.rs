@@ -23,7 +23,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use runtime_api::{DType, Tensor, TensorData};
+use runtime_api::{f16_to_f32, DType, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// A malformed or oversized message.
@@ -251,29 +251,6 @@ fn decode_entry(e: &Entry, body: &[u8]) -> Result<Tensor, WireError> {
         DType::Str => return Err(bad("strings need no body".into())),
     };
     Tensor::new(e.shape.clone(), data).map_err(|x| bad(x.to_string()))
-}
-
-/// IEEE half → single precision.
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let frac = (h & 0x3ff) as u32;
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        (0, f) => {
-            // Subnormal: normalise.
-            let mut e = 127 - 15 + 1;
-            let mut f = f;
-            while f & 0x400 == 0 {
-                f <<= 1;
-                e -= 1;
-            }
-            sign | ((e as u32) << 23) | ((f & 0x3ff) << 13)
-        }
-        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
-        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
-    };
-    f32::from_bits(bits)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use runtime_api::{Tensor, TensorData};
 
 use crate::enforce::Enforced;
 use crate::payload::{Array, Cell, ColName, Column, Frame};
-use crate::pyjson::{write_f64, write_i64, write_str};
+use crate::pyjson::{write_cell_json, write_i64, write_str};
 
 /// The feeds for one enforced input.
 pub fn feeds(input: Enforced) -> Vec<(String, Tensor)> {
@@ -113,7 +113,7 @@ fn nested(out: &mut Vec<u8>, cells: &[Cell], shape: &[usize], at: &mut usize) {
     match shape.split_first() {
         None => {
             if let Some(c) = cells.get(*at) {
-                write_cell(out, c);
+                write_cell_json(out, c);
             }
             *at += 1;
         }
@@ -144,7 +144,7 @@ fn records(f: &Frame) -> String {
             }
             write_str(&mut out, &name.as_key());
             out.push(b':');
-            write_cell(&mut out, &cell_at(col, row));
+            write_cell_json(&mut out, &cell_at(col, row));
         }
         out.push(b'}');
     }
@@ -187,41 +187,8 @@ fn scalar_json(name: &str, text: &str) -> (String, Tensor) {
 /// infinities in Python's spelling).
 fn json(c: &Cell) -> String {
     let mut out = Vec::new();
-    write_cell(&mut out, c);
+    write_cell_json(&mut out, c);
     String::from_utf8(out).unwrap_or_default()
-}
-
-fn write_cell(out: &mut Vec<u8>, c: &Cell) {
-    match c {
-        Cell::Null => out.extend_from_slice(b"null"),
-        Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Cell::Int(i) => write_i64(out, *i),
-        Cell::BigInt(s) => out.extend_from_slice(s.as_bytes()),
-        Cell::Float(f) => write_f64(out, *f),
-        Cell::Str(s) => write_str(out, s),
-        Cell::List(items) => {
-            out.push(b'[');
-            for (i, x) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_cell(out, x);
-            }
-            out.push(b']');
-        }
-        Cell::Dict(items) => {
-            out.push(b'{');
-            for (i, (k, v)) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, k);
-                out.push(b':');
-                write_cell(out, v);
-            }
-            out.push(b'}');
-        }
-    }
 }
 
 #[cfg(test)]
